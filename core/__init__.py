@@ -1,0 +1,52 @@
+"""Shared vocabulary of the controller: errors, units and campaign value objects.
+
+Every other package may import ``core``; ``core`` imports none of them. It exists
+so that ``devices`` (which must not import botorch) and ``optimizers`` /
+``simulators`` (which must not import bluesky, ophyd or the controller) share one
+exception base, one pint registry and one definition of a parameter or fidelity.
+"""
+
+from core.errors import (
+    ConfigError,
+    DeviceError,
+    FieldIssue,
+    InputDataError,
+    LimitError,
+    OptimizerError,
+    SDLError,
+    SimulationError,
+    StoreError,
+)
+from core.space import (
+    CategoricalParameter,
+    ContinuousParameter,
+    Fidelity,
+    MoleculeParameter,
+    Objective,
+    Parameter,
+)
+from core.units import Q_, parse_quantity, quantity_from_record, quantity_to_record, unit_text, ureg
+
+__all__ = [
+    "Q_",
+    "CategoricalParameter",
+    "ConfigError",
+    "ContinuousParameter",
+    "DeviceError",
+    "FieldIssue",
+    "Fidelity",
+    "InputDataError",
+    "LimitError",
+    "MoleculeParameter",
+    "Objective",
+    "OptimizerError",
+    "Parameter",
+    "SDLError",
+    "SimulationError",
+    "StoreError",
+    "parse_quantity",
+    "quantity_from_record",
+    "quantity_to_record",
+    "unit_text",
+    "ureg",
+]

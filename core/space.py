@@ -1,0 +1,203 @@
+"""Frozen, self-validating value objects that describe a campaign's search space.
+
+They are built by ``controller.config`` from a campaign file and consumed by
+``optimizers`` (encoding), ``simulators`` (recipes) and ``devices`` (limits).
+A *recipe* is ``dict[str, pint.Quantity | str]``: continuous parameters as
+quantities, categorical parameters as the choice string, molecule parameters as
+the canonical SMILES string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import pint
+
+from core.errors import ConfigError, FieldIssue
+from core.units import Q_, unit_text
+
+
+@dataclass(frozen=True)
+class ContinuousParameter:
+    """A bounded number with a unit.
+
+    Attributes:
+        name: parameter name, also the recipe key.
+        low, high: bounds as pint quantities of the same dimension.
+        unit: the unit in which tables, encodings and CSV columns express values.
+    """
+
+    name: str
+    low: pint.Quantity
+    high: pint.Quantity
+    unit: str
+
+    def __post_init__(self) -> None:
+        where = f"parameters.{self.name}"
+        if self.low.dimensionality != self.high.dimensionality:
+            raise ConfigError(FieldIssue(where, f"low {self.low} and high {self.high} have different dimensions"))
+        if Q_(1, self.unit).dimensionality != self.low.dimensionality:
+            raise ConfigError(FieldIssue(f"{where}.unit", f"{self.unit!r} does not match the bounds' dimension {self.low.dimensionality}"))
+        if not self.low_magnitude < self.high_magnitude:
+            raise ConfigError(
+                FieldIssue(where, f"low {self.low:~P} must be below high {self.high:~P}; swap them")
+            )
+
+    @property
+    def kind(self) -> str:
+        return "continuous"
+
+    @property
+    def low_magnitude(self) -> float:
+        return float(self.low.to(self.unit).magnitude)
+
+    @property
+    def high_magnitude(self) -> float:
+        return float(self.high.to(self.unit).magnitude)
+
+    @property
+    def column(self) -> str:
+        """Column name in exported tables, with the unit: ``cure_temperature [degC]``."""
+        text = unit_text(self.unit)
+        return self.name if text == "dimensionless" else f"{self.name} [{text}]"
+
+    def quantity(self, magnitude: float) -> pint.Quantity:
+        return Q_(float(magnitude), self.unit)
+
+    def contains(self, value: pint.Quantity) -> bool:
+        m = float(value.to(self.unit).magnitude)
+        return self.low_magnitude <= m <= self.high_magnitude
+
+
+@dataclass(frozen=True)
+class CategoricalParameter:
+    """One of a finite set of labels (e.g. a mixer blade type)."""
+
+    name: str
+    choices: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.choices) < 1:
+            raise ConfigError(FieldIssue(f"parameters.{self.name}.choices", "needs at least one choice"))
+        if len(set(self.choices)) != len(self.choices):
+            raise ConfigError(FieldIssue(f"parameters.{self.name}.choices", f"duplicate choices in {list(self.choices)}"))
+
+    @property
+    def kind(self) -> str:
+        return "categorical"
+
+    @property
+    def column(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class MoleculeParameter:
+    """A choice among molecules given as SMILES, featurized with rdkit by the optimizer.
+
+    Attributes:
+        choices: label -> canonical SMILES. Recipes carry the SMILES.
+    """
+
+    name: str
+    choices: dict[str, str] = field(hash=False)
+
+    def __post_init__(self) -> None:
+        where = f"parameters.{self.name}.choices"
+        if not self.choices:
+            raise ConfigError(FieldIssue(where, "needs at least one molecule (label = \"SMILES\")"))
+        canon = {label: canonical_smiles(smiles, f"{where}.{label}") for label, smiles in self.choices.items()}
+        if len(set(canon.values())) != len(canon):
+            raise ConfigError(FieldIssue(where, "two labels name the same molecule"))
+        object.__setattr__(self, "choices", canon)
+
+    @property
+    def kind(self) -> str:
+        return "molecule"
+
+    @property
+    def column(self) -> str:
+        return self.name
+
+    @property
+    def smiles(self) -> tuple[str, ...]:
+        return tuple(self.choices.values())
+
+    def label_of(self, smiles: str) -> str:
+        for label, s in self.choices.items():
+            if s == smiles:
+                return label
+        raise KeyError(smiles)
+
+
+Parameter = Union[ContinuousParameter, CategoricalParameter, MoleculeParameter]
+
+
+def canonical_smiles(smiles: str, field_name: str) -> str:
+    """Canonical SMILES via rdkit; raises ConfigError naming the field if invalid."""
+    try:
+        from rdkit import Chem, RDLogger
+    except ImportError as err:  # pragma: no cover - rdkit is a core dependency
+        raise ConfigError(FieldIssue(field_name, "rdkit is needed for molecule parameters: pip install rdkit")) from err
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles.strip() else None
+    if mol is None:
+        raise ConfigError(FieldIssue(field_name, f"{smiles!r} is not a valid SMILES string"))
+    return Chem.MolToSmiles(mol)
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """One level of experiment the optimizer can choose.
+
+    Attributes:
+        name: e.g. ``closed_form``, ``kinetics_phase_field``, ``robot``.
+        kind: ``"simulator"`` or ``"robot"``.
+        cost: cost units charged per sample (the budget is in the same units).
+        value: position on the fidelity axis in (0, 1]; the target fidelity is 1.
+        target: True for the fidelity the campaign optimizes (the robot).
+        model: simulator model name (``kind == "simulator"``), e.g. ``thermoset.closed_form``.
+        expected_duration: how long one sample takes (robot), or None.
+    """
+
+    name: str
+    kind: str
+    cost: float
+    value: float
+    target: bool = False
+    model: str | None = None
+    expected_duration: pint.Quantity | None = None
+
+    def __post_init__(self) -> None:
+        where = f"fidelities.{self.name}"
+        if self.kind not in ("simulator", "robot"):
+            raise ConfigError(FieldIssue(f"{where}.kind", f"{self.kind!r} is not one of 'simulator', 'robot'"))
+        if not self.cost > 0:
+            raise ConfigError(FieldIssue(f"{where}.cost", f"{self.cost} must be > 0 cost units"))
+        if not 0 < self.value <= 1:
+            raise ConfigError(FieldIssue(f"{where}.value", f"{self.value} must be in (0, 1]; the target is 1"))
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The property to optimize.
+
+    Attributes:
+        property: property name as returned by simulators and the characterizer.
+        unit: unit of the objective in tables and the optimizer.
+        direction: ``"maximize"`` or ``"minimize"``.
+    """
+
+    property: str
+    unit: str
+    direction: str = "maximize"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("maximize", "minimize"):
+            raise ConfigError(FieldIssue("objective.direction", f"{self.direction!r} is not one of 'maximize', 'minimize'"))
+
+    @property
+    def sign(self) -> float:
+        """+1 to maximize, -1 to minimize: the optimizer always maximizes ``sign * value``."""
+        return 1.0 if self.direction == "maximize" else -1.0
