@@ -1,0 +1,203 @@
+"""``sdl``: run campaigns and read their records.
+
+    sdl run CONFIG.toml [--store PATH] [--speedup X] [--quiet]
+    sdl resume CAMPAIGN [--store PATH]
+    sdl samples CAMPAIGN [--store PATH]
+    sdl history SAMPLE_ID [--store PATH]
+    sdl export CAMPAIGN --format csv|parquet --output PATH [--store PATH]
+    sdl export CAMPAIGN --documents PATH.jsonl [--store PATH]
+
+Project errors end the command with a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from core import SDLError
+
+STORE_HELP = "record store (SQLite file); default: $SDL_STORE or runs/sdl.sqlite"
+
+
+def default_store() -> str:
+    from controller.config import DEFAULT_STORE
+
+    return os.environ.get("SDL_STORE", DEFAULT_STORE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sdl", description="Closed-loop self-driving-lab controller")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run (or continue) a campaign from its TOML file")
+    run.add_argument("config", help="campaign file, e.g. configs/thermoset_dryrun.toml")
+    run.add_argument("--store", help="overrides the campaign file's store")
+    run.add_argument("--speedup", type=float, help="simulated-device time runs this many times faster than wall time")
+    run.add_argument("--quiet", action="store_true", help="no live progress; print the summary only")
+
+    resume = sub.add_parser("resume", help="continue a stopped or crashed campaign from its store")
+    resume.add_argument("campaign", help="the campaign's name")
+    resume.add_argument("--store", default=None, help=STORE_HELP)
+    resume.add_argument("--speedup", type=float, help="simulated-device time runs this many times faster than wall time")
+    resume.add_argument("--quiet", action="store_true", help="no live progress; print the summary only")
+
+    check = sub.add_parser("check", help="validate a campaign file without running anything")
+    check.add_argument("config")
+
+    samples = sub.add_parser("samples", help="list a campaign's samples")
+    samples.add_argument("campaign", help="the campaign's name (the `name` field of its file)")
+    samples.add_argument("--store", default=None, help=STORE_HELP)
+
+    history = sub.add_parser("history", help="print one sample's Process -> Structure -> Property lineage")
+    history.add_argument("sample_id")
+    history.add_argument("--store", default=None, help=STORE_HELP)
+
+    export = sub.add_parser("export", help="write a campaign's sample table or its Bluesky documents")
+    export.add_argument("campaign")
+    export.add_argument("--format", choices=["csv", "parquet"], help="sample table format")
+    export.add_argument("--output", help="sample table path")
+    export.add_argument("--documents", help="write every Bluesky document of the robot runs to this JSON-lines file")
+    export.add_argument("--store", default=None, help=STORE_HELP)
+    return parser
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager stopping us) stops the campaign as cleanly as Ctrl-C does."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("run", "resume"):
+        _stop_on_sigterm()
+    try:
+        return COMMANDS[args.command](args)
+    except SDLError as err:
+        print(f"sdl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sdl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args) -> int:
+    from controller.campaign import CampaignRunner
+    from controller.config import load_config
+    from controller.report import print_result
+
+    config = load_config(args.config)
+    runner = CampaignRunner(config, store_path=args.store, speedup=args.speedup, show_progress=not args.quiet)
+    result = runner.run()
+    print_result(config, result)
+    return 0 if result.status == "finished" else 1
+
+
+def cmd_resume(args) -> int:
+    from controller.campaign import CampaignRunner
+    from controller.config import config_from_dict
+    from controller.report import print_result
+
+    store = _open_store(args.store)
+    raw = json.loads(store.campaign(args.campaign)["config_json"])
+    path = str(store.path)
+    store.close()
+    config = config_from_dict(raw, source=f"{path} (campaign {args.campaign})")
+    runner = CampaignRunner(config, store_path=path, speedup=args.speedup, show_progress=not args.quiet)
+    result = runner.run()
+    print_result(config, result)
+    return 0 if result.status == "finished" else 1
+
+
+def cmd_check(args) -> int:
+    from controller.config import load_config
+
+    config = load_config(args.config)
+    print(f"{args.config}: campaign {config.name!r} is valid: {len(config.parameters)} parameters, "
+          f"fidelities {[f.name for f in config.fidelities]}, budget {config.budget:g}")
+    return 0
+
+
+def _open_store(path: str | None):
+    from controller.store import RecordStore
+    from core import StoreError
+
+    path = path or default_store()
+    if not Path(path).exists():
+        raise StoreError(f"no record store at {path!r}; run a campaign first or pass --store")
+    return RecordStore(path)
+
+
+def cmd_samples(args) -> int:
+    from controller.report import print_samples
+
+    store = _open_store(args.store)
+    store.campaign(args.campaign)  # raises with the known names if absent
+    print_samples(store, args.campaign)
+    return 0
+
+
+def cmd_history(args) -> int:
+    from controller.report import print_history
+
+    store = _open_store(args.store)
+    print_history(store.sample(args.sample_id))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from controller.config import config_from_dict
+    from controller.history import sample_table
+    from core import ConfigError, FieldIssue
+
+    if not args.documents and not (args.format and args.output):
+        raise ConfigError(FieldIssue("export", "give --format csv|parquet with --output PATH, or --documents PATH.jsonl"))
+    store = _open_store(args.store)
+    campaign = store.campaign(args.campaign)
+    if args.format and args.output:
+        try:
+            config = config_from_dict(json.loads(campaign["config_json"]))
+        except SDLError:
+            config = None  # still export, with the stored units
+        table = sample_table(config, store.samples(args.campaign))
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if args.format == "csv":
+            table.to_csv(out, index=False)
+        else:
+            table.to_parquet(out, index=False)
+        print(f"wrote {len(table)} samples to {out}")
+    if args.documents:
+        out = Path(args.documents)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        n = 0
+        with out.open("w", encoding="utf-8") as fh:
+            for name, doc in store.campaign_documents(args.campaign):
+                fh.write(json.dumps({"name": name, "doc": doc}) + "\n")
+                n += 1
+        print(f"wrote {n} Bluesky documents to {out}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "check": cmd_check,
+    "samples": cmd_samples,
+    "history": cmd_history,
+    "export": cmd_export,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+"""Campaign files (TOML) -> frozen, validated :class:`CampaignConfig`.
+
+Validation collects every problem and raises one :class:`core.ConfigError` that
+names each field and what is allowed, before anything runs. See
+``configs/thermoset_dryrun.toml`` for a complete, commented example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pint
+
+from core import (
+    CategoricalParameter,
+    ConfigError,
+    ContinuousParameter,
+    FieldIssue,
+    Fidelity,
+    MoleculeParameter,
+    Objective,
+    Parameter,
+    SDLError,
+    parse_quantity,
+)
+from core.units import Q_, unit_text
+
+DEFAULT_STORE = "runs/sdl.sqlite"
+STRATEGIES = ("multi_fidelity", "single_fidelity", "random", "sobol")
+TOP_LEVEL_KEYS = {
+    "name", "description", "seed", "budget", "store", "system", "objective",
+    "parameters", "fidelities", "optimizer", "devices", "scheduler",
+}
+SYSTEMS = ("thermoset_blend",)
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """How suggestions are made.
+
+    Attributes:
+        strategy: one of ``multi_fidelity``, ``single_fidelity``, ``random``, ``sobol``.
+        initial_design: fidelity name -> number of space-filling samples before the model.
+    """
+
+    strategy: str = "multi_fidelity"
+    initial_design: dict[str, int] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """The synthesis line used by the robot fidelity.
+
+    Attributes:
+        dry_run: True runs the simulated twins; False is refused until real hardware is configured.
+        speedup: simulated time runs this many times faster than wall time (dry runs).
+        batch_mass: total mass of one film batch.
+        limits: setpoint path (e.g. ``oven.temperature``) -> (low, high) overriding the line's defaults.
+    """
+
+    dry_run: bool = True
+    speedup: float = 2000.0
+    batch_mass: pint.Quantity = field(default_factory=lambda: Q_(10.0, "g"))
+    limits: dict[str, tuple[pint.Quantity, pint.Quantity]] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """Parallelism of the loop.
+
+    Attributes:
+        simulation_workers: simulator processes that run alongside the robot.
+    """
+
+    simulation_workers: int = 2
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A whole campaign, validated. Build it with :func:`load_config` or :func:`config_from_dict`."""
+
+    name: str
+    seed: int
+    budget: float
+    store: str
+    system: str
+    objective: Objective
+    parameters: tuple[Parameter, ...]
+    fidelities: tuple[Fidelity, ...]
+    optimizer: OptimizerSettings
+    devices: DeviceSettings
+    scheduler: SchedulerSettings
+    description: str = ""
+    source: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+    @property
+    def target(self) -> Fidelity:
+        return next(f for f in self.fidelities if f.target)
+
+    def fidelity(self, name: str) -> Fidelity:
+        for f in self.fidelities:
+            if f.name == name:
+                return f
+        raise ConfigError(FieldIssue("fidelity", f"unknown fidelity {name!r}; allowed: {[f.name for f in self.fidelities]}"))
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of what defines the campaign's data (space, objective, fidelities): a store
+        written under another fingerprint belongs to a different campaign."""
+        essential = {k: self.raw.get(k) for k in ("name", "objective", "parameters", "fidelities", "system")}
+        text = json.dumps(essential, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, sort_keys=True, default=str)
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign file.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or any field is invalid (all listed).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise ConfigError(FieldIssue("config", f"file {str(path)!r} does not exist"), source=str(path)) from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(FieldIssue("config", f"cannot read {str(path)!r}: {err}"), source=str(path)) from err
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(FieldIssue("config", f"malformed TOML: {err}"), source=str(path)) from err
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str | None = None) -> CampaignConfig:
+    """Validate an already-parsed campaign mapping (same rules as :func:`load_config`)."""
+    issues: list[FieldIssue] = []
+
+    def collect(fn, *args):
+        try:
+            return fn(*args)
+        except ConfigError as err:
+            issues.extend(err.issues)
+            return None
+
+    for key in sorted(set(raw) - TOP_LEVEL_KEYS):
+        issues.append(FieldIssue(key, f"unknown field; allowed top-level fields: {sorted(TOP_LEVEL_KEYS)}"))
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        issues.append(FieldIssue("name", "missing: give the campaign a name, e.g. name = \"thermoset-tg\""))
+        name = ""
+    elif not all(c.isalnum() or c in "-_." for c in name):
+        issues.append(FieldIssue("name", f"{name!r} may only contain letters, digits, '-', '_' and '.'"))
+
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        issues.append(FieldIssue("seed", f"{seed!r} must be a non-negative integer"))
+        seed = 0
+
+    budget = raw.get("budget")
+    if budget is None:
+        issues.append(FieldIssue("budget", "missing: the campaign's budget in cost units, e.g. budget = 200"))
+        budget = 0.0
+    elif isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0:
+        issues.append(FieldIssue("budget", f"{budget!r} must be a positive number of cost units"))
+        budget = 0.0
+
+    store = raw.get("store", DEFAULT_STORE)
+    if not isinstance(store, str) or not store:
+        issues.append(FieldIssue("store", f"{store!r} must be a path to a SQLite file"))
+        store = DEFAULT_STORE
+
+    system = raw.get("system", "thermoset_blend")
+    if system not in SYSTEMS:
+        issues.append(FieldIssue("system", f"{system!r} is not a known material system; allowed: {list(SYSTEMS)}"))
+
+    objective = collect(_objective, raw.get("objective"))
+    parameters = collect(_parameters, raw.get("parameters"))
+    fidelities = collect(_fidelities, raw.get("fidelities"))
+    optimizer = collect(_optimizer, raw.get("optimizer", {}), fidelities)
+    devices = collect(_devices, raw.get("devices", {}))
+    scheduler = collect(_scheduler, raw.get("scheduler", {}))
+
+    if parameters and devices is not None and any(f.kind == "robot" for f in fidelities or ()):
+        collect(_check_device_limits, parameters, devices)
+    if fidelities and budget and budget < min(f.cost for f in fidelities):
+        issues.append(
+            FieldIssue("budget", f"{budget} is below the cheapest fidelity's cost {min(f.cost for f in fidelities)}; nothing could run")
+        )
+    if issues:
+        raise ConfigError(issues, source=source)
+    return CampaignConfig(
+        name=name,
+        seed=seed,
+        budget=float(budget),
+        store=store,
+        system=system,
+        objective=objective,
+        parameters=tuple(parameters),
+        fidelities=tuple(fidelities),
+        optimizer=optimizer,
+        devices=devices,
+        scheduler=scheduler,
+        description=str(raw.get("description", "")),
+        source=source,
+        raw=raw,
+    )
+
+
+def _require_table(value: Any, field_name: str, example: str) -> dict[str, Any]:
+    if value is None:
+        raise ConfigError(FieldIssue(field_name, f"missing; add a [{field_name}] table, e.g. {example}"))
+    if not isinstance(value, dict):
+        raise ConfigError(FieldIssue(field_name, f"must be a table, got {type(value).__name__}"))
+    return value
+
+
+def _objective(raw: Any) -> Objective:
+    table = _require_table(raw, "objective", 'property = "glass_transition_temperature", unit = "degC", direction = "maximize"')
+    issues = []
+    prop = table.get("property")
+    if not isinstance(prop, str) or not prop:
+        issues.append(FieldIssue("objective.property", "missing: the property to optimize, e.g. \"glass_transition_temperature\""))
+    unit = table.get("unit", "dimensionless")
+    try:
+        Q_(1, unit)
+    except Exception as err:  # pint raises several types for bad unit text
+        issues.append(FieldIssue("objective.unit", f"unknown unit {unit!r} ({err})"))
+    direction = table.get("direction", "maximize")
+    if direction not in ("maximize", "minimize"):
+        issues.append(FieldIssue("objective.direction", f"{direction!r} is not one of 'maximize', 'minimize'"))
+    extra = set(table) - {"property", "unit", "direction"}
+    issues += [FieldIssue(f"objective.{k}", "unknown field; allowed: property, unit, direction") for k in sorted(extra)]
+    if issues:
+        raise ConfigError(issues)
+    return Objective(property=prop, unit=unit, direction=direction)
+
+
+def _parameters(raw: Any) -> list[Parameter]:
+    table = _require_table(raw, "parameters", 'cure_temperature = {low = "60 degC", high = "180 degC"}')
+    if not table:
+        raise ConfigError(FieldIssue("parameters", "needs at least one parameter"))
+    out: list[Parameter] = []
+    issues: list[FieldIssue] = []
+    for name, spec in table.items():
+        where = f"parameters.{name}"
+        try:
+            out.append(_parameter(name, spec, where))
+        except ConfigError as err:
+            issues.extend(err.issues)
+    if issues:
+        raise ConfigError(issues)
+    return out
+
+
+def _parameter(name: str, spec: Any, where: str) -> Parameter:
+    if not isinstance(spec, dict):
+        raise ConfigError(FieldIssue(where, "must be a table like {low = \"60 degC\", high = \"180 degC\"}"))
+    kind = spec.get("type", "continuous" if "low" in spec or "high" in spec else None)
+    if kind == "continuous":
+        issues = []
+        for side in ("low", "high"):
+            if side not in spec:
+                issues.append(FieldIssue(f"{where}.{side}", "missing bound, e.g. \"60 degC\""))
+        extra = set(spec) - {"type", "low", "high", "unit"}
+        issues += [FieldIssue(f"{where}.{k}", "unknown field; allowed: type, low, high, unit") for k in sorted(extra)]
+        if issues:
+            raise ConfigError(issues)
+        low = parse_quantity(spec["low"], f"{where}.low")
+        unit = spec.get("unit", unit_text(low.units))
+        try:
+            Q_(1, unit)
+        except Exception as err:
+            raise ConfigError(FieldIssue(f"{where}.unit", f"unknown unit {unit!r} ({err})")) from err
+        high = parse_quantity(spec["high"], f"{where}.high", like=unit)
+        low = parse_quantity(spec["low"], f"{where}.low", like=unit)
+        return ContinuousParameter(name=name, low=low, high=high, unit=unit)
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise ConfigError(FieldIssue(f"{where}.choices", "must be a list of strings"))
+        return CategoricalParameter(name=name, choices=tuple(choices))
+    if kind == "molecule":
+        choices = spec.get("choices")
+        if not isinstance(choices, dict) or not all(isinstance(v, str) for v in choices.values()):
+            raise ConfigError(FieldIssue(f"{where}.choices", "must be a table of label = \"SMILES\""))
+        return MoleculeParameter(name=name, choices=dict(choices))
+    raise ConfigError(
+        FieldIssue(f"{where}.type", f"{kind!r} is not one of 'continuous' (with low/high), 'categorical', 'molecule'")
+    )
+
+
+def _fidelities(raw: Any) -> list[Fidelity]:
+    table = _require_table(raw, "fidelities", '[fidelities.robot] kind = "robot", cost = 40, target = true')
+    issues: list[FieldIssue] = []
+    specs = []
+    for name, spec in table.items():
+        where = f"fidelities.{name}"
+        if not isinstance(spec, dict):
+            issues.append(FieldIssue(where, "must be a table with kind and cost"))
+            continue
+        extra = set(spec) - {"kind", "cost", "model", "target", "value", "expected_duration"}
+        issues += [FieldIssue(f"{where}.{k}", "unknown field; allowed: kind, cost, model, target, value, expected_duration") for k in sorted(extra)]
+        kind = spec.get("kind")
+        cost = spec.get("cost")
+        if kind not in ("simulator", "robot"):
+            issues.append(FieldIssue(f"{where}.kind", f"{kind!r} is not one of 'simulator', 'robot'"))
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost > 0:
+            issues.append(FieldIssue(f"{where}.cost", f"{cost!r} must be a positive number of cost units"))
+        if kind == "simulator":
+            model = spec.get("model")
+            if not isinstance(model, str):
+                issues.append(FieldIssue(f"{where}.model", "missing: the simulator model, e.g. \"thermoset.closed_form\""))
+        duration = None
+        if "expected_duration" in spec:
+            try:
+                duration = parse_quantity(spec["expected_duration"], f"{where}.expected_duration", like="s")
+            except ConfigError as err:
+                issues.extend(err.issues)
+        specs.append((name, spec, duration))
+    targets = [name for name, spec, _ in specs if spec.get("target") is True]
+    if len(targets) != 1:
+        issues.append(FieldIssue("fidelities", f"exactly one fidelity must have target = true; found {targets or 'none'}"))
+    if issues:
+        raise ConfigError(issues)
+    # Fidelity values: the target is 1; others in order of cost, unless given.
+    ordered = sorted((s for s in specs if not s[1].get("target")), key=lambda s: s[1]["cost"])
+    out = []
+    for rank, (name, spec, duration) in enumerate(ordered):
+        value = spec.get("value", round(0.5 + 0.4 * rank / max(len(ordered) - 1, 1), 4) if len(ordered) > 1 else 0.75)
+        out.append(Fidelity(name, spec["kind"], float(spec["cost"]), float(value), False, spec.get("model"), duration))
+    for name, spec, duration in specs:
+        if spec.get("target"):
+            out.append(Fidelity(name, spec["kind"], float(spec["cost"]), float(spec.get("value", 1.0)), True, spec.get("model"), duration))
+    if out[-1].value != 1.0:
+        raise ConfigError(FieldIssue(f"fidelities.{out[-1].name}.value", "the target fidelity's value must be 1"))
+    _check_models(out)
+    return out
+
+
+def _check_models(fidelities: list[Fidelity]) -> None:
+    from simulators import available_models
+
+    models = available_models()
+    issues = [
+        FieldIssue(f"fidelities.{f.name}.model", f"unknown simulator {f.model!r}; allowed: {sorted(models)}")
+        for f in fidelities
+        if f.kind == "simulator" and f.model not in models
+    ]
+    if issues:
+        raise ConfigError(issues)
+
+
+def _optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(FieldIssue("optimizer", "must be a table"))
+    issues = []
+    extra = set(raw) - {"strategy", "initial_design"}
+    issues += [FieldIssue(f"optimizer.{k}", "unknown field; allowed: strategy, initial_design") for k in sorted(extra)]
+    strategy = raw.get("strategy", "multi_fidelity")
+    if strategy not in STRATEGIES:
+        issues.append(FieldIssue("optimizer.strategy", f"{strategy!r} is not one of {list(STRATEGIES)}"))
+    design = raw.get("initial_design", {})
+    names = [f.name for f in fidelities or ()]
+    if not isinstance(design, dict):
+        issues.append(FieldIssue("optimizer.initial_design", "must be a table of fidelity = count"))
+        design = {}
+    for fid, count in design.items():
+        if fidelities is not None and fid not in names:
+            issues.append(FieldIssue(f"optimizer.initial_design.{fid}", f"unknown fidelity {fid!r}; allowed: {names}"))
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            issues.append(FieldIssue(f"optimizer.initial_design.{fid}", f"{count!r} must be a non-negative integer"))
+    if issues:
+        raise ConfigError(issues)
+    return OptimizerSettings(strategy=strategy, initial_design=dict(design))
+
+
+def _devices(raw: Any) -> DeviceSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(FieldIssue("devices", "must be a table"))
+    issues = []
+    extra = set(raw) - {"dry_run", "speedup", "batch_mass", "limits"}
+    issues += [FieldIssue(f"devices.{k}", "unknown field; allowed: dry_run, speedup, batch_mass, limits") for k in sorted(extra)]
+    dry_run = raw.get("dry_run", True)
+    if dry_run is not True:
+        issues.append(FieldIssue("devices.dry_run", "only dry runs on the simulated twins are supported in this release; set dry_run = true"))
+    speedup = raw.get("speedup", 2000.0)
+    if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or not speedup >= 1:
+        issues.append(FieldIssue("devices.speedup", f"{speedup!r} must be a number >= 1 (simulated seconds per wall second)"))
+        speedup = 1.0
+    batch_mass = Q_(10.0, "g")
+    try:
+        batch_mass = parse_quantity(raw.get("batch_mass", "10 g"), "devices.batch_mass", like="g")
+        if batch_mass.magnitude <= 0:
+            issues.append(FieldIssue("devices.batch_mass", f"{raw.get('batch_mass')!r} must be positive"))
+    except ConfigError as err:
+        issues.extend(err.issues)
+    limits: dict[str, tuple[pint.Quantity, pint.Quantity]] = {}
+    for path, spec in (raw.get("limits") or {}).items():
+        where = f"devices.limits.{path}"
+        if not isinstance(spec, dict) or set(spec) != {"low", "high"}:
+            issues.append(FieldIssue(where, "must be {low = ..., high = ...} with units"))
+            continue
+        try:
+            low = parse_quantity(spec["low"], f"{where}.low")
+            high = parse_quantity(spec["high"], f"{where}.high", like=f"{low.units}")
+            limits[path] = (low, high)
+        except ConfigError as err:
+            issues.extend(err.issues)
+    if issues:
+        raise ConfigError(issues)
+    return DeviceSettings(dry_run=True, speedup=float(speedup), batch_mass=batch_mass, limits=limits)
+
+
+def _scheduler(raw: Any) -> SchedulerSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(FieldIssue("scheduler", "must be a table"))
+    extra = set(raw) - {"simulation_workers"}
+    if extra:
+        raise ConfigError([FieldIssue(f"scheduler.{k}", "unknown field; allowed: simulation_workers") for k in sorted(extra)])
+    workers = raw.get("simulation_workers", 2)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise ConfigError(FieldIssue("scheduler.simulation_workers", f"{workers!r} must be an integer from 1 to 64"))
+    return SchedulerSettings(simulation_workers=workers)
+
+
+def _check_device_limits(parameters: list[Parameter], devices: DeviceSettings) -> None:
+    """Every bound a robot run could be asked for must be inside the line's limits."""
+    from devices import line_limits, parameter_limits
+
+    try:
+        limits = line_limits(devices.limits)
+    except SDLError as err:
+        raise ConfigError(FieldIssue("devices.limits", str(err))) from err
+    allowed = parameter_limits(limits, batch_mass=devices.batch_mass)
+    issues = []
+    for p in parameters:
+        if not isinstance(p, ContinuousParameter) or p.name not in allowed:
+            continue
+        lo, hi = allowed[p.name]
+        where = f"parameters.{p.name}"
+        if p.low.dimensionality != lo.dimensionality:
+            issues.append(FieldIssue(where, f"unit {p.unit!r} does not fit the device, which takes {lo.units:~}"))
+            continue
+        if p.low.to(lo.units).magnitude < lo.magnitude - 1e-9:
+            issues.append(FieldIssue(f"{where}.low", f"{p.low:~} is below the device limit {lo.to(p.unit):~}; allowed {lo.to(p.unit):~} to {hi.to(p.unit):~}"))
+        if p.high.to(hi.units).magnitude > hi.magnitude + 1e-9:
+            issues.append(FieldIssue(f"{where}.high", f"{p.high:~} is above the device limit {hi.to(p.unit):~}; allowed {lo.to(p.unit):~} to {hi.to(p.unit):~}"))
+    if issues:
+        raise ConfigError(issues)

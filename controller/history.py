@@ -1,0 +1,85 @@
+"""Tables built from stored samples: the optimizer's history and the export table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import pandas as pd
+import pint
+
+from core import ContinuousParameter, unit_text
+from controller.config import CampaignConfig
+from controller.records import Sample
+
+
+def recipe_row(config: CampaignConfig, recipe: dict[str, Any]) -> dict[str, Any]:
+    """Recipe -> optimizer columns: magnitudes in each parameter's unit, strings otherwise."""
+    row: dict[str, Any] = {}
+    for p in config.parameters:
+        value = recipe[p.name]
+        if isinstance(p, ContinuousParameter):
+            row[p.name] = float(value.to(p.unit).magnitude) if isinstance(value, pint.Quantity) else float(value)
+        else:
+            row[p.name] = value
+    return row
+
+
+def objective_value(config: CampaignConfig, sample: Sample) -> float:
+    """The sample's objective in the objective unit, NaN if it has none."""
+    value = sample.properties.get(config.objective.property)
+    if value is None or sample.status != "completed":
+        return math.nan
+    if isinstance(value, pint.Quantity):
+        return float(value.to(config.objective.unit).magnitude)
+    return float(value)
+
+
+def history_frame(config: CampaignConfig, samples: Iterable[Sample]) -> pd.DataFrame:
+    """The optimizer's view of the store (columns per ``docs/interfaces.md``)."""
+    rows = []
+    for s in samples:
+        if s.status == "interrupted":
+            continue  # no measurement: the optimizer learns nothing from it
+        rows.append({**recipe_row(config, s.recipe), "fidelity": s.fidelity,
+                     "objective": objective_value(config, s), "status": s.status})
+    columns = [p.name for p in config.parameters] + ["fidelity", "objective", "status"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _column(name: str, value: Any) -> str:
+    if isinstance(value, pint.Quantity):
+        text = unit_text(value.units)
+        return name if text == "dimensionless" else f"{name} [{text}]"
+    return name
+
+
+def _magnitude(value: Any) -> Any:
+    return float(value.magnitude) if isinstance(value, pint.Quantity) else value
+
+
+def sample_table(config_or_none: CampaignConfig | None, samples: list[Sample]) -> pd.DataFrame:
+    """One row per sample for export: id, fidelity, cost, status, parameters with units in
+    the column names, structure features, properties, Bluesky run uid, and the decision."""
+    rows = []
+    for s in samples:
+        row: dict[str, Any] = {"id": s.id, "campaign": s.campaign, "seq": s.seq, "fidelity": s.fidelity,
+                               "cost": s.cost, "status": s.status}
+        for name, value in s.recipe.items():
+            if config_or_none is not None and isinstance(value, pint.Quantity):
+                p = config_or_none.parameter(name)
+                value = value.to(p.unit)
+            row[_column(name, value)] = _magnitude(value)
+        for name, value in s.structure.items():
+            row[_column(f"structure.{name}", value)] = _magnitude(value)
+        for name, value in s.properties.items():
+            row[_column(f"property.{name}", value)] = _magnitude(value)
+        row["run_uid"] = s.run_uid
+        sug = s.suggestion or {}
+        for key in ("strategy", "model_id", "predicted_mean", "predicted_std", "acquisition_value"):
+            row[f"suggestion.{key}"] = sug.get(key)
+        row["error"] = s.error
+        row["created"] = pd.Timestamp(s.created, unit="s", tz="UTC") if s.created else None
+        row["completed"] = pd.Timestamp(s.completed, unit="s", tz="UTC") if s.completed else None
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,84 @@
+"""Live progress of a campaign on the terminal (rich): a budget bar and one line per sample."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from controller.config import CampaignConfig
+from controller.history import objective_value
+from controller.records import Sample
+
+
+class ProgressView:
+    """Shows step, fidelity chosen, cost spent / budget and best so far.
+
+    Args:
+        config: the campaign.
+        enabled: False keeps the console quiet (tests, library use).
+    """
+
+    def __init__(self, config: CampaignConfig, enabled: bool = True, console: Console | None = None):
+        self.config = config
+        self.enabled = enabled
+        self.console = console or Console(highlight=False)
+        self._progress: Progress | None = None
+        self._task = None
+
+    def start(self, samples: list[Sample], spent: float, resumed: bool) -> None:
+        if not self.enabled:
+            return
+        cfg = self.config
+        verb = "Resuming" if resumed else "Starting"
+        self.console.print(
+            f"[bold]{verb} campaign {cfg.name}[/bold]: {cfg.objective.direction} {cfg.objective.property} "
+            f"[{cfg.objective.unit}] over {len(cfg.parameters)} parameters; budget {cfg.budget:g} cost units; "
+            f"fidelities " + ", ".join(f"{f.name} (cost {f.cost:g}{', target' if f.target else ''})" for f in cfg.fidelities)
+        )
+        if resumed:
+            self.console.print(f"  {len(samples)} samples already recorded, {spent:g} cost units spent")
+        self._progress = Progress(
+            TextColumn("[bold]budget[/bold]"), BarColumn(), TextColumn("{task.completed:g}/{task.total:g} cost units"),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=self.console, transient=False,
+        )
+        self._task = self._progress.add_task("budget", total=cfg.budget, completed=spent, status="")
+        self._progress.start()
+
+    def thinking(self, n_observations: int, allowed: list[str]) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, status=f"optimizer: {n_observations} observations")
+
+    def dispatched(self, dispatch: Any, committed: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, status=f"running {dispatch.sample_id} at {dispatch.fidelity}")
+
+    def sample_recorded(self, sample: Sample, spent: float, samples: list[Sample]) -> None:
+        if self._progress is None:
+            return
+        cfg = self.config
+        value = objective_value(cfg, sample)
+        shown = f"{value:8.2f} {cfg.objective.unit}" if math.isfinite(value) else f"{sample.status:>8}"
+        best = self.best(samples)
+        best_text = f"{best:.2f} {cfg.objective.unit}" if best is not None else "-"
+        predicted = sample.suggestion.get("predicted_mean")
+        pred_text = f" (predicted {predicted:.1f})" if isinstance(predicted, (int, float)) else ""
+        self._progress.console.print(
+            f"#{sample.seq:04d} {sample.fidelity:<22} {shown}{pred_text:<20} cost {sample.cost:>5g}  "
+            f"spent {spent:g}/{cfg.budget:g}  best at {cfg.target.name}: {best_text}"
+        )
+        self._progress.update(self._task, completed=min(spent, cfg.budget))
+
+    def best(self, samples: list[Sample]) -> float | None:
+        values = [objective_value(self.config, s) for s in samples if s.fidelity == self.config.target.name]
+        values = [v for v in values if math.isfinite(v)]
+        if not values:
+            return None
+        return max(values) if self.config.objective.direction == "maximize" else min(values)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,398 @@
+"""Encoding of a campaign's search space into the optimizer's unit hypercube.
+
+A history or pending table (one column per parameter, plus ``fidelity``) becomes an
+``n x (d + 1)`` double tensor in ``[0, 1]``: ``d`` columns for the parameters and a
+last column holding the fidelity's ``value`` (the target fidelity is 1).
+
+- continuous parameters: min-max scaling of the magnitude in the parameter's
+  ``unit`` (``cure_temperature`` 60-180 degC: 120 degC -> 0.5);
+- categorical parameters: one-hot, one column per choice;
+- molecule parameters: a few rdkit 2D descriptors of each choice (logP, TPSA, mass,
+  fraction sp3, rotatable bonds), min-max normalized across the choices.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pint
+import torch
+
+from core import (
+    CategoricalParameter,
+    ContinuousParameter,
+    Fidelity,
+    InputDataError,
+    MoleculeParameter,
+    Objective,
+    Parameter,
+    ureg,
+)
+
+DESCRIPTOR_NAMES: tuple[str, ...] = ("MolLogP", "TPSA", "MolWt", "FractionCSP3", "NumRotatableBonds")
+FIDELITY_COLUMN = "fidelity"
+OBJECTIVE_COLUMN = "objective"
+STATUS_COLUMN = "status"
+STATUSES = ("completed", "failed")
+MAX_ENUMERATED_COMBINATIONS = 64
+
+
+@functools.lru_cache(maxsize=1024)
+def molecule_descriptors(smiles: str) -> tuple[float, ...]:
+    """Raw rdkit 2D descriptors of one molecule, in the order of ``DESCRIPTOR_NAMES``.
+
+    Raises:
+        InputDataError: ``smiles`` is not a valid SMILES string.
+    """
+    try:
+        from rdkit import Chem, RDLogger
+        from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
+    except ImportError as err:  # pragma: no cover - rdkit is a core dependency
+        raise InputDataError("rdkit is needed to featurize molecule parameters: pip install rdkit") from err
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles.strip() else None
+    if mol is None:
+        raise InputDataError(f"{smiles!r} is not a valid SMILES string")
+    return (
+        float(Crippen.MolLogP(mol)),
+        float(rdMolDescriptors.CalcTPSA(mol)),
+        float(Descriptors.MolWt(mol)),
+        float(rdMolDescriptors.CalcFractionCSP3(mol)),
+        float(Lipinski.NumRotatableBonds(mol)),
+    )
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Columns ``start:stop`` of the encoding that belong to one parameter."""
+
+    parameter: Parameter
+    start: int
+    stop: int
+    # rows: one encoding per choice (categorical / molecule), shape n_choices x width
+    choice_codes: np.ndarray | None = None
+    choice_values: tuple[str, ...] = ()
+
+
+class SearchSpace:
+    """Parameters, fidelities and objective of a campaign, and their tensor encoding.
+
+    Args:
+        parameters: the campaign's parameters (continuous, categorical, molecule).
+        fidelities: the fidelities the optimizer may choose; exactly one is the target
+            (``target=True``, or else the one with the highest ``value``).
+        objective: the property to optimize and its direction.
+
+    Raises:
+        InputDataError: no parameters, no fidelities, duplicate names.
+    """
+
+    def __init__(self, parameters: Sequence[Parameter], fidelities: Sequence[Fidelity], objective: Objective):
+        parameters = tuple(parameters)
+        fidelities = tuple(fidelities)
+        if not parameters:
+            raise InputDataError("SearchSpace needs at least one parameter")
+        if not fidelities:
+            raise InputDataError("SearchSpace needs at least one fidelity")
+        names = [p.name for p in parameters]
+        if len(set(names)) != len(names):
+            raise InputDataError(f"duplicate parameter names in {names}")
+        reserved = {FIDELITY_COLUMN, OBJECTIVE_COLUMN, STATUS_COLUMN} & set(names)
+        if reserved:
+            raise InputDataError(f"parameter names {sorted(reserved)} are reserved table columns; rename them")
+        fid_names = [f.name for f in fidelities]
+        if len(set(fid_names)) != len(fid_names):
+            raise InputDataError(f"duplicate fidelity names in {fid_names}")
+        targets = [f for f in fidelities if f.target]
+        if len(targets) > 1:
+            raise InputDataError(f"more than one target fidelity: {[f.name for f in targets]}")
+        self.parameters: tuple[Parameter, ...] = parameters
+        self.fidelities: tuple[Fidelity, ...] = fidelities
+        self.objective = objective
+        self._target = targets[0] if targets else max(fidelities, key=lambda f: f.value)
+        self._blocks = self._build_blocks()
+        self.dim = self._blocks[-1].stop if self._blocks else 0
+
+    # ------------------------------------------------------------------ layout
+    def _build_blocks(self) -> tuple[_Block, ...]:
+        blocks = []
+        start = 0
+        for p in self.parameters:
+            if isinstance(p, ContinuousParameter):
+                blocks.append(_Block(p, start, start + 1))
+                start += 1
+            elif isinstance(p, CategoricalParameter):
+                k = len(p.choices)
+                blocks.append(_Block(p, start, start + k, np.eye(k), tuple(p.choices)))
+                start += k
+            elif isinstance(p, MoleculeParameter):
+                raw = np.array([molecule_descriptors(s) for s in p.smiles], dtype=float)
+                lo, hi = raw.min(axis=0), raw.max(axis=0)
+                span = np.where(hi - lo > 0, hi - lo, 1.0)
+                codes = (raw - lo) / span
+                width = codes.shape[1]
+                blocks.append(_Block(p, start, start + width, codes, tuple(p.smiles)))
+                start += width
+            else:
+                raise InputDataError(f"parameter {getattr(p, 'name', p)!r} has unsupported type {type(p).__name__}")
+        return tuple(blocks)
+
+    @property
+    def target_fidelity(self) -> Fidelity:
+        """The fidelity the campaign optimizes (the robot in the reference campaign)."""
+        return self._target
+
+    @property
+    def fidelity_column(self) -> int:
+        """Index of the fidelity column in encoded tensors (``== dim``)."""
+        return self.dim
+
+    def fidelity(self, name: str) -> Fidelity:
+        for f in self.fidelities:
+            if f.name == name:
+                return f
+        raise InputDataError(f"unknown fidelity {name!r}; known: {[f.name for f in self.fidelities]}")
+
+    @property
+    def fidelities_by_cost(self) -> tuple[Fidelity, ...]:
+        return tuple(sorted(self.fidelities, key=lambda f: (f.cost, f.value)))
+
+    @property
+    def continuous_columns(self) -> list[int]:
+        return [b.start for b in self._blocks if isinstance(b.parameter, ContinuousParameter)]
+
+    @property
+    def has_discrete(self) -> bool:
+        return any(b.choice_codes is not None for b in self._blocks)
+
+    def discrete_combinations(self, limit: int = MAX_ENUMERATED_COMBINATIONS) -> list[dict[int, float]] | None:
+        """Every combination of discrete choices as ``{column: value}``, or None if more than ``limit``."""
+        blocks = [b for b in self._blocks if b.choice_codes is not None]
+        if not blocks:
+            return [{}]
+        total = math.prod(len(b.choice_values) for b in blocks)
+        if total > limit:
+            return None
+        combos = []
+        for picks in itertools.product(*[range(len(b.choice_values)) for b in blocks]):
+            fixed: dict[int, float] = {}
+            for b, i in zip(blocks, picks):
+                for j, v in enumerate(b.choice_codes[i]):
+                    fixed[b.start + j] = float(v)
+            combos.append(fixed)
+        return combos
+
+    def bounds(self) -> torch.Tensor:
+        """``2 x (d + 1)`` bounds of the encoded box (all zeros and ones)."""
+        b = torch.zeros(2, self.dim + 1, dtype=torch.double)
+        b[1] = 1.0
+        return b
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, table: pd.DataFrame | None, *, kind: str = "history") -> pd.DataFrame:
+        """Check a history (``kind="history"``) or pending table and return it (empty if None).
+
+        History columns: one per parameter, ``fidelity``, ``objective`` (float in the
+        objective's unit, NaN when failed), ``status`` (``completed`` / ``failed``).
+        Pending columns: one per parameter and ``fidelity``.
+
+        Raises:
+            InputDataError: a missing column or a bad value, naming the column.
+        """
+        if table is None:
+            table = pd.DataFrame()
+        if not isinstance(table, pd.DataFrame):
+            raise InputDataError(f"{kind} must be a pandas DataFrame, got {type(table).__name__}")
+        need = [p.name for p in self.parameters] + [FIDELITY_COLUMN]
+        if kind == "history":
+            need += [OBJECTIVE_COLUMN, STATUS_COLUMN]
+        if len(table) == 0:
+            return table
+        missing = [c for c in need if c not in table.columns]
+        if missing:
+            raise InputDataError(
+                f"{kind} table is missing column(s) {missing}; it has {list(table.columns)}"
+            )
+        known = {f.name for f in self.fidelities}
+        bad = sorted({str(v) for v in table[FIDELITY_COLUMN] if v not in known})
+        if bad:
+            raise InputDataError(f"{kind} column 'fidelity' has unknown fidelity name(s) {bad}; allowed: {sorted(known)}")
+        for b in self._blocks:
+            self._check_parameter_column(table[b.parameter.name], b, kind)
+        if kind == "history":
+            status = table[STATUS_COLUMN]
+            bad = sorted({str(v) for v in status if v not in STATUSES})
+            if bad:
+                raise InputDataError(f"history column 'status' has value(s) {bad}; allowed: {list(STATUSES)}")
+            try:
+                obj = pd.to_numeric(table[OBJECTIVE_COLUMN], errors="raise").astype(float)
+            except (TypeError, ValueError) as err:
+                raise InputDataError(
+                    f"history column 'objective' must hold floats in {self.objective.unit} (NaN when failed): {err}"
+                ) from err
+            done = (status == "completed").to_numpy()
+            if np.isinf(obj.to_numpy()[done]).any():
+                raise InputDataError("history column 'objective' has infinite values for completed rows")
+        return table
+
+    def _check_parameter_column(self, col: pd.Series, block: _Block, kind: str) -> None:
+        p = block.parameter
+        if isinstance(p, ContinuousParameter):
+            try:
+                values = pd.to_numeric(col, errors="raise").astype(float).to_numpy()
+            except (TypeError, ValueError) as err:
+                raise InputDataError(
+                    f"{kind} column {p.name!r} must hold float magnitudes in {p.unit}: {err}"
+                ) from err
+            if not np.isfinite(values).all():
+                raise InputDataError(f"{kind} column {p.name!r} has NaN or infinite values")
+            return
+        for v in col:
+            self._choice_index(block, v, kind)
+
+    def _choice_index(self, block: _Block, value: object, kind: str = "recipe") -> int:
+        p = block.parameter
+        if isinstance(value, str) and value in block.choice_values:
+            return block.choice_values.index(value)
+        if isinstance(p, MoleculeParameter) and isinstance(value, str):
+            if value in p.choices:  # a label instead of the SMILES
+                return block.choice_values.index(p.choices[value])
+            from core.space import canonical_smiles  # noqa: PLC0415 - rdkit only here
+
+            try:
+                canon = canonical_smiles(value, p.name)
+            except Exception as err:
+                raise InputDataError(f"{kind} column {p.name!r}: {value!r} is not a valid SMILES string") from err
+            if canon in block.choice_values:
+                return block.choice_values.index(canon)
+        allowed = list(p.choices) if isinstance(p, MoleculeParameter) else list(block.choice_values)
+        raise InputDataError(f"{kind} column {p.name!r}: {value!r} is not one of the choices {allowed}")
+
+    # ------------------------------------------------------------------ encode / decode
+    def encode(self, table: pd.DataFrame | None, *, kind: str = "pending") -> torch.Tensor:
+        """Encode a table's parameter and fidelity columns to an ``n x (d + 1)`` double tensor."""
+        table = self.validate(table, kind=kind)
+        n = len(table)
+        X = torch.zeros(n, self.dim + 1, dtype=torch.double)
+        if n == 0:
+            return X
+        for b in self._blocks:
+            p = b.parameter
+            col = table[p.name]
+            if isinstance(p, ContinuousParameter):
+                v = pd.to_numeric(col).astype(float).to_numpy()
+                X[:, b.start] = torch.as_tensor((v - p.low_magnitude) / (p.high_magnitude - p.low_magnitude), dtype=torch.double)
+            else:
+                idx = [self._choice_index(b, v, kind) for v in col]
+                X[:, b.start : b.stop] = torch.as_tensor(b.choice_codes[idx], dtype=torch.double)
+        X[:, self.dim] = torch.as_tensor([self.fidelity(str(f)).value for f in table[FIDELITY_COLUMN]], dtype=torch.double)
+        return X
+
+    def encode_recipe(self, recipe: Mapping[str, object], fidelity: str | None = None) -> torch.Tensor:
+        """Encode one recipe (quantities / SMILES) to a ``d + 1`` tensor; fidelity defaults to the target."""
+        row: dict[str, object] = {}
+        for p in self.parameters:
+            if p.name not in recipe:
+                raise InputDataError(f"recipe is missing {p.name!r}; it has {sorted(recipe)}")
+            v = recipe[p.name]
+            if isinstance(p, ContinuousParameter):
+                if isinstance(v, pint.Quantity):
+                    try:
+                        v = float(v.to(p.unit).magnitude)
+                    except pint.DimensionalityError as err:
+                        raise InputDataError(f"recipe {p.name!r}: {v} cannot be converted to {p.unit}") from err
+                elif isinstance(v, (int, float)):
+                    v = float(v)
+                else:
+                    raise InputDataError(f"recipe {p.name!r}: {v!r} is not a quantity in {p.unit}")
+            row[p.name] = v
+        row[FIDELITY_COLUMN] = fidelity or self.target_fidelity.name
+        return self.encode(pd.DataFrame([row]), kind="recipe")[0]
+
+    def snap(self, X: torch.Tensor) -> torch.Tensor:
+        """Clamp to ``[0, 1]`` and move discrete blocks to the nearest valid choice (``... x (d[+1])``)."""
+        X = X.clone().clamp(0.0, 1.0)
+        for b in self._blocks:
+            if b.choice_codes is None:
+                continue
+            codes = torch.as_tensor(b.choice_codes, dtype=X.dtype)
+            part = X[..., b.start : b.stop]
+            dist = ((part.unsqueeze(-2) - codes) ** 2).sum(-1)
+            X[..., b.start : b.stop] = codes[dist.argmin(-1)]
+        return X
+
+    def decode(self, X: torch.Tensor) -> list[dict[str, object]]:
+        """Recipes (continuous: ``Quantity`` in the parameter's unit; others: choice/SMILES) of ``n x d[+1]`` rows."""
+        X = self.snap(torch.as_tensor(X, dtype=torch.double).reshape(-1, X.shape[-1]))
+        recipes = []
+        for row in X:
+            recipe: dict[str, object] = {}
+            for b in self._blocks:
+                p = b.parameter
+                if isinstance(p, ContinuousParameter):
+                    m = p.low_magnitude + float(row[b.start]) * (p.high_magnitude - p.low_magnitude)
+                    recipe[p.name] = ureg.Quantity(m, p.unit)
+                else:
+                    codes = torch.as_tensor(b.choice_codes, dtype=X.dtype)
+                    i = int(((row[b.start : b.stop] - codes) ** 2).sum(-1).argmin())
+                    recipe[p.name] = b.choice_values[i]
+            recipes.append(recipe)
+        return recipes
+
+    def to_table(self, X: torch.Tensor, fidelities: Sequence[str] | None = None) -> pd.DataFrame:
+        """Inverse of :meth:`encode`: parameter columns (magnitudes / strings) and ``fidelity``."""
+        recipes = self.decode(X)
+        rows = []
+        for i, r in enumerate(recipes):
+            row = {k: (float(v.to(p.unit).magnitude) if isinstance(v, pint.Quantity) else v)
+                   for (k, v), p in zip(r.items(), self.parameters)}
+            if fidelities is not None:
+                row[FIDELITY_COLUMN] = fidelities[i]
+            else:
+                row[FIDELITY_COLUMN] = self.fidelity_name_of(float(X[i, self.dim])) if X.shape[-1] > self.dim else self.target_fidelity.name
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def fidelity_name_of(self, value: float) -> str:
+        return min(self.fidelities, key=lambda f: abs(f.value - value)).name
+
+    def from_unit(self, U: torch.Tensor) -> torch.Tensor:
+        """Map ``n x len(parameters)`` points of the unit cube to valid ``n x d`` encodings.
+
+        One unit coordinate per parameter: continuous parameters take it as is, discrete
+        ones pick choice ``floor(u * k)``, so space-filling designs stay space-filling
+        over the choices too.
+        """
+        U = torch.as_tensor(U, dtype=torch.double).reshape(-1, len(self.parameters))
+        X = torch.zeros(U.shape[0], self.dim, dtype=torch.double)
+        for j, b in enumerate(self._blocks):
+            if b.choice_codes is None:
+                X[:, b.start] = U[:, j]
+            else:
+                k = len(b.choice_values)
+                idx = (U[:, j] * k).floor().clamp(0, k - 1).long()
+                X[:, b.start : b.stop] = torch.as_tensor(b.choice_codes, dtype=torch.double)[idx]
+        return X
+
+    # ------------------------------------------------------------------ training data
+    def training_data(self, history: pd.DataFrame | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``X`` (``n x (d + 1)``) and signed ``Y`` (``n x 1``, always maximized) of completed rows."""
+        history = self.validate(history, kind="history")
+        if len(history) == 0:
+            return torch.zeros(0, self.dim + 1, dtype=torch.double), torch.zeros(0, 1, dtype=torch.double)
+        obj = pd.to_numeric(history[OBJECTIVE_COLUMN]).astype(float).to_numpy()
+        ok = (history[STATUS_COLUMN] == "completed").to_numpy() & np.isfinite(obj)
+        good = history[ok]
+        X = self.encode(good, kind="history")
+        Y = torch.as_tensor(obj[ok] * self.objective.sign, dtype=torch.double).reshape(-1, 1)
+        return X, Y
+
+    def to_objective(self, signed: float) -> float:
+        """Signed (maximized) model value back to the objective's unit and direction."""
+        return float(signed) * self.objective.sign

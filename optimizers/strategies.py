@@ -1,0 +1,473 @@
+"""Strategies: the multi-fidelity optimizer and its baselines, behind one ``recommend()``.
+
+Every strategy answers::
+
+    recommend(history, pending=None, budget_left=inf, q=1, allowed_fidelities=None) -> list[Suggestion]
+    recommendation(history) -> Recommendation
+
+``history``: one column per parameter (float magnitudes in the parameter's unit, or
+the choice / SMILES string), ``fidelity`` (name), ``objective`` (float in the
+objective's unit, NaN when failed), ``status`` (``completed`` / ``failed``).
+``pending``: the parameter columns and ``fidelity`` of experiments still running.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.acquisition import (
+    FixedFeatureAcquisitionFunction,
+    LogExpectedImprovement,
+    PosteriorMean,
+    qLogNoisyExpectedImprovement,
+)
+
+from core import Fidelity, OptimizerError
+from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize
+from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
+from optimizers.space import FIDELITY_COLUMN, SearchSpace
+from optimizers.suggestion import Recommendation, Suggestion
+
+DUPLICATE_TOL = 1e-6
+
+
+def _rows_not_in(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Rows of ``A`` (``n x D``) that match no row of ``B`` (``m x D``) within ``DUPLICATE_TOL``."""
+    if A.shape[0] == 0 or B.shape[0] == 0:
+        return A
+    dist = torch.cdist(A, B, p=float("inf"))
+    return A[~(dist < DUPLICATE_TOL).any(dim=-1)]
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)[0] % (2**31 - 1))
+
+
+class Strategy:
+    """Shared machinery: validation, budget and fidelity filtering, duplicates, initial design.
+
+    Args:
+        space: the encoded search space.
+        seed: seed of every random choice (designs, acquisition restarts).
+        initial_design: fidelity name -> number of space-filling points before a model
+            is fitted (None: the strategy's default).
+    """
+
+    name = "base"
+
+    def __init__(self, space: SearchSpace, seed: int = 0, initial_design: dict[str, int] | None = None):
+        self.space = space
+        self.seed = int(seed)
+        counts = self.default_initial_design() if initial_design is None else dict(initial_design)
+        for fname in counts:
+            space.fidelity(fname)  # raises on unknown names
+        self.initial_design = counts
+
+    # -------------------------------------------------------------- public API
+    def recommend(
+        self,
+        history: pd.DataFrame | None,
+        pending: pd.DataFrame | None = None,
+        budget_left: float = math.inf,
+        q: int = 1,
+        allowed_fidelities: Sequence[str] | None = None,
+    ) -> list[Suggestion]:
+        """Suggest ``q`` experiments (each with its fidelity) given the history and pending runs.
+
+        Suggestions are sequential: each one's cost is taken from ``budget_left`` before
+        the next is chosen, so fewer than ``q`` come back when the budget runs out.
+
+        Raises:
+            InputDataError: malformed history / pending tables.
+            OptimizerError: ``q < 1``, or no allowed fidelity is affordable.
+        """
+        if int(q) < 1:
+            raise OptimizerError(f"q must be >= 1, got {q}")
+        history = self.space.validate(history, kind="history")
+        pending = self.space.validate(pending, kind="pending")
+        allowed = self._allowed(allowed_fidelities)
+        X_all = self.space.encode(history, kind="history") if len(history) else self._empty()
+        X_pend = self.space.encode(pending, kind="pending") if len(pending) else self._empty()
+        taken = torch.cat([X_all, X_pend])
+        out: list[Suggestion] = []
+        budget = float(budget_left)
+        for i in range(int(q)):
+            affordable = [f for f in allowed if f.cost <= budget + 1e-12]
+            if not affordable:
+                if out:
+                    break
+                raise OptimizerError(
+                    f"no allowed fidelity is affordable with {budget_left} cost units left; costs: "
+                    + ", ".join(f"{f.name} {f.cost}" for f in allowed)
+                )
+            sug, x_full = self._next(history, taken, affordable, batch_index=i)
+            out.append(sug)
+            taken = torch.cat([taken, x_full.reshape(1, -1)])
+            budget -= self.space.fidelity(sug.fidelity).cost
+        return out
+
+    def recommendation(self, history: pd.DataFrame | None) -> Recommendation:
+        """The best recipe so far at the target fidelity (best observed value for model-free baselines)."""
+        history = self.space.validate(history, kind="history")
+        X, Y = self.space.training_data(history)
+        target = self.space.target_fidelity
+        at_target = X[:, -1] == target.value
+        if not bool(at_target.any()):
+            raise OptimizerError(f"no completed observation at the target fidelity {target.name!r} yet")
+        i = int(torch.nonzero(at_target).reshape(-1)[Y[at_target, 0].argmax()])
+        recipe = self.space.decode(X[i : i + 1, :-1])[0]
+        return Recommendation(recipe, self.space.to_objective(float(Y[i, 0])), None, "observed")
+
+    # -------------------------------------------------------------- helpers
+    def default_initial_design(self) -> dict[str, int]:
+        return {}
+
+    def _empty(self) -> torch.Tensor:
+        return torch.zeros(0, self.space.dim + 1, dtype=torch.double)
+
+    def _allowed(self, names: Sequence[str] | None) -> list[Fidelity]:
+        if names is None:
+            return list(self.space.fidelities_by_cost)
+        fids = [self.space.fidelity(n) for n in names]
+        if not fids:
+            raise OptimizerError("allowed_fidelities is empty; allow at least one fidelity")
+        return sorted(fids, key=lambda f: (f.cost, f.value))
+
+    def _next(self, history, taken, affordable, batch_index) -> tuple[Suggestion, torch.Tensor]:
+        raise NotImplementedError
+
+    def _is_taken(self, x_full: torch.Tensor, taken: torch.Tensor) -> bool:
+        if taken.shape[0] == 0:
+            return False
+        return bool(((taken - x_full).abs().max(dim=-1).values < DUPLICATE_TOL).any())
+
+    def _design_point(self, index: int) -> torch.Tensor:
+        """The ``index``-th point of this strategy's scrambled Sobol sequence (``d`` encoding)."""
+        engine = torch.quasirandom.SobolEngine(len(self.space.parameters), scramble=True, seed=self.seed)
+        if index:
+            engine.fast_forward(index)
+        return self.space.from_unit(engine.draw(1, dtype=torch.double))[0]
+
+    def _space_filling(self, taken, fidelity: Fidelity, start: int, reason: str) -> tuple[Suggestion, torch.Tensor]:
+        """Next Sobol point from ``start`` that is not already taken at ``fidelity``."""
+        for k in range(start, start + 10_000):
+            x = self._design_point(k)
+            x_full = torch.cat([x, x.new_tensor([fidelity.value])])
+            if not self._is_taken(x_full, taken):
+                break
+        else:  # pragma: no cover - only when every discrete combination is taken
+            raise OptimizerError("every point of the (discrete) search space has been tried at " + fidelity.name)
+        sug = Suggestion(
+            recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=fidelity.name,
+            model_id="space-filling", reason=reason.format(index=k, fidelity=fidelity.name), strategy=self.name,
+        )
+        return sug, x_full
+
+    def _initial_design_step(self, taken, affordable) -> tuple[Suggestion, torch.Tensor] | None:
+        """The next point of the nested initial design, or None once it is complete.
+
+        Design point ``i`` is the same Sobol point at every fidelity, so the target's
+        points are a subset of the cheaper fidelities' (nested design): the model sees
+        the same recipes at several fidelities and learns their correlation early.
+        """
+        for f in affordable:
+            want = self.initial_design.get(f.name, 0)
+            have = int((taken[:, -1] == f.value).sum()) if taken.shape[0] else 0
+            if have < want:
+                return self._space_filling(
+                    taken, f, have,
+                    f"space-filling initial design: Sobol point {{index}} at {{fidelity}} ({have + 1} of {want})",
+                )
+        return None
+
+
+# ---------------------------------------------------------------------- baselines
+class SobolStrategy(Strategy):
+    """Scrambled Sobol points at the target fidelity (no model)."""
+
+    name = "sobol"
+
+    def _next(self, history, taken, affordable, batch_index):
+        target = _target_or_raise(self.space, affordable, self.name)
+        return self._space_filling(taken, target, taken.shape[0], "Sobol point {index} at {fidelity}")
+
+
+class RandomStrategy(Strategy):
+    """Uniform random points at the target fidelity (no model)."""
+
+    name = "random"
+
+    def _next(self, history, taken, affordable, batch_index):
+        target = _target_or_raise(self.space, affordable, self.name)
+        gen = torch.Generator().manual_seed(_seed(self.seed, taken.shape[0]))
+        for _ in range(1000):
+            x = self.space.from_unit(torch.rand(1, len(self.space.parameters), generator=gen, dtype=torch.double))[0]
+            x_full = torch.cat([x, x.new_tensor([target.value])])
+            if not self._is_taken(x_full, taken):
+                break
+        sug = Suggestion(recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=target.name,
+                         model_id="random", reason=f"uniform random point at {target.name}", strategy=self.name)
+        return sug, x_full
+
+
+def _target_or_raise(space: SearchSpace, affordable: list[Fidelity], who: str) -> Fidelity:
+    target = space.target_fidelity
+    if target not in affordable:
+        raise OptimizerError(
+            f"the {who} strategy only runs the target fidelity {target.name!r}, which is not allowed "
+            f"or not affordable now (allowed and affordable: {[f.name for f in affordable]})"
+        )
+    return target
+
+
+# ---------------------------------------------------------------------- model-based
+class _ModelStrategy(Strategy):
+    """A strategy with a GP: caches the fit per training set and warm-starts the next one."""
+
+    multi_fidelity = True
+
+    def __init__(self, space, seed=0, initial_design=None, kernel: str = "linear_truncated",
+                 raw_samples: int = 256, num_restarts: int = 4, fit_maxiter: int = 150):
+        super().__init__(space, seed, initial_design)
+        self.kernel = kernel
+        self.settings = OptimizerSettings(raw_samples=raw_samples, num_restarts=num_restarts)
+        self.fit_maxiter = fit_maxiter
+        self._cache: tuple[str, FittedModel] | None = None
+        self._warm: dict | None = None
+
+    def _training(self, history) -> tuple[torch.Tensor, torch.Tensor]:
+        X, Y = self.space.training_data(history)
+        if not self.multi_fidelity:
+            keep = X[:, -1] == self.space.target_fidelity.value
+            X, Y = X[keep, :-1], Y[keep]
+        return X, Y
+
+    def fitted(self, history) -> FittedModel | None:
+        """The GP fitted to the completed rows of ``history`` (None without enough data)."""
+        X, Y = self._training(history)
+        if X.shape[0] < 2:
+            return None
+        key = data_key(X, Y) + self.kernel
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        torch.manual_seed(_seed(self.seed, X.shape[0], 7))
+        fm = fit_model(
+            X, Y, fidelity_column=self.space.dim if self.multi_fidelity else None,
+            kernel=self.kernel, warm_state=self._warm, maxiter=self.fit_maxiter,
+        )
+        if fm.fit_ok:
+            self._warm = hyperparameters(fm.model)
+        self._cache = (key, fm)
+        return fm
+
+    def _predict(self, model, x_full: torch.Tensor) -> tuple[float, float]:
+        """Posterior mean / std of ``f`` at one encoded point, in the objective's unit and sign."""
+        with torch.no_grad():
+            post = model.posterior(x_full.reshape(1, -1))
+        mean = self.space.to_objective(float(post.mean.reshape(-1)[0]))
+        return mean, float(post.variance.reshape(-1)[0].clamp_min(0).sqrt())
+
+    def _target_input(self, X: torch.Tensor) -> torch.Tensor:
+        if not self.multi_fidelity:
+            return X
+        Xt = X.clone()
+        Xt[:, -1] = self.space.target_fidelity.value
+        return Xt
+
+    def recommendation(self, history) -> Recommendation:
+        """Best posterior mean at the target fidelity, over the observed recipes and a short optimization."""
+        history = self.space.validate(history, kind="history")
+        fm = self.fitted(history)
+        if fm is None:
+            return super().recommendation(history)
+        model = fm.model
+        d = self.space.dim
+        X_obs = fm.X[:, :d]
+        target_value = self.space.target_fidelity.value
+        if self.multi_fidelity:
+            acqf = FixedFeatureAcquisitionFunction(PosteriorMean(model), d=d + 1, columns=[d], values=[target_value])
+        else:
+            acqf = PosteriorMean(model)
+        with torch.no_grad():
+            obs_vals = acqf(X_obs.unsqueeze(-2))
+        best_i = int(obs_vals.argmax())
+        best_x, best_v = X_obs[best_i], float(obs_vals[best_i])
+        try:
+            x_opt, v_opt = maximize(acqf, self.space, seed=_seed(self.seed, fm.X.shape[0], 3),
+                                    settings=OptimizerSettings(raw_samples=128, num_restarts=2, maxiter=50))
+            if v_opt > best_v:
+                best_x, best_v = x_opt[0], v_opt
+        except Exception:  # noqa: BLE001 - the observed best is a fine answer
+            pass
+        x_full = torch.cat([best_x, best_x.new_tensor([target_value])]) if self.multi_fidelity else best_x
+        mean, std = self._predict(model, x_full)
+        return Recommendation(self.space.decode(best_x.reshape(1, -1))[0], mean, std, fm.model_id)
+
+
+class MultiFidelityStrategy(_ModelStrategy):
+    """Multi-fidelity GP with the fast cost-aware two-step acquisition (see ``optimizers.acquisition``).
+
+    Options (``make_strategy("multi_fidelity", space, **options)``):
+        initial_design: fidelity name -> count (default: ``2 * n_parameters`` at the
+            cheapest fidelity, halving toward the target, at least 2 at the target).
+        kernel: ``"linear_truncated"`` (default) or ``"product"``.
+        raw_samples, num_restarts: effort of the acquisition optimization.
+        fit_maxiter: L-BFGS iterations per GP fit.
+    """
+
+    name = "multi_fidelity"
+    multi_fidelity = True
+
+    def default_initial_design(self) -> dict[str, int]:
+        p = len(self.space.parameters)
+        fids = self.space.fidelities_by_cost
+        target = self.space.target_fidelity
+        counts = {}
+        n = max(4, 2 * p)
+        for f in fids:
+            counts[f.name] = max(2, n)
+            n = math.ceil(n / 2)
+        counts[target.name] = max(2, math.ceil(p / 2)) if len(fids) > 1 else max(3, p + 1)
+        return counts
+
+    def _next(self, history, taken, affordable, batch_index):
+        step = self._initial_design_step(taken, affordable)
+        if step is not None:
+            return step
+        fm = self.fitted(history)
+        if fm is None:
+            return self._space_filling(taken, affordable[0], taken.shape[0],
+                                       "space-filling: too few completed observations for a model (Sobol point {index} at {fidelity})")
+        return self._model_step(fm, taken, affordable, batch_index)
+
+    def _condition_on_pending(self, fm: FittedModel, taken: torch.Tensor) -> Any:
+        """Kriging believer: condition on running / already-suggested points at their posterior mean."""
+        model = fm.model
+        # rows of ``taken`` that are not training rows (pending, failed, earlier in the batch)
+        Xp = _rows_not_in(taken, fm.X)
+        if Xp.shape[0] == 0:
+            return model
+        with torch.no_grad():
+            model.posterior(fm.X[:1])  # builds the prediction cache that fantasies need
+            Yp = model.posterior(Xp).mean
+            try:
+                return model.condition_on_observations(Xp, Yp)
+            except Exception:  # noqa: BLE001 - fall back to ignoring pending points
+                return model
+
+    def _model_step(self, fm: FittedModel, taken, affordable, batch_index):
+        space = self.space
+        d = space.dim
+        target = space.target_fidelity
+        model = self._condition_on_pending(fm, taken)
+        model.eval()
+        X_obs_t = self._target_input(torch.cat([fm.X, taken]))
+        with torch.no_grad():
+            best_f = float(model.posterior(X_obs_t).mean.max())
+        acqf = FixedFeatureAcquisitionFunction(
+            LogExpectedImprovement(model, best_f=best_f), d=d + 1, columns=[d], values=[target.value]
+        )
+        seed = _seed(self.seed, taken.shape[0], batch_index)
+        x, log_ei = maximize(acqf, space, seed=seed, settings=self.settings)
+        x = x[0]
+        scores = information_per_cost(model, x, space, affordable)
+        ranked = sorted(scores, key=lambda s: s.per_cost, reverse=True)
+        chosen = None
+        for s in ranked:
+            x_full = torch.cat([x, x.new_tensor([s.fidelity.value])])
+            if not self._is_taken(x_full, taken) and s.information > 0:
+                chosen = s
+                break
+        if chosen is None:
+            # Every fidelity at this point is known already (e.g. a small discrete space):
+            # fall back to an untried space-filling point.
+            return self._space_filling(taken, affordable[0] if target not in affordable else target,
+                                       taken.shape[0], "no untried point improves the target; Sobol point {index} at {fidelity}")
+        x_full = torch.cat([x, x.new_tensor([chosen.fidelity.value])])
+        mean, std = self._predict(fm.model, x_full)
+        t_mean, t_std = self._predict(fm.model, torch.cat([x, x.new_tensor([target.value])]))
+        by_fid = {s.fidelity.name: s.per_cost for s in scores}
+        others = ", ".join(f"{s.fidelity.name} {s.per_cost:.3g}" for s in ranked if s is not chosen)
+        reason = (
+            f"{chosen.fidelity.name}: {chosen.per_cost:.3g} nats per cost unit"
+            + (f" vs {others}" if others else "")
+            + f"; point chosen by log EI {log_ei:.3g} at the target fidelity {target.name}"
+            + (f" (batch item {batch_index + 1}, conditioned on {taken.shape[0] - fm.X.shape[0]} pending/failed)" if taken.shape[0] > fm.X.shape[0] else "")
+        )
+        sug = Suggestion(
+            recipe=space.decode(x.reshape(1, -1))[0], fidelity=chosen.fidelity.name,
+            predicted_mean=mean, predicted_std=std, target_mean=t_mean, target_std=t_std,
+            acquisition_value=chosen.per_cost, acquisition_by_fidelity=by_fid,
+            model_id=fm.model_id, reason=reason, strategy=self.name,
+        )
+        return sug, x_full
+
+
+class SingleFidelityStrategy(_ModelStrategy):
+    """qLogNEI with a GP on target-fidelity data only; never runs another fidelity."""
+
+    name = "single_fidelity"
+    multi_fidelity = False
+
+    def default_initial_design(self) -> dict[str, int]:
+        return {self.space.target_fidelity.name: max(3, len(self.space.parameters) + 1)}
+
+    def _next(self, history, taken, affordable, batch_index):
+        target = _target_or_raise(self.space, affordable, self.name)
+        step = self._initial_design_step(taken, [target])
+        if step is not None:
+            return step
+        fm = self.fitted(history)
+        if fm is None:
+            return self._space_filling(taken, target, taken.shape[0],
+                                       "space-filling: too few completed target observations for a model (Sobol point {index})")
+        at_t = taken[taken[:, -1] == target.value, :-1]
+        pend = _rows_not_in(at_t, fm.X)
+        pend = pend if pend.shape[0] else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            acqf = qLogNoisyExpectedImprovement(fm.model, X_baseline=fm.X, X_pending=pend, prune_baseline=True)
+        x, val = maximize(acqf, self.space, seed=_seed(self.seed, taken.shape[0], batch_index), settings=self.settings)
+        x = x[0]
+        x_full = torch.cat([x, x.new_tensor([target.value])])
+        if self._is_taken(x_full, taken):
+            return self._space_filling(taken, target, taken.shape[0], "the best point is already taken; Sobol point {index}")
+        mean, std = self._predict(fm.model, x)
+        sug = Suggestion(
+            recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=target.name,
+            predicted_mean=mean, predicted_std=std, target_mean=mean, target_std=std,
+            acquisition_value=val, acquisition_by_fidelity={target.name: val}, model_id=fm.model_id,
+            reason=f"qLogNEI {val:.3g} at the target fidelity {target.name} (single-fidelity baseline)",
+            strategy=self.name,
+        )
+        return sug, x_full
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "multi_fidelity": MultiFidelityStrategy,
+    "single_fidelity": SingleFidelityStrategy,
+    "random": RandomStrategy,
+    "sobol": SobolStrategy,
+}
+
+
+def make_strategy(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Strategy:
+    """Build a strategy by name: ``multi_fidelity``, ``single_fidelity``, ``random`` or ``sobol``.
+
+    Raises:
+        OptimizerError: unknown name or option.
+    """
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        raise OptimizerError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}") from None
+    try:
+        return cls(space, seed=seed, **options)
+    except TypeError as err:
+        raise OptimizerError(f"strategy {name!r}: {err}") from err

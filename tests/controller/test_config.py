@@ -1,0 +1,112 @@
+"""Campaign files: every shipped file loads; each kind of mistake is named before anything runs."""
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from controller.config import config_from_dict, load_config
+from core import ConfigError, ContinuousParameter, MoleculeParameter
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_loads(path):
+    config = load_config(path)
+    assert config.name
+    assert sum(f.target for f in config.fidelities) == 1
+    assert config.target.value == 1.0
+
+
+def base() -> dict:
+    return tomllib.loads(DEFAULT.read_text())
+
+
+def test_default_config_contents():
+    config = load_config(DEFAULT)
+    temp = config.parameter("cure_temperature")
+    assert isinstance(temp, ContinuousParameter)
+    assert temp.low_magnitude == pytest.approx(60.0) and temp.unit == "degC"
+    assert temp.column == "cure_temperature [degC]"
+    additive = config.parameter("additive")
+    assert isinstance(additive, MoleculeParameter) and len(additive.choices) == 5
+    assert [f.name for f in config.fidelities] == ["closed_form", "kinetics_phase_field", "robot"]
+    values = [f.value for f in config.fidelities]
+    assert values == sorted(values) and values[-1] == 1.0
+
+
+def mutate(fn):
+    raw = base()
+    fn(raw)
+    return raw
+
+
+BAD = [
+    ("wrong-dimension", lambda r: r["parameters"].__setitem__("cure_temperature", {"low": "5 kg", "high": "180 degC"}),
+     "parameters.cure_temperature.low", "dimension"),
+    ("unknown-unit", lambda r: r["parameters"].__setitem__("mixing_speed", {"low": "200 blorps", "high": "2000 rpm"}),
+     "parameters.mixing_speed.low", "unknown unit"),
+    ("inverted-bounds", lambda r: r["parameters"].__setitem__("cure_time", {"low": "6 h", "high": "0.5 h"}),
+     "parameters.cure_time", "swap"),
+    ("beyond-device-limit", lambda r: r["parameters"].__setitem__("cure_temperature", {"low": "60 degC", "high": "450 degC"}),
+     "parameters.cure_temperature.high", "device limit"),
+    ("missing-objective", lambda r: r.pop("objective"), "objective", "missing"),
+    ("missing-budget", lambda r: r.pop("budget"), "budget", "missing"),
+    ("zero-budget", lambda r: r.__setitem__("budget", 0), "budget", "positive"),
+    ("negative-budget", lambda r: r.__setitem__("budget", -5), "budget", "positive"),
+    ("unknown-fidelity-in-design", lambda r: r["optimizer"]["initial_design"].__setitem__("dft", 3),
+     "optimizer.initial_design.dft", "allowed"),
+    ("no-target", lambda r: r["fidelities"]["robot"].pop("target"), "fidelities", "target"),
+    ("unknown-simulator", lambda r: r["fidelities"]["closed_form"].__setitem__("model", "thermoset.dft"),
+     "fidelities.closed_form.model", "allowed"),
+    ("invalid-smiles", lambda r: r["parameters"]["additive"]["choices"].__setitem__("junk", "C1CC(("),
+     "parameters.additive.choices.junk", "SMILES"),
+    ("bad-direction", lambda r: r["objective"].__setitem__("direction", "up"), "objective.direction", "maximize"),
+    ("unknown-field", lambda r: r.__setitem__("budgte", 3), "budgte", "unknown field"),
+    ("bad-duration", lambda r: r["fidelities"]["robot"].__setitem__("expected_duration", "4 kg"),
+     "fidelities.robot.expected_duration", "dimension"),
+    ("bad-strategy", lambda r: r["optimizer"].__setitem__("strategy", "magic"), "optimizer.strategy", "multi_fidelity"),
+    ("bad-speedup", lambda r: r["devices"].__setitem__("speedup", 0), "devices.speedup", ">= 1"),
+    ("bad-workers", lambda r: r["scheduler"].__setitem__("simulation_workers", 0), "scheduler.simulation_workers", "1 to 64"),
+]
+
+
+@pytest.mark.parametrize("change, field, words", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_config_names_the_field(change, field, words):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(mutate(change))
+    assert field in info.value.fields, str(info.value)
+    assert words in str(info.value)
+
+
+def test_all_problems_reported_at_once():
+    def two_mistakes(r):
+        r.pop("budget")
+        r["objective"]["direction"] = "sideways"
+
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(mutate(two_mistakes))
+    assert {"budget", "objective.direction"} <= set(info.value.fields)
+
+
+def test_malformed_toml(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("name = 'x'\nbudget = = 3\n")
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_fingerprint_tracks_the_search_space():
+    a = config_from_dict(base())
+    b = config_from_dict(mutate(lambda r: r.__setitem__("budget", 999)))
+    c = config_from_dict(mutate(lambda r: r["parameters"].__setitem__("cure_time", {"low": "1 h", "high": "6 h"})))
+    assert a.fingerprint == b.fingerprint  # a bigger budget continues the same campaign
+    assert a.fingerprint != c.fingerprint

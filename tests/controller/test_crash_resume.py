@@ -1,0 +1,130 @@
+"""kill -9 of `sdl run` at several moments, then resume: nothing lost, nothing repeated.
+
+Each case starts a real dry run in a subprocess, waits until the store shows the
+moment to kill (a simulation in flight, a robot plan in flight, a store write in
+progress), sends SIGKILL, resumes with ``sdl resume`` and checks the store.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from controller.store import RecordStore
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "configs" / "thermoset_dryrun.toml"
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(tmp_path: Path, name: str) -> Path:
+    text = DEFAULT.read_text()
+    raw = tomllib.loads(text)
+    text = text.replace(f'name = "{raw["name"]}"', f'name = "{name}"')
+    text = text.replace("budget = 400 ", "budget = 140 ")
+    text = text.replace("initial_design = { closed_form = 12, kinetics_phase_field = 4, robot = 2 }",
+                        "initial_design = { closed_form = 3, kinetics_phase_field = 3, robot = 2 }")
+    text = text.replace("speedup = 3000 ", "speedup = 600 ")
+    text = text.replace("simulation_workers = 2", "simulation_workers = 1")
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    cfg = tomllib.loads(text)
+    assert cfg["budget"] == 140 and cfg["devices"]["speedup"] == 600, "the test's config edits no longer apply"
+    return path
+
+
+def rows(store: Path, sql: str, *args):
+    con = sqlite3.connect(store, timeout=30)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def wait_for(store: Path, sql: str, timeout: float = 120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if store.exists():
+            try:
+                found = rows(store, sql)
+            except sqlite3.OperationalError:
+                found = []
+            if found:
+                return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {sql}")
+
+
+def start(config: Path, store: Path, env_extra=None) -> subprocess.Popen:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "controller.cli", "run", str(config), "--store", str(store), "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def check_store(store: Path, name: str, budget: float):
+    s = RecordStore(store)
+    samples = s.samples(name, include_running=True)
+    seqs = [x.seq for x in samples]
+    assert seqs == list(range(1, len(seqs) + 1)), "a sample was lost or duplicated"
+    assert all(x.status in ("completed", "interrupted", "failed") for x in samples)
+    uids = [x.run_uid for x in samples if x.run_uid]
+    assert len(uids) == len(set(uids)), "a robot run was repeated under one sample"
+    assert s.spent(name) == pytest.approx(sum(x.cost for x in samples))
+    assert s.spent(name) <= budget
+    assert s.campaign(name)["status"] == "finished"
+    s.close()
+    return samples
+
+
+KILL_POINTS = [
+    ("during-simulation",
+     "SELECT id FROM samples WHERE status='running' AND fidelity='kinetics_phase_field'", {}),
+    ("during-robot-plan",
+     "SELECT id FROM samples WHERE status='running' AND fidelity='robot' AND run_uid IS NOT NULL "
+     "AND (SELECT COUNT(*) FROM documents d WHERE d.run_uid = samples.run_uid) >= 4", {}),
+    ("during-store-write", None, {"SDL_FAULT_KILL_IN_WRITE": "4"}),
+]
+
+
+@pytest.mark.parametrize("moment, sql, env", [k[1:] for k in KILL_POINTS], ids=[k[0] for k in KILL_POINTS])
+def test_kill_then_resume(tmp_path, moment, sql, env):
+    name = f"crash-{moment}"
+    config = write_config(tmp_path, name)
+    store = tmp_path / "records.sqlite"
+    proc = start(config, store, env)
+    try:
+        if sql is not None:
+            wait_for(store, sql)
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, proc.stdout.read().decode()[-2000:]
+    before = {r[0]: r[1] for r in rows(store, "SELECT id, status FROM samples")}
+    assert before, "nothing was recorded before the kill"
+
+    resumed = subprocess.run([sys.executable, "-m", "controller.cli", "resume", name, "--store", str(store), "--quiet"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    samples = check_store(store, name, budget=140)
+    by_id = {x.id: x for x in samples}
+    for sid, status in before.items():
+        assert sid in by_id, f"{sid} was lost"
+        if status in ("completed", "failed"):
+            assert by_id[sid].status == status, f"{sid} changed from {status}"
+        if status == "running":
+            assert by_id[sid].status == "interrupted" and "in flight" in by_id[sid].error
+    if moment == "during-robot-plan":
+        robot = [x for x in samples if x.status == "interrupted" and x.fidelity == "robot"]
+        assert robot and robot[0].run_uid and robot[0].steps, "the interrupted robot run keeps its completed steps"
+    events = [json.loads(r[0]) for r in rows(store, "SELECT payload_json FROM campaign_events WHERE kind='campaign_resumed'")]
+    assert events, "the resume is in the campaign's events"
