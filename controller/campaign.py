@@ -322,11 +322,9 @@ class CampaignRunner:
         """Dry runs only: what the simulated line's hidden truth says of the recommended recipe."""
         if recommendation is None or not any(f.kind == "robot" for f in self.config.fidelities):
             return None
-        from devices import ground_truth
+        from controller.robot import dry_run_truth
 
-        value = ground_truth(from_jsonable(recommendation["recipe"]), seed=self.config.seed,
-                             batch_mass=self.config.devices.batch_mass)
-        prop = value.get(self.config.objective.property)
+        prop = dry_run_truth(self.config, from_jsonable(recommendation["recipe"])).get(self.config.objective.property)
         if prop is None:
             return None
         return {"property": self.config.objective.property, **quantity_to_record(prop.to(self.config.objective.unit))}

@@ -192,7 +192,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         issues.append(FieldIssue("system", f"{system!r} is not a known material system; allowed: {list(SYSTEMS)}"))
 
     objective = collect(_objective, raw.get("objective"))
-    parameters = collect(_parameters, raw.get("parameters"))
+    parameters = collect(_parameters, raw.get("parameters"), system if system in SYSTEMS else None)
     fidelities = collect(_fidelities, raw.get("fidelities"))
     optimizer = collect(_optimizer, raw.get("optimizer", {}), fidelities)
     devices = collect(_devices, raw.get("devices", {}))
@@ -253,16 +253,40 @@ def _objective(raw: Any) -> Objective:
     return Objective(property=prop, unit=unit, direction=direction)
 
 
-def _parameters(raw: Any) -> list[Parameter]:
+def system_parameters(system: str) -> dict[str, tuple[str, float, float] | None]:
+    """The recipe keys a material system needs: name -> (unit, physical low, high), or None
+    for a molecule parameter."""
+    from simulators.thermoset.recipe import PHYSICAL_RANGES
+
+    if system == "thermoset_blend":
+        return {"additive": None, **{k: (unit, lo, hi) for k, (unit, lo, hi, _) in PHYSICAL_RANGES.items()}}
+    raise KeyError(system)
+
+
+def _parameters(raw: Any, system: str | None) -> list[Parameter]:
     table = _require_table(raw, "parameters", 'cure_temperature = {low = "60 degC", high = "180 degC"}')
     if not table:
         raise ConfigError(FieldIssue("parameters", "needs at least one parameter"))
+    expected = system_parameters(system) if system else {}
     out: list[Parameter] = []
     issues: list[FieldIssue] = []
+    for name in sorted(set(expected) - set(table)):
+        issues.append(FieldIssue(f"parameters.{name}", f"missing: the {system} system needs parameters {sorted(expected)}"))
     for name, spec in table.items():
         where = f"parameters.{name}"
+        if expected and name not in expected:
+            issues.append(FieldIssue(where, f"not a parameter of the {system} system; allowed: {sorted(expected)}"))
+            continue
         try:
-            out.append(_parameter(name, spec, where))
+            p = _parameter(name, spec, where, like=expected[name][0] if expected.get(name) else None)
+            if expected.get(name) and isinstance(p, ContinuousParameter):
+                unit, lo, hi = expected[name]
+                for side, q in (("low", p.low), ("high", p.high)):
+                    m = float(q.to(unit).magnitude)
+                    if not lo <= m <= hi:
+                        issues.append(FieldIssue(f"{where}.{side}", f"{q:~} is outside what the models accept: "
+                                                 f"{Q_(lo, unit).to(p.unit):~} to {Q_(hi, unit).to(p.unit):~}"))
+            out.append(p)
         except ConfigError as err:
             issues.extend(err.issues)
     if issues:
@@ -270,7 +294,7 @@ def _parameters(raw: Any) -> list[Parameter]:
     return out
 
 
-def _parameter(name: str, spec: Any, where: str) -> Parameter:
+def _parameter(name: str, spec: Any, where: str, like: str | None = None) -> Parameter:
     if not isinstance(spec, dict):
         raise ConfigError(FieldIssue(where, "must be a table like {low = \"60 degC\", high = \"180 degC\"}"))
     kind = spec.get("type", "continuous" if "low" in spec or "high" in spec else None)
@@ -283,7 +307,7 @@ def _parameter(name: str, spec: Any, where: str) -> Parameter:
         issues += [FieldIssue(f"{where}.{k}", "unknown field; allowed: type, low, high, unit") for k in sorted(extra)]
         if issues:
             raise ConfigError(issues)
-        low = parse_quantity(spec["low"], f"{where}.low")
+        low = parse_quantity(spec["low"], f"{where}.low", like=like)
         unit = spec.get("unit", unit_text(low.units))
         try:
             Q_(1, unit)
@@ -443,7 +467,8 @@ def _scheduler(raw: Any) -> SchedulerSettings:
 
 def _check_device_limits(parameters: list[Parameter], devices: DeviceSettings) -> None:
     """Every bound a robot run could be asked for must be inside the line's limits."""
-    from devices import line_limits, parameter_limits
+    from controller.robot import line_limits
+    from devices import parameter_limits
 
     try:
         limits = line_limits(devices.limits)

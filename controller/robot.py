@@ -16,6 +16,27 @@ from bluesky import RunEngine
 from controller.config import CampaignConfig
 
 
+def line_limits(overrides: dict) -> Any:
+    """The line's default limits with the campaign file's ``[devices.limits]`` applied."""
+    from devices import DEFAULT_LIMITS
+
+    return DEFAULT_LIMITS.with_ranges(overrides) if overrides else DEFAULT_LIMITS
+
+
+def dry_run_truth(config: CampaignConfig, recipe: dict[str, Any], sample_id: str = "truth-check") -> dict[str, Any]:
+    """Make the recipe once on a fresh simulated line and return its hidden true properties.
+
+    Only meaningful for dry runs: it answers "how good is the recommendation really?"
+    with the twin's ground truth (no measurement noise), which no campaign ever sees.
+    """
+    from devices import make_and_characterize, make_sim_line
+
+    line = make_sim_line(seed=config.seed + 7919, speedup=1e6, limits=line_limits(config.devices.limits))
+    RE = RunEngine({}, context_managers=[])
+    RE(make_and_characterize(line, recipe, sample_id=sample_id, batch_mass=config.devices.batch_mass))
+    return dict(line.simulation.samples[sample_id].truth.properties)
+
+
 class RobotCell:
     """One synthesis line and the RunEngine that drives it.
 
@@ -25,7 +46,7 @@ class RobotCell:
     """
 
     def __init__(self, config: CampaignConfig, speedup: float | None = None):
-        from devices import line_limits, make_sim_line
+        from devices import make_sim_line
 
         self.config = config
         self.limits = line_limits(config.devices.limits)

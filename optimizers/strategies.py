@@ -34,7 +34,11 @@ from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
 from optimizers.space import FIDELITY_COLUMN, SearchSpace
 from optimizers.suggestion import Recommendation, Suggestion
 
-DUPLICATE_TOL = 1e-6
+DUPLICATE_TOL = 1e-6  # same row (pending vs training data), in encoded units
+# A suggestion closer than this (max-norm in the unit box, i.e. 0.1 % of every range)
+# to a finished, running or already-suggested experiment at the same fidelity counts as
+# the same experiment and is not suggested.
+SUGGESTION_TOL = 1e-3
 
 
 def _rows_not_in(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -145,7 +149,7 @@ class Strategy:
     def _is_taken(self, x_full: torch.Tensor, taken: torch.Tensor) -> bool:
         if taken.shape[0] == 0:
             return False
-        return bool(((taken - x_full).abs().max(dim=-1).values < DUPLICATE_TOL).any())
+        return bool(((taken - x_full).abs().max(dim=-1).values < SUGGESTION_TOL).any())
 
     def _design_point(self, index: int) -> torch.Tensor:
         """The ``index``-th point of this strategy's scrambled Sobol sequence (``d`` encoding)."""

@@ -94,7 +94,7 @@ KILL_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("moment, sql, env", [k[1:] for k in KILL_POINTS], ids=[k[0] for k in KILL_POINTS])
+@pytest.mark.parametrize("moment, sql, env", KILL_POINTS, ids=[k[0] for k in KILL_POINTS])
 def test_kill_then_resume(tmp_path, moment, sql, env):
     name = f"crash-{moment}"
     config = write_config(tmp_path, name)

@@ -1,0 +1,39 @@
+"""Sample tracker: vials, barcodes and where each sample is."""
+
+from __future__ import annotations
+
+from ophyd import Component as Cpt
+from ophyd import Kind
+from ophyd.status import DeviceStatus
+
+from core import InputDataError
+from devices.base import LineDevice
+from devices.signals import QuantitySignal, SetpointSignal
+
+
+class SampleTracker(LineDevice):
+    """``set(sample_id)`` assigns a vial and a barcode to the sample; ``trigger()`` refreshes
+    where the sample is.
+
+    Normal: the setpoint ``sample_id``. Hinted: ``barcode``, ``vial``, ``location``, ``state``.
+    """
+
+    sample_id = Cpt(SetpointSignal, units=None)
+    barcode = Cpt(QuantitySignal, kind=Kind.hinted)
+    vial = Cpt(QuantitySignal, kind=Kind.hinted)
+    location = Cpt(QuantitySignal, kind=Kind.hinted)
+    state = Cpt(QuantitySignal, kind=Kind.hinted)
+
+    def set(self, value):
+        """Assign a vial to sample ``value`` (a non-empty string)."""
+        if not isinstance(value, str) or not value.strip():
+            raise InputDataError(f"{self.limit_key}.sample_id: {value!r} is not a sample id; give a non-empty string")
+        self.sample_id.put(value)
+        return self._start(lambda stop: self.backend.assign(value, stop))
+
+    def trigger(self):
+        for attr, value in self.backend.where().items():
+            getattr(self, attr).put(value)
+        status = DeviceStatus(self)
+        status.set_finished()
+        return status

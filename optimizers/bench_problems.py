@@ -1,0 +1,179 @@
+"""Benchmark problems for ``optimizers.bench``: a search space, fidelities with costs, and the truth.
+
+Each problem evaluates ``recipe`` at a fidelity (the value the optimizer sees) and
+scores a recommendation on the true target function (simple regret).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from core import Q_, ContinuousParameter, Fidelity, MoleculeParameter, Objective
+from optimizers.space import SearchSpace
+
+
+@dataclass
+class Problem:
+    """One benchmark cell.
+
+    Attributes:
+        name: cell name, e.g. ``branin_favourable``.
+        space: the search space with fidelities and costs (target cost 1).
+        evaluate: ``(recipe, fidelity_name) -> objective value`` (what the optimizer sees).
+        optimum: best achievable target value (objective's direction), or None when
+            unknown (then the best value seen in the benchmark is used).
+        reference: a typical target value (mean over a space-filling sample) that
+            defines the regret reduction to be achieved.
+        budget: cost units per run for ``full`` / ``quick`` / ``smoke``.
+    """
+
+    name: str
+    space: SearchSpace
+    evaluate: Callable[[dict, str], float]
+    optimum: float | None
+    reference: float
+    budget: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    def regret(self, value: float, optimum: float | None = None) -> float:
+        best = self.optimum if optimum is None else optimum
+        return max(0.0, self.space.objective.sign * (best - value))
+
+
+def _unit_params(names, lows, highs):
+    return [ContinuousParameter(n, Q_(float(lo), ""), Q_(float(hi), ""), "") for n, lo, hi in zip(names, lows, highs)]
+
+
+def _vector(recipe, names):
+    return [float(recipe[n].magnitude) for n in names]
+
+
+def _reference(space: SearchSpace, true_fn, n: int = 512) -> float:
+    U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=1234).draw(n, dtype=torch.double)
+    recipes = space.decode(space.from_unit(U))
+    return float(sum(true_fn(r) for r in recipes) / n)
+
+
+def branin(s_low: float, cost_low: float, name: str) -> Problem:
+    """AugmentedBranin (minimize) with one discrete low fidelity at ``s_low``."""
+    from botorch.test_functions.multi_fidelity import AugmentedBranin
+
+    fn = AugmentedBranin()
+    names = ("x1", "x2")
+    space = SearchSpace(
+        _unit_params(names, (-5.0, 0.0), (10.0, 15.0)),
+        [Fidelity("low", "simulator", cost_low, s_low), Fidelity("target", "robot", 1.0, 1.0, target=True)],
+        Objective("branin", "", "minimize"),
+    )
+
+    def evaluate(recipe, fidelity):
+        s = space.fidelity(fidelity).value
+        return float(fn.evaluate_true(torch.tensor([_vector(recipe, names) + [s]], dtype=torch.double)))
+
+    true = lambda r: evaluate(r, "target")  # noqa: E731
+    return Problem(name, space, evaluate, fn.optimal_value, _reference(space, true),
+                   {"full": 40.0, "quick": 20.0, "smoke": 5.0},
+                   f"AugmentedBranin, low fidelity s={s_low} at cost ratio {cost_low}")
+
+
+def hartmann() -> Problem:
+    """AugmentedHartmann (6-D, minimize) with fidelities s = 0.5, 0.75 and the target."""
+    from botorch.test_functions.multi_fidelity import AugmentedHartmann
+
+    fn = AugmentedHartmann()
+    names = tuple(f"x{i}" for i in range(1, 7))
+    space = SearchSpace(
+        _unit_params(names, [0.0] * 6, [1.0] * 6),
+        [Fidelity("s050", "simulator", 0.1, 0.5), Fidelity("s075", "simulator", 0.3, 0.75),
+         Fidelity("target", "robot", 1.0, 1.0, target=True)],
+        Objective("hartmann", "", "minimize"),
+    )
+
+    def evaluate(recipe, fidelity):
+        s = space.fidelity(fidelity).value
+        return float(fn.evaluate_true(torch.tensor([_vector(recipe, names) + [s]], dtype=torch.double)))
+
+    true = lambda r: evaluate(r, "target")  # noqa: E731
+    return Problem("hartmann", space, evaluate, fn.optimal_value, _reference(space, true),
+                   {"full": 60.0, "quick": 25.0, "smoke": 5.0}, "AugmentedHartmann 6-D, fidelities 0.5 / 0.75 / 1")
+
+
+def misleading() -> Problem:
+    """2-D bumps (maximize) whose cheap fidelity puts the big bump where the target's small one is."""
+    names = ("x1", "x2")
+    a, b = (0.25, 0.75), (0.75, 0.3)
+
+    def bumps(x, big, small):
+        g = lambda c: math.exp(-((x[0] - c[0]) ** 2 + (x[1] - c[1]) ** 2) / 0.05)  # noqa: E731
+        return g(big) + 0.6 * g(small)
+
+    space = SearchSpace(
+        _unit_params(names, (0.0, 0.0), (1.0, 1.0)),
+        [Fidelity("low", "simulator", 0.1, 0.5), Fidelity("target", "robot", 1.0, 1.0, target=True)],
+        Objective("bumps", "", "maximize"),
+    )
+
+    def evaluate(recipe, fidelity):
+        x = _vector(recipe, names)
+        return bumps(x, a, b) if fidelity == "target" else bumps(x, b, a)
+
+    true = lambda r: evaluate(r, "target")  # noqa: E731
+    return Problem("misleading", space, evaluate, bumps(a, a, b), _reference(space, true),
+                   {"full": 30.0, "quick": 15.0, "smoke": 5.0},
+                   "cheap fidelity's optimum at the target's secondary bump (negative control)")
+
+
+THERMOSET_PARAMETERS = {
+    "additive_fraction": (0.0, 20.0, "percent"),
+    "hardener_ratio": (0.7, 1.3, "dimensionless"),
+    "mixing_speed": (200.0, 2000.0, "rpm"),
+    "mixing_time": (1.0, 15.0, "min"),
+    "cure_temperature": (60.0, 180.0, "degC"),
+    "cure_time": (0.5, 6.0, "h"),
+}
+
+
+def thermoset() -> Problem | None:
+    """The reference material system: closed-form simulator (cheap) vs the kinetics/phase-field model as target.
+
+    Returns None (with the reason in ``THERMOSET_SKIP``) while ``simulators`` is not importable.
+    """
+    global THERMOSET_SKIP
+    try:
+        from simulators import get_simulator  # noqa: PLC0415 - lazy: only the benchmark needs it
+        from simulators.thermoset import ADDITIVE_LIBRARY  # noqa: PLC0415
+
+        low = get_simulator("thermoset.closed_form")
+        high = get_simulator("thermoset.kinetics_phase_field")
+    except Exception as err:  # noqa: BLE001 - report and skip the cell
+        THERMOSET_SKIP = f"simulators not available ({type(err).__name__}: {err})"
+        return None
+    params = [MoleculeParameter("additive", dict(ADDITIVE_LIBRARY))]
+    params += [ContinuousParameter(n, Q_(lo, u), Q_(hi, u), u) for n, (lo, hi, u) in THERMOSET_PARAMETERS.items()]
+    space = SearchSpace(
+        params,
+        [Fidelity("closed_form", "simulator", 0.05, 0.3, model="thermoset.closed_form"),
+         Fidelity("kinetics_phase_field", "simulator", 1.0, 1.0, target=True, model="thermoset.kinetics_phase_field")],
+        Objective("glass_transition_temperature", "degC", "maximize"),
+    )
+    cache: dict = {}
+
+    def evaluate(recipe, fidelity):
+        key = (fidelity, tuple((k, str(v)) for k, v in sorted(recipe.items())))
+        if key not in cache:
+            sim = high if fidelity == "kinetics_phase_field" else low
+            res = sim.run(recipe, seed=0)
+            cache[key] = float(res.properties["glass_transition_temperature"].to("degC").magnitude)
+        return cache[key]
+
+    true = lambda r: evaluate(r, "kinetics_phase_field")  # noqa: E731
+    return Problem("thermoset", space, evaluate, None, _reference(space, true, n=64),
+                   {"full": 30.0, "quick": 12.0, "smoke": 3.0},
+                   "closed_form (cost 0.05) vs kinetics_phase_field as the target stand-in; optimum = best value seen")
+
+
+THERMOSET_SKIP = ""

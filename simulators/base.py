@@ -1,0 +1,82 @@
+"""What every simulator is and returns.
+
+A simulator is a pure function of a recipe (and a seed) dressed as a small,
+picklable object so that it can run in a process pool: it holds only its
+options, never open files, threads or devices, and it never sleeps.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypedDict
+
+import pint
+
+
+class ProcessStepRecord(TypedDict):
+    """One simulated process step.
+
+    Keys:
+        name: ``"mix"``, ``"cure"``, ...
+        device: ``"simulator:<model>"``.
+        setpoints: what the recipe asked for, as quantities.
+        actuals: what the simulated process did, as quantities.
+    """
+
+    name: str
+    device: str
+    setpoints: dict[str, pint.Quantity]
+    actuals: dict[str, pint.Quantity]
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Outcome of one virtual experiment (Process -> Structure -> Property).
+
+    Attributes:
+        model: registry name of the simulator, e.g. ``thermoset.closed_form``.
+        model_version: version of the model's physics; changes when its numbers change.
+        steps: the simulated process steps with setpoints and actuals.
+        structure: structure features as quantities (e.g. ``degree_of_cure``,
+            ``crosslink_density`` in mol/m**3, ``domain_size`` in nm).
+        properties: properties as quantities (``glass_transition_temperature`` in
+            degC, ``fracture_toughness`` in MPa*m**0.5).
+        diagnostics: model internals worth keeping with the sample (quantities or
+            plain numbers); not part of the optimization data.
+    """
+
+    model: str
+    model_version: str
+    steps: list[ProcessStepRecord]
+    structure: dict[str, pint.Quantity]
+    properties: dict[str, pint.Quantity]
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+class Simulator(ABC):
+    """A physics model that turns a recipe into structure and properties.
+
+    Subclasses set the class attributes ``name`` (registry name) and ``version``
+    and implement :meth:`run`. Instances must be picklable and deterministic for
+    a given seed.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    @abstractmethod
+    def run(self, recipe: dict[str, pint.Quantity | str], seed: int | None = None) -> SimulationResult:
+        """Simulate one sample.
+
+        Args:
+            recipe: parameter name -> quantity (or SMILES / choice string).
+            seed: seed of any stochastic part; the same seed gives the same result.
+
+        Raises:
+            core.InputDataError: the recipe is malformed (the message names the key).
+            core.SimulationError: the model could not compute a result.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, version={self.version!r})"
