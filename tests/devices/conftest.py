@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import pathlib
+import sys
+
 import pytest
 from bluesky import RunEngine
-from devices_helpers import FAST, make_recipe
+
+# tests/ is not a package and pytest runs with --import-mode=importlib, so the shared
+# helpers module is made importable by name here (conftest loads before the tests).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from devices_helpers import FAST, make_recipe  # noqa: E402
 
 
 @pytest.fixture
