@@ -7,8 +7,10 @@ exception base, one pint registry and one definition of a parameter or fidelity.
 """
 
 from core.errors import (
+    DEVICE_FAULT_KINDS,
     ConfigError,
     DeviceError,
+    DeviceFault,
     FieldIssue,
     InputDataError,
     LimitError,
@@ -30,9 +32,11 @@ from core.units import Q_, parse_quantity, quantity_from_record, quantity_to_rec
 __all__ = [
     "Q_",
     "CategoricalParameter",
+    "DEVICE_FAULT_KINDS",
     "ConfigError",
     "ContinuousParameter",
     "DeviceError",
+    "DeviceFault",
     "FieldIssue",
     "Fidelity",
     "InputDataError",

@@ -5,6 +5,7 @@ Messages say what was asked, what is allowed (with units) and how to fix it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -78,3 +79,66 @@ class OptimizerError(SDLError):
 
 class StoreError(SDLError):
     """The record store is unreadable, corrupt, or belongs to another campaign."""
+
+
+#: What can go wrong with a device, as :attr:`DeviceFault.kind`.
+#: ``timeout``: an action never finished; ``fail``: its status finished with failure;
+#: ``disconnect``: the device did not answer a command; ``nan_reading`` / ``out_of_range`` /
+#: ``stuck``: a reading was NaN, physically impossible, or repeated a sensor's previous
+#: value exactly; ``watchdog``: an action ran far longer than expected and was stopped.
+DEVICE_FAULT_KINDS = ("timeout", "fail", "disconnect", "nan_reading", "out_of_range", "stuck", "watchdog")
+
+_FAULT_MESSAGE = re.compile(
+    r"(?P<device>[A-Za-z0-9_.\-]+)(?: \((?P<step>[A-Za-z0-9_]+)\))?: "
+    r"(?P<kind>" + "|".join(DEVICE_FAULT_KINDS) + r"): (?P<detail>.*)",
+    re.DOTALL,
+)
+
+
+class DeviceFault(DeviceError):
+    """A device fault of a known kind, at a known plan step.
+
+    The message has a fixed grammar, ``<device>[ (<step>)]: <kind>: <detail>``, e.g.
+    ``oven (cure): watchdog: the cure took 3.1x its expected 4.3 h; stopped``, so a run's
+    stop document (whose ``reason`` is this message) can be read back with
+    :meth:`from_message`.
+
+    Attributes:
+        device: the device's name (``oven``, ``resin_dispenser`` ...).
+        kind: one of :data:`DEVICE_FAULT_KINDS`.
+        detail: what happened, in words.
+        step: the plan step (stream) where it happened (``tracker``, ``dispense``, ``mix``,
+            ``cure``, ``characterize``, or ``ambient`` for the room reading at the start), or None.
+    """
+
+    def __init__(self, device: str, kind: str, detail: str = "", step: str | None = None):
+        if kind not in DEVICE_FAULT_KINDS:
+            raise ValueError(f"device fault kind {kind!r} is not one of {', '.join(DEVICE_FAULT_KINDS)}")
+        self.device = str(device)
+        self.kind = kind
+        self.detail = str(detail)
+        self.step = step
+        where = f"{self.device} ({step})" if step else self.device
+        super().__init__(f"{where}: {kind}: {self.detail}")
+
+    def __reduce__(self):
+        return (type(self), (self.device, self.kind, self.detail, self.step))
+
+    def with_step(self, step: str | None) -> DeviceFault:
+        """The same fault at plan step ``step`` (a new exception; ``self`` is left as it is)."""
+        return type(self)(self.device, self.kind, self.detail, step)
+
+    def as_dict(self) -> dict[str, str | None]:
+        """``{"device", "kind", "step", "detail"}``: plain JSON-able values."""
+        return {"device": self.device, "kind": self.kind, "step": self.step, "detail": self.detail}
+
+    @classmethod
+    def from_message(cls, text: str | None) -> DeviceFault | None:
+        """The fault whose message is ``text`` (e.g. a stop document's ``reason``), or None
+        when ``text`` does not have the grammar of a fault message."""
+        if not text:
+            return None
+        match = _FAULT_MESSAGE.fullmatch(text)
+        if match is None:
+            return None
+        return cls(match["device"], match["kind"], match["detail"], match["step"])
