@@ -99,6 +99,7 @@ class CampaignRunner:
         self.speedup = speedup
         self.view = ProgressView(config, enabled=show_progress, console=console)
         self._stop_reason: str | None = None
+        self._stopping = False
 
     # ------------------------------------------------------------------
     def run(self) -> CampaignResult:
@@ -181,6 +182,7 @@ class CampaignRunner:
                 seq += 1
                 self.view.dispatched(dispatch, committed)
         except KeyboardInterrupt:
+            self._stopping = True
             status = "stopped"
             self._stop_reason = "stopped by the operator (Ctrl-C); run `sdl run` on the same file to continue"
             if robot is not None:
@@ -254,20 +256,26 @@ class CampaignRunner:
         """Samples left ``running`` by a controller that died are recorded as interrupted,
         with the process steps their stored documents show; their cost stays spent."""
         for sample in store.inflight(self.config.name):
-            docs = store.documents(sample.run_uid) if sample.run_uid else []
-            if docs:
-                from devices import steps_from_documents
-
-                try:
-                    partial = steps_from_documents(docs)
-                    sample.steps = [ProcessStep.from_mapping(s if isinstance(s, dict) else asdict(s)) for s in partial.steps]
-                except Exception as err:  # noqa: BLE001 - a partial record is better than none
-                    store.log_event(self.config.name, "recovery_note", {"sample": sample.id, "error": str(err)})
+            sample.steps = self._partial_steps(store, sample.run_uid)
             sample.status = "interrupted"
             sample.error = ("the controller stopped while this sample was in flight (crash or kill); "
                             f"{len(sample.steps)} completed process steps kept; the run is not repeated")
             sample.completed = time.time()
             store.add_sample(sample)
+
+    def _partial_steps(self, store: RecordStore, run_uid: str | None) -> list[ProcessStep]:
+        """The process steps a robot run completed, read back from its stored documents."""
+        docs = store.documents(run_uid) if run_uid else []
+        if not docs:
+            return []
+        from devices import steps_from_documents
+
+        try:
+            partial = steps_from_documents(docs)
+        except Exception as err:  # noqa: BLE001 - a partial record is better than none
+            store.log_event(self.config.name, "recovery_note", {"run_uid": run_uid, "error": str(err)})
+            return []
+        return [ProcessStep.from_mapping(s if isinstance(s, dict) else asdict(s)) for s in partial.steps]
 
     def _record(self, store: RecordStore, d: Dispatch, fut: Future) -> Sample:
         cost = self.config.fidelity(d.fidelity).cost
@@ -275,6 +283,11 @@ class CampaignRunner:
             outcome = fut.result()
         except BaseException as err:  # noqa: BLE001 - every failure becomes a record
             sample = self._failed(d, err, cost=cost)
+            sample.run_uid = store.run_uid_of(d.sample_id)
+            sample.steps = self._partial_steps(store, sample.run_uid)
+            if self._stopping:
+                sample.status = "interrupted"
+                sample.error = f"stopped by the operator after {len(sample.steps)} process steps ({sample.error})"
             store.add_sample(sample)
             return sample
         if isinstance(outcome, dict):  # simulation

@@ -151,7 +151,15 @@ def cmd_history(args) -> int:
     from controller.report import print_history
 
     store = _open_store(args.store)
-    print_history(store.sample(args.sample_id))
+    sample = store.sample(args.sample_id)
+    labels: dict[str, str] = {}
+    raw = json.loads(store.campaign(sample.campaign)["config_json"])
+    for spec in (raw.get("parameters") or {}).values():
+        if isinstance(spec, dict) and spec.get("type") == "molecule":
+            from core.space import canonical_smiles
+
+            labels.update({canonical_smiles(smiles, "parameters"): label for label, smiles in spec["choices"].items()})
+    print_history(sample, labels=labels)
     return 0
 
 

@@ -67,7 +67,8 @@ class ProgressView:
         pred_text = f" (predicted {predicted:.1f})" if isinstance(predicted, (int, float)) else ""
         self._progress.console.print(
             f"#{sample.seq:04d} {sample.fidelity:<22} {shown}{pred_text:<20} cost {sample.cost:>5g}  "
-            f"spent {spent:g}/{cfg.budget:g}  best at {cfg.target.name}: {best_text}"
+            f"spent {spent:g}/{cfg.budget:g}  best at {cfg.target.name}: {best_text}",
+            soft_wrap=True,
         )
         self._progress.update(self._task, completed=min(spent, cfg.budget))
 

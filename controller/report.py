@@ -60,26 +60,33 @@ def print_result(config, result, console: Console | None = None) -> None:
 
 
 def print_samples(store: RecordStore, campaign: str, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, width=max(Console().width, 160))
     info = store.campaign(campaign)
-    table = Table(title=f"{campaign}: {info['status']}" + (f" ({info['stop_reason']})" if info["stop_reason"] else ""))
-    for col in ("id", "fidelity", "status", "cost", "properties", "run uid"):
-        table.add_column(col)
-    for s in store.samples(campaign):
-        props = ", ".join(f"{k}={_fmt(v)}" for k, v in s.properties.items())
-        table.add_row(s.id, s.fidelity, s.status, f"{s.cost:g}", props or (s.error or ""), (s.run_uid or "")[:8])
-    console.print(table)
+    samples = store.samples(campaign, include_running=True)
+    console.print(f"[bold]{campaign}[/bold]: {info['status']}" + (f" ({info['stop_reason']})" if info["stop_reason"] else ""),
+                  soft_wrap=True)
+    names = list(dict.fromkeys(k for s in samples for k in s.properties))
+    table = Table(box=None)
+    for col in ("id", "fidelity", "status", "cost", *names, "run uid", "note"):
+        table.add_column(col, no_wrap=True)
+    for s in samples:
+        props = [_fmt(s.properties[k]) if k in s.properties else "" for k in names]
+        table.add_row(s.id, s.fidelity, s.status, f"{s.cost:g}", *props, (s.run_uid or "")[:8], (s.error or "")[:60])
+    console.print(table, soft_wrap=True)
+    console.print(f"{len(samples)} samples; spent {store.spent(campaign):g} of {info['budget']:g} cost units", soft_wrap=True)
 
 
-def print_history(sample: Sample, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+def print_history(sample: Sample, console: Console | None = None, labels: dict[str, str] | None = None) -> None:
+    """Print the lineage tree. ``labels`` maps SMILES to the campaign file's names for them."""
+    console = console or Console(highlight=False, width=max(Console().width, 120))
+    labels = labels or {}
     root = Tree(f"[bold]{sample.id}[/bold]  campaign {sample.campaign}, fidelity {sample.fidelity}, "
                 f"status {sample.status}, cost {sample.cost:g}")
     if sample.run_uid:
         root.add(f"Bluesky run uid {sample.run_uid}")
     recipe = root.add("[bold]Recipe[/bold]")
     for k, v in sample.recipe.items():
-        recipe.add(f"{k} = {_fmt(v)}")
+        recipe.add(f"{k} = {labels[v]} ({v})" if isinstance(v, str) and v in labels else f"{k} = {_fmt(v)}")
     process = root.add("[bold]Process[/bold]")
     for i, step in enumerate(sample.steps, 1):
         node = process.add(f"{i}. {step.name} on {step.device}  [{_time(step.start_time)} -> {_time(step.end_time)}]")

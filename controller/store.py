@@ -260,6 +260,12 @@ class RecordStore:
             )
             _fault_point(sample.seq)
 
+    def run_uid_of(self, sample_id: str) -> str | None:
+        """The Bluesky run attached to a sample (also while it is still running)."""
+        with self._lock:
+            row = self._db.execute("SELECT run_uid FROM samples WHERE id=?", (sample_id,)).fetchone()
+        return row[0] if row else None
+
     def inflight(self, campaign: str) -> list[Sample]:
         """Samples dispatched but never finished: the controller stopped while they ran."""
         with self._lock:

@@ -128,3 +128,32 @@ def test_kill_then_resume(tmp_path, moment, sql, env):
         assert robot and robot[0].run_uid and robot[0].steps, "the interrupted robot run keeps its completed steps"
     events = [json.loads(r[0]) for r in rows(store, "SELECT payload_json FROM campaign_events WHERE kind='campaign_resumed'")]
     assert events, "the resume is in the campaign's events"
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
+    name = "ctrl-c"
+    config = write_config(tmp_path, name)
+    store = tmp_path / "records.sqlite"
+    proc = start(config, store)
+    try:
+        wait_for(store, "SELECT id FROM samples WHERE status='running' AND fidelity='robot' AND run_uid IS NOT NULL "
+                        "AND (SELECT COUNT(*) FROM documents d WHERE d.run_uid = samples.run_uid) >= 4")
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=120)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out[-2000:]
+    assert "stopped by the operator" in out
+    s = RecordStore(store)
+    info = s.campaign(name)
+    assert info["status"] == "stopped" and "Ctrl-C" in info["stop_reason"]
+    assert s.inflight(name) == [], "nothing is left running after a clean stop"
+    robot = [x for x in s.samples(name) if x.fidelity == "robot" and x.status == "interrupted"]
+    assert robot and robot[0].steps and robot[0].run_uid
+    assert [n for n, _ in s.documents(robot[0].run_uid)][-1] == "stop", "the stopped run is closed with a stop document"
+    s.close()
+    resumed = subprocess.run([sys.executable, "-m", "controller.cli", "resume", name, "--store", str(store), "--quiet"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    check_store(store, name, budget=140)
