@@ -3,6 +3,11 @@
 Each method runs in the device's worker thread, may take as long as the hardware
 takes, returns the readbacks (signal attribute -> quantity or text), and gives up
 with :class:`core.DeviceError` when ``stop`` is set.
+
+A backend may also have ``begin_action(kind: str) -> None`` (``kind`` is ``"set"`` or
+``"trigger"``): the device calls it synchronously before every action, in the caller's
+thread; it raises :class:`core.DeviceFault` (kind ``disconnect``) when the device cannot
+be reached, so the command fails at once.
 """
 
 from __future__ import annotations
@@ -61,11 +66,11 @@ class TrackerBackend(Protocol):
     def assign(self, sample_id: str, stop: threading.Event) -> Readbacks:
         """Readbacks: ``barcode``, ``vial``, ``location``, ``state``."""
 
-    def where(self) -> Readbacks:
+    def where(self, stop: threading.Event | None = None) -> Readbacks:
         """Current ``location`` and ``state`` of the tracked sample."""
 
 
 @runtime_checkable
 class AmbientBackend(Protocol):
-    def conditions(self) -> Readbacks:
+    def conditions(self, stop: threading.Event | None = None) -> Readbacks:
         """Readbacks: ``room_temperature`` (degC), ``relative_humidity`` (percent)."""

@@ -37,15 +37,27 @@ class LineDevice(Device):
         self._action_lock = threading.Lock()
         self._running = False
 
-    def _start(self, action: Action) -> DeviceStatus:
+    def _start(self, action: Action, kind: str = "set") -> DeviceStatus:
         """Run ``action`` in a daemon thread; the returned status finishes when it has.
 
         The caller never blocks. A failure of the action fails the status with DeviceError.
+        Before the thread starts, the backend's optional ``begin_action(kind)`` (``kind`` is
+        ``set`` or ``trigger``) runs here, synchronously: a backend that cannot reach its
+        device raises there (:class:`core.DeviceFault` of kind ``disconnect``), so ``set`` /
+        ``trigger`` raise at once instead of returning a status.
         """
         with self._action_lock:
             if self._running:
                 raise DeviceError(f"{self.name}: busy with a previous action; wait for it or stop the device")
             self._running = True
+        begin = getattr(self.backend, "begin_action", None)
+        if begin is not None:
+            try:
+                begin(kind)
+            except BaseException:
+                with self._action_lock:
+                    self._running = False
+                raise
         status = DeviceStatus(self)
         stop = threading.Event()
         self._stop_event = stop

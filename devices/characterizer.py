@@ -29,4 +29,4 @@ class Characterizer(LineDevice):
         """Measure the film now in the station."""
         self.heating_rate.checked_magnitude(self.heating_rate.get())
         rate = self.heating_rate.quantity()
-        return self._start(lambda stop: self.backend.measure(rate, stop))
+        return self._start(lambda stop: self.backend.measure(rate, stop), "trigger")

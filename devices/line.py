@@ -63,6 +63,11 @@ class SynthesisLine:
         return {name: getattr(self, name) for name in names}
 
     @property
+    def time_scale(self) -> float:
+        """Process seconds per wall-clock second: the twins' ``speedup``, 1 on hardware."""
+        return float(getattr(self.simulation, "speedup", 1.0) or 1.0)
+
+    @property
     def dispensers(self) -> tuple[Dispenser, Dispenser, Dispenser]:
         return (self.resin_dispenser, self.hardener_dispenser, self.additive_dispenser)
 

@@ -13,7 +13,7 @@ from typing import Any, TypedDict
 import event_model
 import pint
 
-from core import Q_, InputDataError, quantity_from_record
+from core import Q_, DeviceFault, InputDataError, quantity_from_record
 
 
 class RobotStep(TypedDict):
@@ -50,6 +50,10 @@ class RobotRunRecord:
         ambient: room conditions at the start of the run.
         exit_status: ``success``, ``fail``, ``abort`` (stop document) or ``incomplete`` (none).
         reason: the stop document's reason.
+        fault: the device fault that ended the run, ``{"device", "kind", "step", "detail"}``
+            (see :class:`core.DeviceFault`), read from the stop document's ``reason``; None
+            when the run succeeded or ended for another reason. ``steps`` then holds the
+            steps completed before the fault.
     """
 
     run_uid: str
@@ -65,6 +69,7 @@ class RobotRunRecord:
     reason: str = ""
     start_time: float | None = None
     stop_time: float | None = None
+    fault: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def step(self, name: str) -> RobotStep:
@@ -176,6 +181,8 @@ def steps_from_documents(docs: Iterable[tuple[Any, dict]]) -> RobotRunRecord:
         if not step["ambient"]:
             step["ambient"] = dict(run_ambient)
     meta = {k: v for k, v in start.items() if k not in ("uid", "time", "recipe", "setpoints")}
+    reason = (stop or {}).get("reason", "") or ""
+    fault = DeviceFault.from_message(reason) if stop and stop.get("exit_status") != "success" else None
     return RobotRunRecord(
         run_uid=start["uid"],
         sample_id=start.get("sample_id"),
@@ -187,8 +194,9 @@ def steps_from_documents(docs: Iterable[tuple[Any, dict]]) -> RobotRunRecord:
         lots=all_lots,
         ambient=run_ambient,
         exit_status=stop["exit_status"] if stop else "incomplete",
-        reason=(stop or {}).get("reason", ""),
+        reason=reason,
         start_time=start.get("time"),
         stop_time=(stop or {}).get("time"),
+        fault=fault.as_dict() if fault is not None else None,
         metadata=meta,
     )

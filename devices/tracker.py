@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ophyd import Component as Cpt
 from ophyd import Kind
-from ophyd.status import DeviceStatus
 
 from core import InputDataError
 from devices.base import LineDevice
@@ -32,8 +31,4 @@ class SampleTracker(LineDevice):
         return self._start(lambda stop: self.backend.assign(value, stop))
 
     def trigger(self):
-        for attr, value in self.backend.where().items():
-            getattr(self, attr).put(value)
-        status = DeviceStatus(self)
-        status.set_finished()
-        return status
+        return self._start(lambda stop: self.backend.where(stop), "trigger")

@@ -30,6 +30,7 @@ from botorch.acquisition import (
 
 from core import Fidelity, OptimizerError
 from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize
+from optimizers.feasibility import SuccessModel, SuccessWeighted
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
 from optimizers.space import FIDELITY_COLUMN, SearchSpace
 from optimizers.suggestion import Recommendation, Suggestion
@@ -348,13 +349,20 @@ class MultiFidelityStrategy(_ModelStrategy):
         if fm is None:
             return self._space_filling(taken, affordable[0], taken.shape[0],
                                        "space-filling: too few completed observations for a model (Sobol point {index} at {fidelity})")
-        return self._model_step(fm, taken, affordable, batch_index)
+        failed = history[history["status"] == "failed"]
+        X_failed = self.space.encode(failed, kind="history") if len(failed) else self._empty()
+        return self._model_step(fm, taken, affordable, batch_index, SuccessModel.from_history(self.space, history), X_failed)
 
-    def _condition_on_pending(self, fm: FittedModel, taken: torch.Tensor) -> Any:
-        """Kriging believer: condition on running / already-suggested points at their posterior mean."""
+    def _condition_on_pending(self, fm: FittedModel, taken: torch.Tensor, X_failed: torch.Tensor) -> Any:
+        """Kriging believer: condition on running / already-suggested points at their posterior mean.
+
+        Failed rows are in ``taken`` (never suggested again) but are not believed: a
+        failure says nothing about the objective, and believing the model's optimistic
+        guess there would raise ``best_f`` and starve every feasible candidate.
+        """
         model = fm.model
-        # rows of ``taken`` that are not training rows (pending, failed, earlier in the batch)
-        Xp = _rows_not_in(taken, fm.X)
+        # rows of ``taken`` that are neither training rows nor failures: pending and earlier in the batch
+        Xp = _rows_not_in(_rows_not_in(taken, fm.X), X_failed)
         if Xp.shape[0] == 0:
             return model
         with torch.no_grad():
@@ -365,18 +373,22 @@ class MultiFidelityStrategy(_ModelStrategy):
             except Exception:  # noqa: BLE001 - fall back to ignoring pending points
                 return model
 
-    def _model_step(self, fm: FittedModel, taken, affordable, batch_index):
+    def _model_step(self, fm: FittedModel, taken, affordable, batch_index, success: SuccessModel | None = None,
+                    X_failed: torch.Tensor | None = None):
         space = self.space
         d = space.dim
         target = space.target_fidelity
-        model = self._condition_on_pending(fm, taken)
+        X_failed = self._empty() if X_failed is None else X_failed
+        model = self._condition_on_pending(fm, taken, X_failed)
         model.eval()
-        X_obs_t = self._target_input(torch.cat([fm.X, taken]))
+        X_obs_t = self._target_input(torch.cat([fm.X, _rows_not_in(taken, X_failed)]))
         with torch.no_grad():
             best_f = float(model.posterior(X_obs_t).mean.max())
         acqf = FixedFeatureAcquisitionFunction(
             LogExpectedImprovement(model, best_f=best_f), d=d + 1, columns=[d], values=[target.value]
         )
+        if success is not None:
+            acqf = SuccessWeighted(acqf, success)
         seed = _seed(self.seed, taken.shape[0], batch_index)
         x, log_ei = maximize(acqf, space, seed=seed, settings=self.settings)
         x = x[0]
@@ -402,7 +414,9 @@ class MultiFidelityStrategy(_ModelStrategy):
             f"{chosen.fidelity.name}: {chosen.per_cost:.3g} nats per cost unit"
             + (f" vs {others}" if others else "")
             + f"; point chosen by log EI {log_ei:.3g} at the target fidelity {target.name}"
-            + (f" (batch item {batch_index + 1}, conditioned on {taken.shape[0] - fm.X.shape[0]} pending/failed)" if taken.shape[0] > fm.X.shape[0] else "")
+            + (f" (batch item {batch_index + 1}, conditioned on {n_pending} pending)" if (n_pending := _rows_not_in(_rows_not_in(taken, fm.X), X_failed).shape[0]) else "")
+            + (f"; predicted success probability {float(success.probability(x.reshape(1, -1)).detach()):.2f} "
+               f"(from {int((success.success == 0).sum())} failures)" if success is not None else "")
         )
         sug = Suggestion(
             recipe=space.decode(x.reshape(1, -1))[0], fidelity=chosen.fidelity.name,
@@ -432,11 +446,16 @@ class SingleFidelityStrategy(_ModelStrategy):
             return self._space_filling(taken, target, taken.shape[0],
                                        "space-filling: too few completed target observations for a model (Sobol point {index})")
         at_t = taken[taken[:, -1] == target.value, :-1]
-        pend = _rows_not_in(at_t, fm.X)
+        failed = history[history["status"] == "failed"]
+        X_failed = self.space.encode(failed, kind="history")[:, :-1] if len(failed) else self._empty()[:, :-1]
+        pend = _rows_not_in(_rows_not_in(at_t, fm.X), X_failed)  # failures are not pending experiments
         pend = pend if pend.shape[0] else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             acqf = qLogNoisyExpectedImprovement(fm.model, X_baseline=fm.X, X_pending=pend, prune_baseline=True)
+        success = SuccessModel.from_history(self.space, history)
+        if success is not None:
+            acqf = SuccessWeighted(acqf, success)
         x, val = maximize(acqf, self.space, seed=_seed(self.seed, taken.shape[0], batch_index), settings=self.settings)
         x = x[0]
         x_full = torch.cat([x, x.new_tensor([target.value])])

@@ -16,6 +16,7 @@ import pint
 
 from core import Q_, DeviceError, InputDataError
 from devices.recipes import HARDENER_AHEW, RESIN_EEW
+from devices.sim.faults import FaultInjector
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,13 @@ class SimulatedLab:
         seed: seeds everything (lots, ambient, noise, calibration offsets).
         speedup: simulated seconds per wall second; a 2 h hold at 1000 takes 7.2 s.
         ambient: room conditions; None for the default 22 degC, 45 % RH with drift.
+        faults: :class:`devices.FaultSpec` s the twins inject (see :attr:`faults`).
+
+    Attributes:
+        faults: the :class:`devices.sim.faults.FaultInjector`; its ``log`` lists the injected faults.
     """
 
-    def __init__(self, seed: int = 0, speedup: float = 1000.0, ambient: SimAmbient | None = None):
+    def __init__(self, seed: int = 0, speedup: float = 1000.0, ambient: SimAmbient | None = None, faults=()):
         if not speedup > 0:
             raise InputDataError(f"speedup {speedup!r} must be > 0")
         self.seed = int(seed)
@@ -85,6 +90,7 @@ class SimulatedLab:
         self.balance_bias = float(1.0 + 0.001 * base.standard_normal())
         self.dsc_offset = float(base.uniform(2.0, 4.0))  # K the DSC midpoint reads above the true Tg
         self._ambient_phases = base.uniform(0, 2 * np.pi, size=4)
+        self.faults = FaultInjector(self, faults)
 
     # -- randomness and time ----------------------------------------------------------
     def rng(self, *keys: object) -> np.random.Generator:

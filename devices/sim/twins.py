@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pint
 
-from core import Q_, DeviceError
+from core import Q_, DeviceError, DeviceFault
 from devices.ambient import AmbientSensor
 from devices.backends import CureProgram
 from devices.characterizer import Characterizer
 from devices.dispenser import Dispenser
+from devices.faults import FaultSpec
 from devices.limits import DEFAULT_LIMITS, DeviceLimits
 from devices.line import SynthesisLine
 from devices.mixer import Mixer
@@ -23,19 +25,62 @@ from devices.sim.truth import FilmHistory, film_truth
 from devices.tracker import SampleTracker
 
 TRANSFER_TIME = 300.0  # s from the mixer to the loaded oven
+_UNDRAWN = object()
 
 
-class SimDispenser:
+class SimTwin:
+    """Base of the twins: each action draws its fault (see :class:`devices.sim.faults.FaultInjector`).
+
+    ``timeout``: the action waits until the device is stopped; ``fail``: it fails after a
+    simulated second; ``disconnect``: :meth:`begin_action` (called synchronously by ``set`` /
+    ``trigger``) raises; reading faults corrupt the returned readbacks.
+    """
+
+    def __init__(self, lab: SimulatedLab, device: str):
+        self.lab, self.device = lab, device
+        self._pending: object = _UNDRAWN
+
+    def _sample_index(self, action: str) -> int:
+        sample = self.lab.sample
+        return sample.index if sample is not None else 0
+
+    def begin_action(self, action: str = "set") -> None:
+        """Draw the fault of the coming action; a disconnect raises :class:`core.DeviceFault` now."""
+        spec = self.lab.faults.draw(self.device, self._sample_index(action))
+        self._pending = _UNDRAWN
+        if spec is not None and spec.kind == "disconnect":
+            raise DeviceFault(self.device, "disconnect", "the device does not answer (simulated disconnect)")
+        self._pending = spec
+
+    def _act(self, stop: threading.Event | None, body: Callable[[float], dict], action: str = "set") -> dict:
+        started = time.monotonic()
+        stop = stop if stop is not None else threading.Event()
+        if self._pending is _UNDRAWN:  # called directly, not through the device
+            self.begin_action(action)
+        spec, self._pending = self._pending, _UNDRAWN
+        if spec is not None and spec.kind == "timeout":
+            stop.wait()
+            raise DeviceError(f"{self.device}: stopped before the action finished (it hung: simulated timeout)")
+        if spec is not None and spec.kind == "fail":
+            self.lab.elapse(1.0, stop, started)
+            raise DeviceFault(self.device, "fail", "the action finished with failure (simulated fault)")
+        return self.lab.faults.readings(self.device, spec, body(started))
+
+
+class SimDispenser(SimTwin):
     """A balance-controlled dose: small overshoot/undershoot, a balance bias, the lot of the day."""
 
     def __init__(self, lab: SimulatedLab, role: str):
-        self.lab, self.role = lab, role
+        super().__init__(lab, f"{role}_dispenser")
+        self.role = role
 
     def lot_number(self, reagent: str) -> str:
         return self.lab.lot(reagent).number
 
     def dispense(self, reagent: str, mass: pint.Quantity, stop: threading.Event):
-        started = time.monotonic()
+        return self._act(stop, lambda started: self._dispense(reagent, mass, stop, started))
+
+    def _dispense(self, reagent: str, mass: pint.Quantity, stop: threading.Event, started: float):
         sample = self.lab.current_sample(f"{self.role}_dispenser")
         target = float(mass.to("g").magnitude)
         rng = self.lab.rng("dispense", sample.index, self.role)
@@ -52,12 +97,14 @@ class SimDispenser:
         return {"dispensed_mass": Q_(measured, "g"), "lot_number": lot.number}
 
 
-class SimMixer:
+class SimMixer(SimTwin):
     def __init__(self, lab: SimulatedLab):
-        self.lab = lab
+        super().__init__(lab, "mixer")
 
     def mix(self, speed: pint.Quantity, duration: pint.Quantity, stop: threading.Event):
-        started = time.monotonic()
+        return self._act(stop, lambda started: self._mix(speed, duration, stop, started))
+
+    def _mix(self, speed: pint.Quantity, duration: pint.Quantity, stop: threading.Event, started: float):
         sample = self.lab.current_sample("mixer")
         rpm, seconds = float(speed.to("rpm").magnitude), float(duration.to("s").magnitude)
         rng = self.lab.rng("mix", sample.index)
@@ -73,12 +120,14 @@ class SimMixer:
                 "temperature_rise": Q_(max(rise, 0.0) + 0.1 * rng.standard_normal(), "K")}
 
 
-class SimOven:
+class SimOven(SimTwin):
     def __init__(self, lab: SimulatedLab):
-        self.lab = lab
+        super().__init__(lab, "oven")
 
     def cure(self, program: CureProgram, stop: threading.Event):
-        started = time.monotonic()
+        return self._act(stop, lambda started: self._cure(program, stop, started))
+
+    def _cure(self, program: CureProgram, stop: threading.Event, started: float):
         sample = self.lab.current_sample("oven")
         room, _ = self.lab.conditions()
         setpoint = float(program.temperature.to("degC").magnitude)
@@ -104,11 +153,11 @@ class SimOven:
         return {key: Q_(float(value), units[key]) for key, value in readbacks.items()}
 
 
-class SimCharacterizer:
+class SimCharacterizer(SimTwin):
     """DSC (Tg midpoint, residual exotherm) and a fracture test on the film; biased and noisy."""
 
     def __init__(self, lab: SimulatedLab):
-        self.lab = lab
+        super().__init__(lab, "characterizer")
 
     def history(self, sample) -> FilmHistory:
         missing = [step for step, done in (("dispense", sample.masses), ("mix", sample.mixing), ("cure", sample.oven)) if not done]
@@ -137,7 +186,9 @@ class SimCharacterizer:
         )
 
     def measure(self, heating_rate: pint.Quantity, stop: threading.Event):
-        started = time.monotonic()
+        return self._act(stop, lambda started: self._measure(heating_rate, stop, started))
+
+    def _measure(self, heating_rate: pint.Quantity, stop: threading.Event, started: float):
         sample = self.lab.current_sample("characterizer")
         truth = film_truth(self.history(sample))
         sample.truth = truth
@@ -161,28 +212,40 @@ class SimCharacterizer:
         }
 
 
-class SimTracker:
+class SimTracker(SimTwin):
     def __init__(self, lab: SimulatedLab):
-        self.lab = lab
+        super().__init__(lab, "tracker")
+
+    def _sample_index(self, action: str) -> int:
+        # an assignment belongs to the sample it begins
+        return len(self.lab.samples) if action == "set" else super()._sample_index(action)
 
     def assign(self, sample_id: str, stop: threading.Event):
-        started = time.monotonic()
+        return self._act(stop, lambda started: self._assign(sample_id, stop, started), "set")
+
+    def _assign(self, sample_id: str, stop: threading.Event, started: float):
         sample = self.lab.begin_sample(sample_id)
         self.lab.elapse(15.0, stop, started)
         return {"barcode": sample.barcode, "vial": sample.vial, "location": sample.position, "state": sample.state}
 
-    def where(self):
+    def where(self, stop: threading.Event | None = None):
+        return self._act(stop, lambda started: self._where(), "trigger")
+
+    def _where(self):
         sample = self.lab.sample
         if sample is None:
             return {"location": "", "state": "idle"}
         return {"location": sample.position, "state": sample.state}
 
 
-class SimAmbientSensor:
+class SimAmbientSensor(SimTwin):
     def __init__(self, lab: SimulatedLab):
-        self.lab = lab
+        super().__init__(lab, "ambient")
 
-    def conditions(self):
+    def conditions(self, stop: threading.Event | None = None):
+        return self._act(stop, lambda started: self._conditions(), "trigger")
+
+    def _conditions(self):
         temp, rh = self.lab.conditions()
         rng = self.lab.rng("ambient", int(self.lab.clock))
         return {"room_temperature": Q_(temp + 0.1 * rng.standard_normal(), "degC"),
@@ -190,7 +253,7 @@ class SimAmbientSensor:
 
 
 def make_sim_line(seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits | None = None,
-                  ambient: SimAmbient | None = None) -> SynthesisLine:
+                  ambient: SimAmbient | None = None, faults: Iterable[FaultSpec] = ()) -> SynthesisLine:
     """The synthesis line with simulated twins behind every device, for dry runs.
 
     Args:
@@ -198,12 +261,15 @@ def make_sim_line(seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits |
         speedup: simulated time / wall time (1000: a 2 h hold takes 7.2 s; tests use >= 1e5).
         limits: device limits; None for :data:`devices.DEFAULT_LIMITS`.
         ambient: room conditions (:class:`SimAmbient`); None for 22 degC, 45 % RH with drift.
+        faults: faults the twins inject (:class:`devices.FaultSpec`, e.g. from
+            :func:`devices.fault_specs_from_config`), drawn per device action from a seeded
+            stream apart from the physics; injected faults are listed in ``simulation.faults.log``.
 
     Returns:
         A :class:`~devices.SynthesisLine` whose ``simulation`` is the :class:`SimulatedLab`
         (clock, lots, and each sample's hidden truth in ``simulation.samples[id].truth``).
     """
-    lab = SimulatedLab(seed=seed, speedup=speedup, ambient=ambient)
+    lab = SimulatedLab(seed=seed, speedup=speedup, ambient=ambient, faults=faults)
     limits = limits if limits is not None else DEFAULT_LIMITS
     return SynthesisLine(
         resin_dispenser=Dispenser(name="resin_dispenser", backend=SimDispenser(lab, "resin"), reagent=RESIN_NAME, limits=limits),
