@@ -127,14 +127,13 @@ def _device_of(obj: Any) -> Any:
 
 
 class _Runner:
-    """The plan's state: the current step, the watchdog settings, the sensors' previous readings."""
+    """The plan's state: the current step and the watchdog settings."""
 
     def __init__(self, line: SynthesisLine, setpoints: dict, factor: float, floor: float):
         self.line, self.sp = line, setpoints
         self.factor, self.floor = factor, floor
         self.scale = line.time_scale
         self.step: str | None = None
-        self.ambient_previous: dict[str, float] = {}
         self._groups = 0
 
     # -- device actions under the watchdog ---------------------------------------------
@@ -215,12 +214,9 @@ class _Runner:
                 readings.update((yield from bps.read(device)) or {})
             for device in devices:
                 values = self._values(device, readings)
-                before = self.ambient_previous if device is self.line.ambient else (previous or {}).get(device.name)
-                fault = reading_fault(device.name, values, before, self.step)
+                fault = reading_fault(device.name, values, (previous or {}).get(device.name), self.step)
                 if fault is not None:
                     raise fault
-                if device is self.line.ambient:
-                    self.ambient_previous = values
         except BaseException:
             yield from bps.drop()
             raise

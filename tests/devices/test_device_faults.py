@@ -109,13 +109,6 @@ def test_stuck_sensor_is_found_on_the_next_sample():
     assert record.properties == {}  # the stuck reading's event was dropped
 
 
-def test_stuck_room_sensor_is_found_within_the_run():
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("ambient", "stuck", 1.0)])
-    err, _ = _run(line)
-    # the run's first room reading has nothing to repeat; the second one repeats it
-    assert (err.device, err.kind, err.step) == ("ambient", "stuck", "tracker")
-
-
 def test_fault_after_samples_spares_the_first_samples():
     line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("mixer", "fail", 1.0, after_samples=2)])
     results = [_run(line, f"s-{i}")[0] for i in range(3)]
@@ -355,6 +348,7 @@ BAD_SPECS = [
     ({"device": "oven", "kind": "fail", "probability": 0.1, "signal": "mean_hold_temperature"}, "devices.faults[0].signal",
      "remove it"),
     ({"device": "tracker", "kind": "nan_reading", "probability": 0.1}, "devices.faults[0].kind", "disconnect"),
+    ({"device": "ambient", "kind": "stuck", "probability": 0.1}, "devices.faults[0].kind", "nan_reading"),
     ({"device": "oven", "kind": "fail"}, "devices.faults[0].probability", "missing"),
     ({"device": "oven", "kind": "fail", "probability": 0.1, "chance": 2}, "devices.faults[0].chance", "allowed fields"),
     ("oven fails", "devices.faults[0]", "table"),
@@ -364,7 +358,8 @@ BAD_SPECS = [
 @pytest.mark.parametrize(("item", "field", "hint"), BAD_SPECS,
                          ids=["unknown-device", "unknown-kind", "watchdog-not-injectable", "probability-above-1",
                               "probability-text", "probability-bool", "after-negative", "after-float", "unknown-signal",
-                              "stuck-on-a-quiet-signal", "signal-on-fail", "tracker-has-no-reading", "missing-probability",
+                              "stuck-on-a-quiet-signal", "signal-on-fail", "tracker-has-no-reading", "room-sensor-not-stuck-checked",
+                              "missing-probability",
                               "unknown-field", "not-a-table"])
 def test_fault_spec_errors_name_the_field(item, field, hint):
     with pytest.raises(ConfigError) as info:

@@ -1,0 +1,78 @@
+"""Bad input at the command line: one line naming the field, a non-zero exit, nothing changed on disk."""
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from controller.cli import main
+from controller.store import RecordStore
+
+DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
+
+
+def edit(old: str, new: str):
+    def apply(text: str) -> str:
+        assert old in text, f"the default config no longer contains {old!r}"
+        return text.replace(old, new)
+    return apply
+
+
+CASES = [
+    ("wrong-dimension", edit('high = "180 degC"', 'high = "5 kg"'), "parameters.cure_temperature.high"),
+    ("unknown-unit", edit('high = "2000 rpm"', 'high = "2000 rpmm"'), "parameters.mixing_speed.high"),
+    ("inverted-bounds", edit('cure_time = { low = "0.5 h", high = "6 h" }', 'cure_time = { low = "6 h", high = "0.5 h" }'),
+     "parameters.cure_time"),
+    ("beyond-device-limit", edit('high = "180 degC"', 'high = "240 degC"'), "parameters.cure_temperature.high"),
+    ("missing-objective", edit('[objective]\nproperty = "glass_transition_temperature"\nunit = "degC"\ndirection = "maximize"\n', ""),
+     "objective"),
+    ("unknown-fidelity", edit("robot = 2 }", "robot = 2, dft = 1 }"), "optimizer.initial_design.dft"),
+    ("zero-budget", edit("budget = 400 ", "budget = 0 "), "budget"),
+    ("negative-budget", edit("budget = 400 ", "budget = -10 "), "budget"),
+    ("invalid-smiles", edit('butyl_glycidyl_ether = "CCCCOCC1CO1"', 'butyl_glycidyl_ether = "CCCCOCC1CO"'),
+     "parameters.additive.choices.butyl_glycidyl_ether"),
+    ("duplicate-parameter", edit('hardener_ratio = { low = 0.7, high = 1.3 }', 'hardener_ratio = { low = 0.7, high = 1.3 }\nhardener_ratio = { low = 0.8, high = 1.2 }'),
+     "malformed TOML"),
+    ("malformed-toml", edit('name = "thermoset-tg-dryrun"', 'name = "thermoset-tg-dryrun'), "malformed TOML"),
+]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("change, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_campaign_file(tmp_path, capsys, change, words):
+    config = tmp_path / "campaign.toml"
+    config.write_text(change(DEFAULT.read_text()))
+    store = tmp_path / "store" / "records.sqlite"
+    before = digest(tmp_path)
+    assert main(["run", str(config), "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and words in err
+    assert digest(tmp_path) == before, "a rejected campaign must not touch the disk"
+    assert not store.parent.exists()
+
+
+def test_corrupt_store_is_refused_and_kept(tmp_path, capsys):
+    store = tmp_path / "records.sqlite"
+    store.write_bytes(b"\x00garbage" * 500)
+    before = store.read_bytes()
+    assert main(["run", str(DEFAULT), "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "corrupt" in err
+    assert store.read_bytes() == before
+
+
+def test_store_of_another_campaign_is_refused(tmp_path, capsys):
+    store = tmp_path / "records.sqlite"
+    s = RecordStore(store)
+    s.open_campaign("thermoset-tg-dryrun", "some-other-fingerprint", "{}", 10.0)
+    s.close()
+    rows_before = sqlite3.connect(store).execute("SELECT * FROM campaigns").fetchall()
+    assert main(["run", str(DEFAULT), "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "different search space" in err and len(err.strip().splitlines()) == 1
+    assert sqlite3.connect(store).execute("SELECT * FROM campaigns").fetchall() == rows_before
