@@ -250,7 +250,13 @@ class CampaignRunner:
             if run_uid:
                 store.add_document(run_uid[0], name, doc)
 
-        return robot.submit(d.recipe, d.sample_id, md, on_document=keep)
+        def retrying(attempt: int, fault: dict, delay_s: float) -> None:
+            store.log_event(self.config.name, "sample_retried",
+                            {"sample": d.sample_id, "attempt": attempt, "fault": fault, "delay_s": delay_s})
+            self.view.retrying(d.sample_id, attempt, fault)
+            run_uid.clear()  # the next attempt is a new run
+
+        return robot.submit(d.recipe, d.sample_id, md, on_document=keep, on_retry=retrying)
 
     def _recover_inflight(self, store: RecordStore) -> None:
         """Samples left ``running`` by a controller that died are recorded as interrupted,
@@ -282,9 +288,13 @@ class CampaignRunner:
         try:
             outcome = fut.result()
         except BaseException as err:  # noqa: BLE001 - every failure becomes a record
+            from controller.robot import RobotRunFailed
+
             sample = self._failed(d, err, cost=cost)
             sample.run_uid = store.run_uid_of(d.sample_id)
             sample.steps = self._partial_steps(store, sample.run_uid)
+            if isinstance(err, RobotRunFailed):
+                sample.attempts, sample.fault = err.attempts, err.fault
             if self._stopping:
                 sample.status = "interrupted"
                 sample.error = f"stopped by the operator after {len(sample.steps)} process steps ({sample.error})"
@@ -302,7 +312,7 @@ class CampaignRunner:
             )
             store.add_sample(sample)
             return sample
-        record, _documents = outcome  # documents were stored as they were emitted
+        record = outcome.record  # its documents were stored as they were emitted
         ok = record.exit_status == "success"
         sample = Sample(
             id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity,
@@ -310,7 +320,7 @@ class CampaignRunner:
             steps=[ProcessStep.from_mapping(s if isinstance(s, dict) else asdict(s)) for s in record.steps],
             structure=dict(record.structure), properties=dict(record.properties), suggestion=d.suggestion,
             run_uid=record.run_uid, error=None if ok else f"run ended with exit status {record.exit_status!r}",
-            created=d.created, completed=time.time(),
+            attempts=outcome.attempts, created=d.created, completed=time.time(),
         )
         store.add_sample(sample)
         return sample

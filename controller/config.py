@@ -35,7 +35,7 @@ DEFAULT_STORE = "runs/sdl.sqlite"
 STRATEGIES = ("multi_fidelity", "single_fidelity", "random", "sobol")
 TOP_LEVEL_KEYS = {
     "name", "description", "seed", "budget", "store", "system", "objective",
-    "parameters", "fidelities", "optimizer", "devices", "scheduler",
+    "parameters", "fidelities", "optimizer", "devices", "scheduler", "retry",
 }
 SYSTEMS = ("thermoset_blend",)
 
@@ -62,12 +62,33 @@ class DeviceSettings:
         speedup: simulated time runs this many times faster than wall time (dry runs).
         batch_mass: total mass of one film batch.
         limits: setpoint path (e.g. ``oven.temperature``) -> (low, high) overriding the line's defaults.
+        watchdog_factor: a device action taking longer than this many times its expected
+            duration is stopped and reported as a ``watchdog`` fault.
+        faults: simulated device faults to inject in dry runs (``devices.FaultSpec``), seeded.
     """
 
     dry_run: bool = True
     speedup: float = 2000.0
     batch_mass: pint.Quantity = field(default_factory=lambda: Q_(10.0, "g"))
     limits: dict[str, tuple[pint.Quantity, pint.Quantity]] = field(default_factory=dict, hash=False)
+    watchdog_factor: float = 3.0
+    faults: tuple = ()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """What to do when a robot run fails with a device fault.
+
+    Attributes:
+        retries: further attempts at the same recipe after the first (0 = never retry).
+        backoff: lab time to wait before the first retry; doubles with each further retry
+            (divided by the speed-up in dry runs).
+        retryable: fault kinds worth retrying (others fail the sample at once).
+    """
+
+    retries: int = 2
+    backoff: pint.Quantity = field(default_factory=lambda: Q_(1.0, "min"))
+    retryable: tuple[str, ...] = ("timeout", "fail", "disconnect", "watchdog", "nan_reading")
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,7 @@ class CampaignConfig:
     optimizer: OptimizerSettings
     devices: DeviceSettings
     scheduler: SchedulerSettings
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     description: str = ""
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
@@ -197,6 +219,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
     optimizer = collect(_optimizer, raw.get("optimizer", {}), fidelities)
     devices = collect(_devices, raw.get("devices", {}))
     scheduler = collect(_scheduler, raw.get("scheduler", {}))
+    retry = collect(_retry, raw.get("retry", {}))
 
     if parameters and devices is not None and any(f.kind == "robot" for f in fidelities or ()):
         collect(_check_device_limits, parameters, devices)
@@ -218,6 +241,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         optimizer=optimizer,
         devices=devices,
         scheduler=scheduler,
+        retry=retry,
         description=str(raw.get("description", "")),
         source=source,
         raw=raw,
@@ -420,8 +444,24 @@ def _devices(raw: Any) -> DeviceSettings:
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("devices", "must be a table"))
     issues = []
-    extra = set(raw) - {"dry_run", "speedup", "batch_mass", "limits"}
-    issues += [FieldIssue(f"devices.{k}", "unknown field; allowed: dry_run, speedup, batch_mass, limits") for k in sorted(extra)]
+    allowed_keys = {"dry_run", "speedup", "batch_mass", "limits", "watchdog_factor", "faults"}
+    extra = set(raw) - allowed_keys
+    issues += [FieldIssue(f"devices.{k}", f"unknown field; allowed: {sorted(allowed_keys)}") for k in sorted(extra)]
+    watchdog = raw.get("watchdog_factor", 3.0)
+    if isinstance(watchdog, bool) or not isinstance(watchdog, (int, float)) or not watchdog > 1:
+        issues.append(FieldIssue("devices.watchdog_factor", f"{watchdog!r} must be a number > 1 (times the expected duration)"))
+        watchdog = 3.0
+    faults: tuple = ()
+    if raw.get("faults"):
+        from devices import fault_specs_from_config
+
+        if not isinstance(raw["faults"], list):
+            issues.append(FieldIssue("devices.faults", "must be an array of tables: [[devices.faults]] device = ..., kind = ..., probability = ..."))
+        else:
+            try:
+                faults = fault_specs_from_config(raw["faults"])
+            except ConfigError as err:
+                issues.extend(err.issues)
     dry_run = raw.get("dry_run", True)
     if dry_run is not True:
         issues.append(FieldIssue("devices.dry_run", "only dry runs on the simulated twins are supported in this release; set dry_run = true"))
@@ -450,7 +490,37 @@ def _devices(raw: Any) -> DeviceSettings:
             issues.extend(err.issues)
     if issues:
         raise ConfigError(issues)
-    return DeviceSettings(dry_run=True, speedup=float(speedup), batch_mass=batch_mass, limits=limits)
+    return DeviceSettings(dry_run=True, speedup=float(speedup), batch_mass=batch_mass, limits=limits,
+                          watchdog_factor=float(watchdog), faults=faults)
+
+
+def _retry(raw: Any) -> RetryPolicy:
+    from core import DEVICE_FAULT_KINDS
+
+    if not isinstance(raw, dict):
+        raise ConfigError(FieldIssue("retry", "must be a table: retries, backoff, retryable"))
+    issues = [FieldIssue(f"retry.{k}", "unknown field; allowed: retries, backoff, retryable")
+              for k in sorted(set(raw) - {"retries", "backoff", "retryable"})]
+    default = RetryPolicy()
+    retries = raw.get("retries", default.retries)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+        issues.append(FieldIssue("retry.retries", f"{retries!r} must be an integer from 0 to 10"))
+        retries = default.retries
+    backoff = default.backoff
+    if "backoff" in raw:
+        try:
+            backoff = parse_quantity(raw["backoff"], "retry.backoff", like="s")
+            if backoff.magnitude < 0:
+                issues.append(FieldIssue("retry.backoff", f"{raw['backoff']!r} must not be negative"))
+        except ConfigError as err:
+            issues.extend(err.issues)
+    retryable = raw.get("retryable", list(default.retryable))
+    if not isinstance(retryable, list) or not all(k in DEVICE_FAULT_KINDS for k in retryable):
+        issues.append(FieldIssue("retry.retryable", f"{retryable!r} must be a list of fault kinds from {list(DEVICE_FAULT_KINDS)}"))
+        retryable = list(default.retryable)
+    if issues:
+        raise ConfigError(issues)
+    return RetryPolicy(retries=retries, backoff=backoff, retryable=tuple(retryable))
 
 
 def _scheduler(raw: Any) -> SchedulerSettings:

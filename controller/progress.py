@@ -55,6 +55,12 @@ class ProgressView:
         if self._progress is not None:
             self._progress.update(self._task, status=f"running {dispatch.sample_id} at {dispatch.fidelity}")
 
+    def retrying(self, sample_id: str, attempt: int, fault: dict) -> None:
+        if self._progress is not None:
+            self._progress.console.print(
+                f"  {sample_id}: attempt {attempt} failed ({fault.get('device')}, {fault.get('step')}: "
+                f"{fault.get('kind')}); retrying", soft_wrap=True)
+
     def sample_recorded(self, sample: Sample, spent: float, samples: list[Sample]) -> None:
         if self._progress is None:
             return

@@ -86,8 +86,10 @@ class Sample:
         structure: structure features (quantities).
         properties: properties (quantities).
         suggestion: the model decision that asked for this sample.
-        run_uid: Bluesky run uid (robot samples).
+        run_uid: Bluesky run uid (robot samples; the last attempt's when retried).
         error: what went wrong (failed samples).
+        fault: the device fault that failed the sample: device, kind, step, detail.
+        attempts: robot runs tried for this sample, each ``{"run_uid", "fault"}`` (retries).
         created, completed: UNIX timestamps.
     """
 
@@ -104,6 +106,8 @@ class Sample:
     suggestion: dict[str, Any] = field(default_factory=dict)
     run_uid: str | None = None
     error: str | None = None
+    fault: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     created: float = 0.0
     completed: float | None = None
 

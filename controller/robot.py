@@ -8,12 +8,40 @@ scheduler, which asks the engine to stop.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from bluesky import RunEngine
 
+from core import SDLError
 from controller.config import CampaignConfig
+
+
+@dataclass
+class RobotOutcome:
+    """A robot sample that was made: the last run's record and documents, and every attempt."""
+
+    record: Any
+    documents: list[tuple[str, dict]]
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RobotRunFailed(SDLError):
+    """Every attempt at a robot sample failed (or the fault was not worth retrying).
+
+    Attributes:
+        attempts: ``[{"run_uid", "fault"}]`` in order.
+        fault: the last attempt's fault ``{device, kind, step, detail}`` (kind ``error`` if no device fault).
+        record: the last attempt's partial ``RobotRunRecord`` (completed steps), or None.
+    """
+
+    def __init__(self, message: str, attempts: list[dict[str, Any]], record: Any = None):
+        super().__init__(message)
+        self.attempts = attempts
+        self.fault = attempts[-1]["fault"] if attempts else None
+        self.record = record
 
 
 def line_limits(overrides: dict) -> Any:
@@ -50,11 +78,14 @@ class RobotCell:
 
         self.config = config
         self.limits = line_limits(config.devices.limits)
+        self.speedup = speedup or config.devices.speedup
         self.line = make_sim_line(
             seed=config.seed,
-            speedup=speedup or config.devices.speedup,
+            speedup=self.speedup,
             limits=self.limits,
+            faults=config.devices.faults,
         )
+        self._stop_requested = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot")
         self._RE: RunEngine | None = None
         self._document_listeners: list = []
@@ -69,22 +100,62 @@ class RobotCell:
 
         check_recipe_limits(recipe, self.limits, batch_mass=self.config.devices.batch_mass)
 
-    def submit(self, recipe: dict[str, Any], sample_id: str, md: dict[str, Any], on_document=None) -> Future:
-        """Start making one sample; the future gives ``(RobotRunRecord, documents)``.
+    def submit(self, recipe: dict[str, Any], sample_id: str, md: dict[str, Any], on_document=None,
+               on_retry=None) -> Future:
+        """Start making one sample; the future gives a :class:`RobotOutcome` or raises
+        :class:`RobotRunFailed` once the retry policy gives up.
 
         Args:
-            on_document: ``callback(name, doc)`` called for each document of this run as it is emitted.
+            on_document: ``callback(name, doc)`` for each document of each attempt, as emitted.
+            on_retry: ``callback(attempt, fault, delay_s)`` before each retry.
         """
         # Refuse before anything is queued: a plan that would exceed a limit never reaches a device.
         self.check(recipe)
-        return self._pool.submit(self._run, recipe, sample_id, md, on_document)
+        return self._pool.submit(self._run, recipe, sample_id, md, on_document, on_retry)
 
-    def _run(self, recipe, sample_id, md, on_document):
-        from devices import make_and_characterize, steps_from_documents
+    def _run(self, recipe, sample_id, md, on_document, on_retry):
+        """Make the sample, retrying retryable device faults with exponential backoff.
+
+        Each attempt is a new run on a new vial (``<sample_id>-r<attempt>`` on the tracker):
+        a half-cured film cannot be resumed.
+        """
+        from devices import fault_from_exception, steps_from_documents
+
+        policy = self.config.retry
+        delay = float(policy.backoff.to("s").magnitude) / self.speedup
+        attempts: list[dict[str, Any]] = []
+        for attempt in range(1, policy.retries + 2):
+            run_id = sample_id if attempt == 1 else f"{sample_id}-r{attempt}"
+            documents: list[tuple[str, dict]] = []
+            try:
+                self._run_once(recipe, run_id, {**md, "attempt": attempt}, documents, on_document)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                fault = fault_from_exception(exc)
+                record = steps_from_documents(documents) if documents else None
+                info = fault.as_dict() if fault is not None else {"device": None, "kind": "error", "step": None,
+                                                                  "detail": f"{type(exc).__name__}: {exc}"}
+                attempts.append({"run_uid": record.run_uid if record else None, "fault": info})
+                give_up = (fault is None or fault.kind not in policy.retryable or attempt > policy.retries
+                           or self._stop_requested)
+                if give_up:
+                    why = ("not retryable" if fault is not None and fault.kind not in policy.retryable
+                           else f"after {attempt} attempt{'s' if attempt > 1 else ''}")
+                    raise RobotRunFailed(f"{fault or exc} ({why})", attempts, record) from exc
+                if on_retry is not None:
+                    on_retry(attempt, info, delay)
+                time.sleep(delay)
+                delay *= 2
+                continue
+            record = steps_from_documents(documents)
+            attempts.append({"run_uid": record.run_uid, "fault": None})
+            return RobotOutcome(record, documents, attempts)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _run_once(self, recipe, run_id, md, documents, on_document) -> None:
+        from devices import make_and_characterize
 
         if self._RE is None:
             self._RE = RunEngine({}, context_managers=[])
-        documents: list[tuple[str, dict]] = []
 
         def collect(name, doc):
             documents.append((name, doc))
@@ -95,14 +166,15 @@ class RobotCell:
 
         token = self._RE.subscribe(collect)
         try:
-            self._RE(make_and_characterize(self.line, recipe, sample_id=sample_id, md=md,
-                                           batch_mass=self.config.devices.batch_mass))
+            self._RE(make_and_characterize(self.line, recipe, sample_id=run_id, md=md,
+                                           batch_mass=self.config.devices.batch_mass,
+                                           watchdog_factor=self.config.devices.watchdog_factor))
         finally:
             self._RE.unsubscribe(token)
-        return steps_from_documents(documents), documents
 
     def request_stop(self) -> None:
         """Ask a running plan to stop at the next checkpoint (Ctrl-C in the scheduler)."""
+        self._stop_requested = True
         RE = self._RE
         if RE is not None and RE.state != "idle":
             try:

@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS documents (
     doc_json TEXT NOT NULL,
     PRIMARY KEY (run_uid, seq)
 );
+CREATE TABLE IF NOT EXISTS sample_runs (
+    sample_id TEXT NOT NULL REFERENCES samples(id),
+    attempt INTEGER NOT NULL,
+    run_uid TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (sample_id, attempt)
+);
 CREATE TABLE IF NOT EXISTS campaign_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     campaign TEXT NOT NULL,
@@ -216,9 +222,20 @@ class RecordStore:
             )
 
     def attach_run(self, sample_id: str, run_uid: str) -> None:
-        """Link a running sample to the Bluesky run that makes it (at the run's start document)."""
+        """Link a running sample to the Bluesky run that makes it (at the run's start document).
+
+        A retried sample has one run per attempt; the sample's ``run_uid`` is the latest.
+        """
         with self._transaction() as db:
+            attempt = db.execute("SELECT COUNT(*) FROM sample_runs WHERE sample_id=?", (sample_id,)).fetchone()[0] + 1
+            db.execute("INSERT INTO sample_runs VALUES (?,?,?)", (sample_id, attempt, run_uid))
             db.execute("UPDATE samples SET run_uid=? WHERE id=?", (run_uid, sample_id))
+
+    def runs_of(self, sample_id: str) -> list[str]:
+        """Every Bluesky run made for a sample, in attempt order."""
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT run_uid FROM sample_runs WHERE sample_id=? ORDER BY attempt", (sample_id,))]
 
     def add_document(self, run_uid: str, name: str, doc: dict) -> None:
         """Append one Bluesky document as it is emitted, so an interrupted run keeps what it did."""
@@ -304,9 +321,14 @@ class RecordStore:
         return [(r[0], json.loads(r[1])) for r in rows]
 
     def campaign_documents(self, campaign: str) -> Iterator[tuple[str, dict]]:
+        """Every document of every robot run of the campaign (retried attempts included)."""
         with self._lock:
             uids = [r[0] for r in self._db.execute(
-                "SELECT run_uid FROM samples WHERE campaign=? AND run_uid IS NOT NULL ORDER BY seq", (campaign,))]
+                "SELECT r.run_uid FROM sample_runs r JOIN samples s ON s.id = r.sample_id "
+                "WHERE s.campaign=? ORDER BY s.seq, r.attempt", (campaign,))]
+            uids += [r[0] for r in self._db.execute(  # runs recorded without attach_run (completed in one call)
+                "SELECT run_uid FROM samples WHERE campaign=? AND run_uid IS NOT NULL "
+                "AND run_uid NOT IN (SELECT run_uid FROM sample_runs) ORDER BY seq", (campaign,))]
         for uid in uids:
             yield from self.documents(uid)
 

@@ -16,7 +16,6 @@ from core import Q_, ConfigError, DeviceError, DeviceFault, SDLError
 from devices import (
     DEFAULT_RETRYABLE_KINDS,
     INJECTABLE_KINDS,
-    STEP_NAMES,
     FaultSpec,
     fault_from_exception,
     fault_specs_from_config,

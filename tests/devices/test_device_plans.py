@@ -93,9 +93,10 @@ _PATHS = {"cure_temperature": "oven.temperature", "cure_time": "oven.hold_time",
 
 
 @st.composite
-def _recipes(draw, limits):
-    """Half the recipes stay inside ``limits`` (parameter by parameter), half roam widely."""
-    inside = draw(st.booleans())
+def _recipes(draw, limits, inside=None):
+    """Half the recipes stay inside ``limits`` (parameter by parameter), half roam widely
+    (or all inside / all roaming when ``inside`` is given)."""
+    inside = draw(st.booleans()) if inside is None else inside
     recipe = {}
     for name, (lo, hi) in _RANGES.items():
         unit = _UNITS[name][0]
@@ -110,14 +111,14 @@ def _recipes(draw, limits):
 
 
 @st.composite
-def _cases(draw):
+def _cases(draw, inside=None):
     """(limits, recipe, batch mass in g, process settings drawn inside the limits)."""
     limits = draw(_limits_strategy())
     process = {}
     for path in DEFAULT_PROCESS:
         low, high = limits.bounds(path)
         process[path] = Q_(draw(st.floats(float(low.magnitude), float(high.to(low.units).magnitude))), low.units)
-    return limits, draw(_recipes(limits)), draw(st.floats(1.0, 40.0)), process
+    return limits, draw(_recipes(limits, inside)), draw(st.floats(1.0, 40.0)), process
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -144,3 +145,66 @@ def test_no_set_message_ever_leaves_the_limits(line, case):
             assert limits.violation(path, value) is None, (path, value)
             checked += 1
     assert checked == len(limits.ranges)
+
+
+@st.composite
+def _runnable_cases(draw):
+    """Cases that mostly pass the limit check: recipe inside the limits, dispensers allowed to
+    dose nothing, a batch of at most 20 g (the narrowed dispensers take at least 25 g)."""
+    limits, recipe, _, process = draw(_cases(inside=True))
+    masses = {path: (Q_(0.0, "g"), high) for path, (_, high) in limits.ranges.items() if path.endswith(".mass")}
+    return limits.with_ranges(masses), recipe, draw(st.floats(1.0, 20.0)), process
+
+
+def _fault_strategy():
+    """Any valid fault: a device, a kind it can have, a probability, maybe a first sample."""
+    from devices import INJECTABLE_KINDS, LINE_DEVICES, FaultSpec
+    from devices.faults import READING_KINDS, allowed_signals
+
+    combos = [(device, kind) for device in LINE_DEVICES for kind in INJECTABLE_KINDS
+              if kind not in READING_KINDS or allowed_signals(device, kind)]
+    return st.builds(lambda combo, p, after: FaultSpec(combo[0], combo[1], p, after_samples=after),
+                     st.sampled_from(combos), st.sampled_from([0.1, 0.5, 1.0]), st.sampled_from([None, 0, 1]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.one_of(_runnable_cases(), _cases()), faults=st.lists(_fault_strategy(), min_size=1, max_size=3),
+       seed=st.integers(0, 3))
+def test_no_out_of_limit_value_ever_reaches_a_device_signal_on_a_real_run(RE, case, faults, seed):
+    """Real plans on the twins, with random limits, recipes and faults: every value that any
+    limited setpoint signal ever takes lies inside the line's limits."""
+    from core import SDLError
+    from devices import make_sim_line, steps_from_documents
+    from devices.signals import SetpointSignal
+
+    limits, recipe, batch, process = case
+    line = make_sim_line(seed=seed, speedup=1e6, limits=limits, faults=faults)
+    seen = []
+    for device in line.devices.values():
+        for walk in device.walk_signals():
+            signal = walk.item
+            if isinstance(signal, SetpointSignal) and signal.units is not None:
+                signal.subscribe(lambda value, obj, **_: seen.append((obj.path, Q_(value, obj.units))), run=False)
+    succeeded = False
+    for i in range(2):  # a second sample on the same line, after a fault or not
+        try:
+            plan = make_and_characterize(line, recipe, f"s-{i}", batch_mass=Q_(batch, "g"), process=process,
+                                         watchdog_floor=0.3)
+        except LimitError:
+            event("refused")
+            assert seen == [] and line.simulation.clock == 0.0
+            return
+        docs = []
+        token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
+        try:
+            RE(plan)
+        except SDLError as err:
+            event(f"fault {getattr(err, 'kind', type(err).__name__)}")
+        finally:
+            RE.unsubscribe(token)
+        succeeded = succeeded or steps_from_documents(docs).exit_status == "success"
+    outside = [(path, value) for path, value in seen if limits.violation(path, value)]
+    assert outside == []
+    if succeeded:
+        event("a sample succeeded")
+        assert {path for path, _ in seen} == set(limits.ranges)  # every limited setpoint was written and recorded
