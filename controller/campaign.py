@@ -14,7 +14,7 @@ overspends, and the store's sum of sample costs is the spent budget.
 
 from __future__ import annotations
 
-import math
+import logging
 import multiprocessing
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -32,6 +32,7 @@ from controller.records import ProcessStep, Sample, from_jsonable, to_jsonable
 from controller.simwork import run_simulation
 from controller.store import RecordStore
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class Dispatch:
@@ -100,6 +101,29 @@ class CampaignRunner:
         self.view = ProgressView(config, enabled=show_progress, console=console)
         self._stop_reason: str | None = None
         self._stopping = False
+        self._listeners: list = []
+        self._document_listeners: list = []
+
+    def add_listener(self, callback) -> None:
+        """``callback(kind, payload)`` for every campaign event: ``campaign_started``/``campaign_resumed``,
+        ``suggestion``, ``sample_dispatched``, ``sample_recorded``, ``sample_retried``,
+        ``campaign_finished``/``campaign_stopped``/``campaign_failed``, ``recommendation``.
+
+        Listeners are for display (monitors, streams): an error in one is logged, never fatal.
+        """
+        self._listeners.append(callback)
+
+    def add_document_listener(self, callback) -> None:
+        """``callback(name, doc)`` for every Bluesky document of every robot run, as emitted."""
+        self._document_listeners.append(callback)
+
+    def _emit(self, kind: str, payload: dict[str, Any]) -> None:
+        event = {"campaign": self.config.name, "time": time.time(), **to_jsonable(payload)}
+        for callback in self._listeners:
+            try:
+                callback(kind, event)
+            except Exception as err:  # noqa: BLE001 - display callbacks must not stop a campaign
+                log.warning("campaign event listener %r failed on %s: %s", callback, kind, err)
 
     # ------------------------------------------------------------------
     def run(self) -> CampaignResult:
@@ -118,6 +142,8 @@ class CampaignRunner:
             from controller.robot import RobotCell
 
             robot = RobotCell(cfg, speedup=self.speedup)
+            for callback in self._document_listeners:
+                robot.add_document_listener(callback)
         sims = ProcessPoolExecutor(max_workers=cfg.scheduler.simulation_workers,
                                    mp_context=multiprocessing.get_context("spawn"))
         inflight: dict[Future, Dispatch] = {}
@@ -127,13 +153,15 @@ class CampaignRunner:
         seq = store.next_seq(cfg.name)
         status = "finished"
         self.view.start(samples, committed, resumed)
-        store.log_event(cfg.name, "campaign_resumed" if resumed else "campaign_started", {"spent": committed})
+        kind = "campaign_resumed" if resumed else "campaign_started"
+        store.log_event(cfg.name, kind, {"spent": committed})
+        self._emit(kind, {"spent": committed, "budget": cfg.budget, "samples": len(samples)})
         try:
             while True:
                 for fut in [f for f in inflight if f.done()]:
                     sample = self._record(store, inflight.pop(fut), fut)
                     samples.append(sample)
-                    self.view.sample_recorded(sample, store.spent(cfg.name), samples)
+                    self._recorded(sample, store, samples)
                 budget_left = cfg.budget - committed
                 affordable = [f for f in cfg.fidelities if f.cost <= budget_left + 1e-9]
                 if not affordable:
@@ -174,13 +202,16 @@ class CampaignRunner:
                     sample = self._failed(dispatch, err, cost=0.0)
                     store.add_sample(sample)  # nothing ran, nothing is charged
                     samples.append(sample)
-                    self.view.sample_recorded(sample, store.spent(cfg.name), samples)
+                    self._recorded(sample, store, samples)
                     seq += 1
                     continue
                 inflight[fut] = dispatch
                 committed += fidelity.cost
                 seq += 1
                 self.view.dispatched(dispatch, committed)
+                self._emit("sample_dispatched", {"sample": dispatch.sample_id, "fidelity": fidelity.name,
+                                                 "recipe": dispatch.recipe, "suggestion": dispatch.suggestion,
+                                                 "committed": committed, "budget_left": cfg.budget - committed})
         except KeyboardInterrupt:
             self._stopping = True
             status = "stopped"
@@ -196,7 +227,7 @@ class CampaignRunner:
                     pass
                 sample = self._record(store, inflight.pop(fut), fut)
                 samples.append(sample)
-                self.view.sample_recorded(sample, store.spent(cfg.name), samples)
+                self._recorded(sample, store, samples)
             sims.shutdown(wait=True, cancel_futures=True)
             if robot is not None:
                 robot.close()
@@ -204,12 +235,14 @@ class CampaignRunner:
             if status == "finished" and self._stop_reason is None:
                 status = "failed"
             store.finish_campaign(cfg.name, status, reason)
+            self._emit(f"campaign_{status}", {"reason": reason, "spent": store.spent(cfg.name)})
             self.view.stop()
 
         recommendation = self._recommend(strategy, samples, store)
         truth = self._ground_truth(recommendation)
         if recommendation is not None:
             store.log_event(cfg.name, "recommendation", {"recommendation": recommendation, "ground_truth": truth})
+            self._emit("recommendation", {"recommendation": recommendation})
         counts: dict[str, int] = {f.name: 0 for f in cfg.fidelities}
         for s in samples:
             counts[s.fidelity] = counts.get(s.fidelity, 0) + 1
@@ -223,6 +256,17 @@ class CampaignRunner:
         return result
 
     # ------------------------------------------------------------------
+    def _recorded(self, sample: Sample, store: RecordStore, samples: list[Sample]) -> None:
+        spent = store.spent(self.config.name)
+        self.view.sample_recorded(sample, spent, samples)
+        value = objective_value(self.config, sample)
+        self._emit("sample_recorded", {
+            "sample": sample.id, "fidelity": sample.fidelity, "status": sample.status, "cost": sample.cost,
+            "objective": value if value == value else None, "unit": self.config.objective.unit,
+            "predicted_mean": sample.suggestion.get("predicted_mean"), "fault": sample.fault, "error": sample.error,
+            "spent": spent, "budget": self.config.budget, "best_at_target": self.view.best(samples),
+        })
+
     def _pending_frame(self, inflight: dict[Future, Dispatch]) -> pd.DataFrame:
         rows = [{**recipe_row(self.config, d.recipe), "fidelity": d.fidelity} for d in inflight.values()]
         return pd.DataFrame(rows, columns=[p.name for p in self.config.parameters] + ["fidelity"])
@@ -254,6 +298,7 @@ class CampaignRunner:
             store.log_event(self.config.name, "sample_retried",
                             {"sample": d.sample_id, "attempt": attempt, "fault": fault, "delay_s": delay_s})
             self.view.retrying(d.sample_id, attempt, fault)
+            self._emit("sample_retried", {"sample": d.sample_id, "attempt": attempt, "fault": fault, "delay_s": delay_s})
             run_uid.clear()  # the next attempt is a new run
 
         return robot.submit(d.recipe, d.sample_id, md, on_document=keep, on_retry=retrying)
