@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from core import SDLError, quantity_to_record
+from core import OptimizerError, SDLError, quantity_to_record
 from controller.config import CampaignConfig
 from controller.history import history_frame, objective_value, recipe_row
 from controller.progress import ProgressView
@@ -183,8 +183,17 @@ class CampaignRunner:
                 history = history_frame(cfg, samples)
                 pending = self._pending_frame(inflight)
                 self.view.thinking(len(history), [f.name for f in allowed])
-                suggestion = strategy.recommend(history, pending=pending, budget_left=budget_left, q=1,
-                                                allowed_fidelities=[f.name for f in allowed])[0]
+                try:
+                    suggestion = strategy.recommend(history, pending=pending, budget_left=budget_left, q=1,
+                                                    allowed_fidelities=[f.name for f in allowed])[0]
+                except OptimizerError as err:
+                    # e.g. a single-fidelity strategy while the robot is busy, or with less budget
+                    # left than a robot run costs: wait for what is running, else stop here.
+                    if inflight:
+                        wait(list(inflight), return_when=FIRST_COMPLETED)
+                        continue
+                    self._stop_reason = f"nothing left to suggest within the budget ({committed:g} of {cfg.budget:g} committed): {err}"
+                    break
                 fidelity = cfg.fidelity(suggestion.fidelity)
                 if fidelity.kind == "simulator" and not sim_free:
                     # The optimizer wants a simulation but every worker is busy: wait for one.

@@ -122,3 +122,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "parameters.cure_temperature.high" in err
     assert not (tmp_path / "x.sqlite").exists()
     assert main(["history", "nope-0001", "--store", str(tmp_path / "missing.sqlite")]) == 2
+
+
+@pytest.mark.parametrize("strategy", ["single_fidelity", "random"], ids=["single-fidelity", "random"])
+def test_target_only_strategies_run_the_robot_only(tmp_path, strategy):
+    raw = tomllib.loads(DEFAULT.read_text())
+    raw.update(name=f"sf-{strategy}", budget=130)
+    raw["optimizer"] = {"strategy": strategy, "initial_design": {"robot": 2}}
+    config = config_from_dict(raw)
+    result = CampaignRunner(config, store_path=tmp_path / "r.sqlite", speedup=1e5, show_progress=False).run()
+    assert result.status == "finished"
+    assert result.samples_by_fidelity == {"closed_form": 0, "kinetics_phase_field": 0, "robot": 3}
+    assert result.spent == 120 and "budget" in result.stop_reason
+    assert result.recommendation["fidelity"] == "robot"
