@@ -106,7 +106,7 @@ class CampaignRunner:
 
     def add_listener(self, callback) -> None:
         """``callback(kind, payload)`` for every campaign event: ``campaign_started``/``campaign_resumed``,
-        ``suggestion``, ``sample_dispatched``, ``sample_recorded``, ``sample_retried``,
+        ``suggestion``, ``sample_dispatched``, ``sample_recorded``, ``sample_failed``, ``sample_retried``,
         ``campaign_finished``/``campaign_stopped``/``campaign_failed``, ``recommendation``.
 
         Listeners are for display (monitors, streams): an error in one is logged, never fatal.
@@ -195,6 +195,9 @@ class CampaignRunner:
                     self._stop_reason = f"nothing left to suggest within the budget ({committed:g} of {cfg.budget:g} committed): {err}"
                     break
                 fidelity = cfg.fidelity(suggestion.fidelity)
+                self._emit("suggestion", {"fidelity": fidelity.name, "reason": suggestion.reason,
+                                          "acquisition_by_fidelity": suggestion.acquisition_by_fidelity,
+                                          "predicted_mean": suggestion.predicted_mean, "budget_left": budget_left})
                 if fidelity.kind == "simulator" and not sim_free:
                     # The optimizer wants a simulation but every worker is busy: wait for one.
                     wait(list(inflight), return_when=FIRST_COMPLETED)
@@ -275,6 +278,9 @@ class CampaignRunner:
             "predicted_mean": sample.suggestion.get("predicted_mean"), "fault": sample.fault, "error": sample.error,
             "spent": spent, "budget": self.config.budget, "best_at_target": self.view.best(samples),
         })
+        if sample.status == "failed":
+            self._emit("sample_failed", {"sample": sample.id, "fidelity": sample.fidelity, "fault": sample.fault,
+                                         "error": sample.error, "attempts": len(sample.attempts)})
 
     def _pending_frame(self, inflight: dict[Future, Dispatch]) -> pd.DataFrame:
         rows = [{**recipe_row(self.config, d.recipe), "fidelity": d.fidelity} for d in inflight.values()]

@@ -2,6 +2,7 @@
 
     sdl run CONFIG.toml [--store PATH] [--speedup X] [--quiet]
     sdl resume CAMPAIGN [--store PATH]
+    sdl run ... --stream ; sdl monitor [CAMPAIGN]   (live 0MQ stream and terminal view)
     sdl samples CAMPAIGN [--store PATH]
     sdl history SAMPLE_ID [--store PATH]
     sdl export CAMPAIGN --format csv|parquet --output PATH [--store PATH]
@@ -38,12 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", help="overrides the campaign file's store")
     run.add_argument("--speedup", type=float, help="simulated-device time runs this many times faster than wall time")
     run.add_argument("--quiet", action="store_true", help="no live progress; print the summary only")
+    _stream_options(run)
 
     resume = sub.add_parser("resume", help="continue a stopped or crashed campaign from its store")
     resume.add_argument("campaign", help="the campaign's name")
     resume.add_argument("--store", default=None, help=STORE_HELP)
     resume.add_argument("--speedup", type=float, help="simulated-device time runs this many times faster than wall time")
     resume.add_argument("--quiet", action="store_true", help="no live progress; print the summary only")
+    _stream_options(resume)
+
+    monitor = sub.add_parser("monitor", help="live view of a running campaign (started with `sdl run --stream`)")
+    monitor.add_argument("campaign", nargs="?", help="only this campaign (default: whichever runs)")
+    monitor.add_argument("--store", default=None, help=STORE_HELP)
+    monitor.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
 
     check = sub.add_parser("check", help="validate a campaign file without running anything")
     check.add_argument("config")
@@ -77,6 +85,28 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def _stream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stream", action="store_true",
+                        help="publish Bluesky documents and campaign events on 0MQ ($SDL_ZMQ_IN / $SDL_ZMQ_OUT, "
+                             "default tcp://127.0.0.1:5577 / 5578) for `sdl monitor` and RemoteDispatcher clients")
+    parser.add_argument("--no-proxy", action="store_true", help="with --stream: use a 0MQ proxy that is already running")
+
+
+def _run_with_stream(args, config, runner):
+    """Run the campaign, publishing on 0MQ when ``--stream`` is given."""
+    stream = None
+    if args.stream:
+        from controller.stream import CampaignStream, StreamSettings
+
+        stream = CampaignStream(StreamSettings(start_proxy=not args.no_proxy), campaign=config.name)
+        stream.attach(runner)
+    try:
+        return runner.run()
+    finally:
+        if stream is not None:
+            stream.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("run", "resume"):
@@ -98,7 +128,7 @@ def cmd_run(args) -> int:
 
     config = load_config(args.config)
     runner = CampaignRunner(config, store_path=args.store, speedup=args.speedup, show_progress=not args.quiet)
-    result = runner.run()
+    result = _run_with_stream(args, config, runner)
     print_result(config, result)
     return 0 if result.status == "finished" else 1
 
@@ -114,9 +144,17 @@ def cmd_resume(args) -> int:
     store.close()
     config = config_from_dict(raw, source=f"{path} (campaign {args.campaign})")
     runner = CampaignRunner(config, store_path=path, speedup=args.speedup, show_progress=not args.quiet)
-    result = runner.run()
+    result = _run_with_stream(args, config, runner)
     print_result(config, result)
     return 0 if result.status == "finished" else 1
+
+
+def cmd_monitor(args) -> int:
+    from controller.monitor import run_monitor
+    from controller.stream import StreamSettings
+
+    return run_monitor(args.campaign, StreamSettings(start_proxy=False), args.store or default_store(),
+                       duration_s=args.duration)
 
 
 def cmd_check(args) -> int:
@@ -201,6 +239,7 @@ COMMANDS = {
     "run": cmd_run,
     "resume": cmd_resume,
     "check": cmd_check,
+    "monitor": cmd_monitor,
     "samples": cmd_samples,
     "history": cmd_history,
     "export": cmd_export,
