@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
+import socket
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -33,6 +36,9 @@ from controller.simwork import run_simulation
 from controller.store import RecordStore
 
 log = logging.getLogger(__name__)
+
+# A refusal costs nothing, so a space whose every robot run is refused would loop forever.
+MAX_REFUSALS_IN_A_ROW = 3
 
 @dataclass
 class Dispatch:
@@ -73,11 +79,14 @@ def suggestion_record(suggestion: Any, objective_unit: str) -> dict[str, Any]:
     return to_jsonable(data)
 
 
+def _ignore_sigint() -> None:
+    """Simulator workers leave Ctrl-C to the controller, which records what they were doing."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _share_cores_with_simulators(workers: int) -> None:
     """Leave the simulator processes their cores: torch threads fighting them for the CPU
     made model fits an order of magnitude slower on a 2-core machine."""
-    import os
-
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
@@ -132,11 +141,17 @@ class CampaignRunner:
         cfg = self.config
         started = time.time()
         _share_cores_with_simulators(cfg.scheduler.simulation_workers)
-        store = RecordStore(self.store_path)
-        resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget)
+        # Everything that can fail on bad settings is built before the store is touched.
         space = SearchSpace(cfg.parameters, cfg.fidelities, cfg.objective)
         strategy = make_strategy(cfg.optimizer.strategy, space, seed=cfg.seed,
                                  initial_design=cfg.optimizer.initial_design or None)
+        store = RecordStore(self.store_path)
+        try:
+            resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget,
+                                          owner=f"{socket.gethostname()}:{os.getpid()}")
+        except BaseException:
+            store.close()
+            raise
         robot = None
         if any(f.kind == "robot" for f in cfg.fidelities):
             from controller.robot import RobotCell
@@ -145,13 +160,15 @@ class CampaignRunner:
             for callback in self._document_listeners:
                 robot.add_document_listener(callback)
         sims = ProcessPoolExecutor(max_workers=cfg.scheduler.simulation_workers,
-                                   mp_context=multiprocessing.get_context("spawn"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_ignore_sigint)
         inflight: dict[Future, Dispatch] = {}
         self._recover_inflight(store)
         samples = store.samples(cfg.name)
         committed = store.spent(cfg.name)
         seq = store.next_seq(cfg.name)
         status = "finished"
+        refusals = 0
         self.view.start(samples, committed, resumed)
         kind = "campaign_resumed" if resumed else "campaign_started"
         store.log_event(cfg.name, kind, {"spent": committed})
@@ -181,7 +198,7 @@ class CampaignRunner:
                     wait(list(inflight), return_when=FIRST_COMPLETED)
                     continue
                 history = history_frame(cfg, samples)
-                pending = self._pending_frame(inflight)
+                pending = self._pending_frame(inflight, samples)
                 self.view.thinking(len(history), [f.name for f in allowed])
                 try:
                     suggestion = strategy.recommend(history, pending=pending, budget_left=budget_left, q=1,
@@ -216,7 +233,14 @@ class CampaignRunner:
                     samples.append(sample)
                     self._recorded(sample, store, samples)
                     seq += 1
+                    refusals += 1
+                    if refusals >= MAX_REFUSALS_IN_A_ROW:
+                        self._stop_reason = (f"{refusals} suggestions in a row were refused before running "
+                                             f"(last: {err}); fix the campaign's bounds or limits")
+                        status = "failed"
+                        break
                     continue
+                refusals = 0
                 inflight[fut] = dispatch
                 committed += fidelity.cost
                 seq += 1
@@ -251,7 +275,11 @@ class CampaignRunner:
             self.view.stop()
 
         recommendation = self._recommend(strategy, samples, store)
-        truth = self._ground_truth(recommendation)
+        try:
+            truth = self._ground_truth(recommendation)
+        except Exception as err:  # noqa: BLE001 - the check is informative only; the campaign is done
+            store.log_event(cfg.name, "ground_truth_failed", {"error": f"{type(err).__name__}: {err}"})
+            truth = None
         if recommendation is not None:
             store.log_event(cfg.name, "recommendation", {"recommendation": recommendation, "ground_truth": truth})
             self._emit("recommendation", {"recommendation": recommendation})
@@ -282,8 +310,11 @@ class CampaignRunner:
             self._emit("sample_failed", {"sample": sample.id, "fidelity": sample.fidelity, "fault": sample.fault,
                                          "error": sample.error, "attempts": len(sample.attempts)})
 
-    def _pending_frame(self, inflight: dict[Future, Dispatch]) -> pd.DataFrame:
+    def _pending_frame(self, inflight: dict[Future, Dispatch], samples: list[Sample]) -> pd.DataFrame:
+        """Running samples, and interrupted ones: neither has a measurement, and neither may be
+        suggested again (an interrupted robot run is never repeated)."""
         rows = [{**recipe_row(self.config, d.recipe), "fidelity": d.fidelity} for d in inflight.values()]
+        rows += [{**recipe_row(self.config, s.recipe), "fidelity": s.fidelity} for s in samples if s.status == "interrupted"]
         return pd.DataFrame(rows, columns=[p.name for p in self.config.parameters] + ["fidelity"])
 
     def _submit(self, d: Dispatch, fidelity, sims: ProcessPoolExecutor, robot, store: RecordStore) -> Future:
@@ -293,7 +324,7 @@ class CampaignRunner:
         store.begin_sample(Sample(
             id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status="running",
             cost=fidelity.cost, recipe=d.recipe, suggestion=d.suggestion, created=d.created,
-        ))
+        ), budget=self.config.budget)
         if fidelity.kind == "simulator":
             seed = (self.config.seed * 1_000_003 + d.seq) % (2**31)
             return sims.submit(run_simulation, fidelity.model, to_jsonable(d.recipe), seed)

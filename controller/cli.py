@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -108,13 +109,19 @@ def _run_with_stream(args, config, runner):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "speedup", None) is not None and not args.speedup >= 1:
+        parser.error(f"--speedup {args.speedup:g}: must be >= 1 (simulated seconds per wall second)")
     if args.command in ("run", "resume"):
         _stop_on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except SDLError as err:
         print(f"sdl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as err:
+        print(f"sdl {args.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sdl {args.command}: interrupted", file=sys.stderr)

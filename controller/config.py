@@ -214,6 +214,8 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         issues.append(FieldIssue("system", f"{system!r} is not a known material system; allowed: {list(SYSTEMS)}"))
 
     objective = collect(_objective, raw.get("objective"))
+    if objective is not None and system in SYSTEMS:
+        collect(_check_objective, objective, system)
     parameters = collect(_parameters, raw.get("parameters"), system if system in SYSTEMS else None)
     fidelities = collect(_fidelities, raw.get("fidelities"))
     optimizer = collect(_optimizer, raw.get("optimizer", {}), fidelities)
@@ -287,6 +289,21 @@ def system_parameters(system: str) -> dict[str, tuple[str, float, float] | None]
     raise KeyError(system)
 
 
+SYSTEM_PROPERTIES = {
+    "thermoset_blend": {"glass_transition_temperature": "degC", "fracture_toughness": "MPa*m**0.5"},
+}
+
+
+def _check_objective(objective: Objective, system: str) -> None:
+    props = SYSTEM_PROPERTIES[system]
+    if objective.property not in props:
+        raise ConfigError(FieldIssue("objective.property", f"{objective.property!r} is not measured in the {system} system; "
+                                                           f"allowed: {sorted(props)}"))
+    if Q_(1, objective.unit).dimensionality != Q_(1, props[objective.property]).dimensionality:
+        raise ConfigError(FieldIssue("objective.unit", f"{objective.unit!r} does not fit {objective.property}; "
+                                                       f"use a unit like {props[objective.property]!r}"))
+
+
 def _parameters(raw: Any, system: str | None) -> list[Parameter]:
     table = _require_table(raw, "parameters", 'cure_temperature = {low = "60 degC", high = "180 degC"}')
     if not table:
@@ -300,6 +317,11 @@ def _parameters(raw: Any, system: str | None) -> list[Parameter]:
         where = f"parameters.{name}"
         if expected and name not in expected:
             issues.append(FieldIssue(where, f"not a parameter of the {system} system; allowed: {sorted(expected)}"))
+            continue
+        want_kind = "molecule" if name in expected and expected[name] is None else ("continuous" if name in expected else None)
+        got_kind = spec.get("type", "continuous" if isinstance(spec, dict) and ("low" in spec or "high" in spec) else None) if isinstance(spec, dict) else None
+        if want_kind and got_kind != want_kind:
+            issues.append(FieldIssue(f"{where}.type", f"{got_kind!r}: the {system} system needs {name} to be {want_kind!r}"))
             continue
         try:
             p = _parameter(name, spec, where, like=expected[name][0] if expected.get(name) else None)
@@ -383,6 +405,17 @@ def _fidelities(raw: Any) -> list[Fidelity]:
             except ConfigError as err:
                 issues.extend(err.issues)
         specs.append((name, spec, duration))
+    for name, spec, _ in specs:
+        if "target" in spec and not isinstance(spec["target"], bool):
+            issues.append(FieldIssue(f"fidelities.{name}.target", f"{spec['target']!r} must be true or false"))
+        if "value" in spec:
+            v = spec["value"]
+            ok = not isinstance(v, bool) and isinstance(v, (int, float)) and (0 < v < 1 or (v == 1 and spec.get("target") is True))
+            if not ok:
+                issues.append(FieldIssue(f"fidelities.{name}.value", f"{v!r} must be a number in (0, 1); only the target has 1"))
+    values = [spec["value"] for _, spec, _ in specs if isinstance(spec.get("value"), (int, float))]
+    if len(values) != len(set(values)):
+        issues.append(FieldIssue("fidelities", f"two fidelities share a value in {values}; each needs its own"))
     targets = [name for name, spec, _ in specs if spec.get("target") is True]
     if len(targets) != 1:
         issues.append(FieldIssue("fidelities", f"exactly one fidelity must have target = true; found {targets or 'none'}"))
@@ -476,22 +509,51 @@ def _devices(raw: Any) -> DeviceSettings:
             issues.append(FieldIssue("devices.batch_mass", f"{raw.get('batch_mass')!r} must be positive"))
     except ConfigError as err:
         issues.extend(err.issues)
-    limits: dict[str, tuple[pint.Quantity, pint.Quantity]] = {}
-    for path, spec in (raw.get("limits") or {}).items():
-        where = f"devices.limits.{path}"
-        if not isinstance(spec, dict) or set(spec) != {"low", "high"}:
-            issues.append(FieldIssue(where, "must be {low = ..., high = ...} with units"))
-            continue
-        try:
-            low = parse_quantity(spec["low"], f"{where}.low")
-            high = parse_quantity(spec["high"], f"{where}.high", like=f"{low.units}")
-            limits[path] = (low, high)
-        except ConfigError as err:
-            issues.extend(err.issues)
+    limits, limit_issues = _limit_overrides(raw.get("limits", {}))
+    issues += limit_issues
     if issues:
         raise ConfigError(issues)
     return DeviceSettings(dry_run=True, speedup=float(speedup), batch_mass=batch_mass, limits=limits,
                           watchdog_factor=float(watchdog), faults=faults)
+
+
+def _limit_overrides(raw: Any) -> tuple[dict[str, tuple[pint.Quantity, pint.Quantity]], list[FieldIssue]]:
+    """``[devices.limits]``: a campaign may only *narrow* the line's hardware limits."""
+    from devices import DEFAULT_LIMITS
+
+    if not isinstance(raw, dict):
+        return {}, [FieldIssue("devices.limits", 'must be a table of "device.setpoint" = {low = ..., high = ...}')]
+    limits: dict[str, tuple[pint.Quantity, pint.Quantity]] = {}
+    issues: list[FieldIssue] = []
+    known = sorted(DEFAULT_LIMITS.ranges)
+    for path, spec in raw.items():
+        where = f"devices.limits.{path}"
+        if path not in DEFAULT_LIMITS.ranges:
+            issues.append(FieldIssue(where, f"unknown setpoint; allowed: {known}"))
+            continue
+        if not isinstance(spec, dict) or set(spec) != {"low", "high"}:
+            issues.append(FieldIssue(where, "must be {low = ..., high = ...} with units"))
+            continue
+        hw_low, hw_high = DEFAULT_LIMITS.ranges[path]
+        unit = unit_text(hw_low.units)
+        try:
+            low = parse_quantity(spec["low"], f"{where}.low", like=unit)
+            high = parse_quantity(spec["high"], f"{where}.high", like=unit)
+        except ConfigError as err:
+            issues.extend(err.issues)
+            continue
+        if unit == "K" and any("degC" in str(spec[k]) or "degF" in str(spec[k]) for k in ("low", "high")):
+            issues.append(FieldIssue(where, f"{path} is a temperature difference: write it in K (or delta_degC), not degC"))
+            continue
+        if low.to(unit).magnitude < hw_low.magnitude - 1e-9 or high.to(unit).magnitude > hw_high.magnitude + 1e-9:
+            issues.append(FieldIssue(where, f"may only narrow the device's own limits {hw_low:~} to {hw_high:~}; "
+                                            f"got {low:~} to {high:~}"))
+            continue
+        if low.to(unit).magnitude > high.to(unit).magnitude:
+            issues.append(FieldIssue(where, f"low {low:~} is above high {high:~}; swap them"))
+            continue
+        limits[path] = (low, high)
+    return limits, issues
 
 
 def _retry(raw: Any) -> RetryPolicy:
@@ -535,6 +597,31 @@ def _scheduler(raw: Any) -> SchedulerSettings:
     return SchedulerSettings(simulation_workers=workers)
 
 
+def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings) -> list[FieldIssue]:
+    """Every corner of the box must give setpoints the line accepts (dispensed masses depend on
+    the fraction, the ratio and the batch mass together; the fixed process setpoints must fit
+    narrowed limits). A campaign that would have every robot run refused is an error now."""
+    import itertools
+
+    from core import LimitError
+    from devices import check_recipe_limits
+
+    continuous = [p for p in parameters if isinstance(p, ContinuousParameter)]
+    fixed = {p.name: (next(iter(p.choices.values())) if isinstance(p, MoleculeParameter) else p.choices[0])
+             for p in parameters if not isinstance(p, ContinuousParameter)}
+    problems: dict[str, None] = {}
+    for corner in itertools.product(*[(p.low, p.high) for p in continuous]):
+        recipe = {**fixed, **{p.name: q for p, q in zip(continuous, corner)}}
+        try:
+            check_recipe_limits(recipe, limits, batch_mass=devices.batch_mass)
+        except LimitError as err:
+            problems.update(dict.fromkeys(str(err).split("; ")))
+        except SDLError:
+            return []  # malformed for the line: reported by the parameter checks
+    return [FieldIssue("devices", f"the search space reaches a setpoint the line refuses: {p}; narrow the "
+                                  "parameter bounds or devices.batch_mass") for p in problems]
+
+
 def _check_device_limits(parameters: list[Parameter], devices: DeviceSettings) -> None:
     """Every bound a robot run could be asked for must be inside the line's limits."""
     from controller.robot import line_limits
@@ -545,7 +632,7 @@ def _check_device_limits(parameters: list[Parameter], devices: DeviceSettings) -
     except SDLError as err:
         raise ConfigError(FieldIssue("devices.limits", str(err))) from err
     allowed = parameter_limits(limits, batch_mass=devices.batch_mass)
-    issues = []
+    issues = _check_corners(parameters, limits, devices)
     for p in parameters:
         if not isinstance(p, ContinuousParameter) or p.name not in allowed:
             continue

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controller.config import CampaignConfig
@@ -34,8 +35,8 @@ class ProgressView:
         cfg = self.config
         verb = "Resuming" if resumed else "Starting"
         self.console.print(
-            f"[bold]{verb} campaign {cfg.name}[/bold]: {cfg.objective.direction} {cfg.objective.property} "
-            f"[{cfg.objective.unit}] over {len(cfg.parameters)} parameters; budget {cfg.budget:g} cost units; "
+            f"[bold]{verb} campaign {escape(cfg.name)}[/bold]: {cfg.objective.direction} {cfg.objective.property} "
+            f"{escape('[' + cfg.objective.unit + ']')} over {len(cfg.parameters)} parameters; budget {cfg.budget:g} cost units; "
             f"fidelities " + ", ".join(f"{f.name} (cost {f.cost:g}{', target' if f.target else ''})" for f in cfg.fidelities)
         )
         if resumed:

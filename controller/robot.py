@@ -8,7 +8,7 @@ scheduler, which asks the engine to stop.
 
 from __future__ import annotations
 
-import time
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +86,7 @@ class RobotCell:
             faults=config.devices.faults,
         )
         self._stop_requested = False
+        self._stop_event = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot")
         self._RE: RunEngine | None = None
         self._document_listeners: list = []
@@ -125,6 +126,8 @@ class RobotCell:
         delay = float(policy.backoff.to("s").magnitude) / self.speedup
         attempts: list[dict[str, Any]] = []
         for attempt in range(1, policy.retries + 2):
+            if attempt > 1 and self._stop_requested:
+                raise RobotRunFailed(f"stopped by the operator before attempt {attempt}", attempts)
             run_id = sample_id if attempt == 1 else f"{sample_id}-r{attempt}"
             documents: list[tuple[str, dict]] = []
             try:
@@ -143,7 +146,7 @@ class RobotCell:
                     raise RobotRunFailed(f"{fault or exc} ({why})", attempts, record) from exc
                 if on_retry is not None:
                     on_retry(attempt, info, delay)
-                time.sleep(delay)
+                self._stop_event.wait(delay)  # a stop request ends the backoff at once
                 delay *= 2
                 continue
             record = steps_from_documents(documents)
@@ -175,6 +178,7 @@ class RobotCell:
     def request_stop(self) -> None:
         """Ask a running plan to stop at the next checkpoint (Ctrl-C in the scheduler)."""
         self._stop_requested = True
+        self._stop_event.set()
         RE = self._RE
         if RE is not None and RE.state != "idle":
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
     budget REAL NOT NULL,
     status TEXT NOT NULL,
     stop_reason TEXT,
+    owner TEXT,
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
@@ -139,23 +141,29 @@ class RecordStore:
             self._db.close()
 
     # campaigns -----------------------------------------------------------
-    def open_campaign(self, name: str, fingerprint: str, config_json: str, budget: float) -> bool:
+    def open_campaign(self, name: str, fingerprint: str, config_json: str, budget: float,
+                      owner: str | None = None) -> bool:
         """Register the campaign, or check that an existing one is the same campaign.
+
+        Args:
+            owner: ``host:pid`` of the controller that will run it. Two controllers must
+                never run one campaign: a campaign held by another live process is refused.
 
         Returns:
             True if the campaign already had records (the run continues it).
 
         Raises:
-            StoreError: a campaign of that name with a different search space,
-                objective or fidelities is already in this store.
+            StoreError: a campaign of that name with a different search space, objective or
+                fidelities is already in this store, or another controller is running it.
         """
         now = time.time()
         with self._transaction() as db:
-            row = db.execute("SELECT fingerprint FROM campaigns WHERE name=?", (name,)).fetchone()
+            row = db.execute("SELECT fingerprint, status, owner FROM campaigns WHERE name=?", (name,)).fetchone()
             if row is None:
                 db.execute(
-                    "INSERT INTO campaigns VALUES (?,?,?,?,?,?,?,?)",
-                    (name, fingerprint, config_json, budget, "running", None, now, now),
+                    "INSERT INTO campaigns (name, fingerprint, config_json, budget, status, stop_reason, owner, created, updated) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    (name, fingerprint, config_json, budget, "running", None, owner, now, now),
                 )
                 return False
             if row["fingerprint"] != fingerprint:
@@ -163,9 +171,15 @@ class RecordStore:
                     f"store {str(self.path)!r} already holds a campaign {name!r} with a different search space, objective or fidelities; "
                     "rename the campaign or give another store path"
                 )
+            holder = row["owner"]
+            if owner and row["status"] == "running" and holder and holder != owner and _alive(holder):
+                raise StoreError(
+                    f"campaign {name!r} is being run right now by controller {holder}; two controllers must never "
+                    "share a campaign: stop that one first (Ctrl-C) or wait for it"
+                )
             db.execute(
-                "UPDATE campaigns SET status='running', stop_reason=NULL, budget=?, config_json=?, updated=? WHERE name=?",
-                (budget, config_json, now, name),
+                "UPDATE campaigns SET status='running', stop_reason=NULL, budget=?, config_json=?, owner=?, updated=? WHERE name=?",
+                (budget, config_json, owner, now, name),
             )
             return True
 
@@ -182,7 +196,8 @@ class RecordStore:
 
     def finish_campaign(self, name: str, status: str, reason: str) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE campaigns SET status=?, stop_reason=?, updated=? WHERE name=?", (status, reason, time.time(), name))
+            db.execute("UPDATE campaigns SET status=?, stop_reason=?, owner=NULL, updated=? WHERE name=?",
+                       (status, reason, time.time(), name))
             db.execute(
                 "INSERT INTO campaign_events (campaign, time, kind, payload_json) VALUES (?,?,?,?)",
                 (name, time.time(), f"campaign_{status}", json.dumps({"reason": reason})),
@@ -206,15 +221,23 @@ class RecordStore:
             row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM samples WHERE campaign=?", (campaign,)).fetchone()
         return int(row[0]) + 1
 
-    def begin_sample(self, sample: Sample) -> None:
+    def begin_sample(self, sample: Sample, budget: float | None = None) -> None:
         """Record a sample as ``running`` the moment it is dispatched (its cost is committed).
 
-        If the controller dies before :meth:`add_sample`, :meth:`recover_inflight` finds it.
+        If the controller dies before :meth:`add_sample`, :meth:`inflight` finds it.
+
+        Raises:
+            StoreError: committing the sample's cost would exceed ``budget``.
         """
         if sample.status != "running":
             raise StoreError(f"sample {sample.id}: begin_sample needs status 'running', got {sample.status!r}")
         record = json.dumps(sample.to_json(), allow_nan=True)
         with self._transaction() as db:
+            if budget is not None:
+                spent = db.execute("SELECT COALESCE(SUM(cost), 0) FROM samples WHERE campaign=?", (sample.campaign,)).fetchone()[0]
+                if spent + sample.cost > budget + 1e-9:
+                    raise StoreError(f"sample {sample.id}: its cost {sample.cost:g} would exceed the budget "
+                                     f"({spent:g} of {budget:g} cost units already committed)")
             db.execute(
                 "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (sample.id, sample.campaign, sample.seq, sample.fidelity, sample.status, sample.cost,
@@ -337,6 +360,20 @@ class RecordStore:
             return Sample.from_json(json.loads(text))
         except (ValueError, TypeError, KeyError) as err:
             raise StoreError(f"a sample record in {str(self.path)!r} is corrupt ({err})") from err
+
+
+def _alive(owner: str) -> bool:
+    """Whether the controller ``host:pid`` still runs (a process on another host is assumed alive)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 def _fault_point(seq: int) -> None:

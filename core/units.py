@@ -6,6 +6,7 @@ pint quantities from two registries cannot be combined, so every package uses
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pint
@@ -34,7 +35,7 @@ def parse_quantity(text: Any, field: str, like: str | None = None) -> pint.Quant
         if isinstance(text, (int, float)):
             q = Q_(float(text), "dimensionless")
         elif isinstance(text, str):
-            q = Q_(text.strip())
+            q = Q_(_offset_units_as_differences(text.strip()))
             if not isinstance(q, pint.Quantity):  # "5" parses to a plain number
                 q = Q_(float(q), "dimensionless")
         elif isinstance(text, pint.Quantity):
@@ -57,6 +58,20 @@ def parse_quantity(text: Any, field: str, like: str | None = None) -> pint.Quant
                 )
             )
     return q
+
+
+_ABSOLUTE_TEMPERATURE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*(degC|degF|°C|°F)$")
+
+
+def _offset_units_as_differences(text: str) -> str:
+    """``5 degC/min`` is a rate of a temperature *difference*: pint would read it as 278.15 K/min.
+
+    A Celsius or Fahrenheit unit alone is an absolute temperature; inside a compound unit it
+    is taken as a difference (``delta_degC``).
+    """
+    if _ABSOLUTE_TEMPERATURE.match(text) or "delta_deg" in text:
+        return text
+    return re.sub(r"degC|°C", "delta_degC", re.sub(r"degF|°F", "delta_degF", text))
 
 
 def unit_text(unit: pint.Unit | str) -> str:

@@ -135,3 +135,20 @@ def test_target_only_strategies_run_the_robot_only(tmp_path, strategy):
     assert result.samples_by_fidelity == {"closed_form": 0, "kinetics_phase_field": 0, "robot": 3}
     assert result.spent == 120 and "budget" in result.stop_reason
     assert result.recommendation["fidelity"] == "robot"
+
+
+def test_a_campaign_whose_robot_runs_are_all_refused_stops(tmp_path, monkeypatch):
+    from controller.robot import RobotCell
+    from core import LimitError
+
+    def refuse(self, recipe):
+        raise LimitError("oven.temperature: refused for the test")
+
+    monkeypatch.setattr(RobotCell, "check", refuse)
+    raw = tomllib.loads(DEFAULT.read_text())
+    raw.update(name="refused", budget=200)
+    raw["optimizer"] = {"strategy": "sobol"}
+    config = config_from_dict(raw)
+    result = CampaignRunner(config, store_path=tmp_path / "r.sqlite", speedup=1e5, show_progress=False).run()
+    assert result.status == "failed" and "refused" in result.stop_reason
+    assert result.spent == 0 and result.failed == 3

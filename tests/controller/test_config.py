@@ -58,6 +58,24 @@ BAD = [
     ("missing-parameter", lambda r: r["parameters"].pop("cure_time"), "parameters.cure_time", "missing"),
     ("unknown-parameter", lambda r: r["parameters"].__setitem__("pressure", {"low": "1 bar", "high": "2 bar"}),
      "parameters.pressure", "allowed"),
+    ("batch-too-big-for-dispenser", lambda r: r["devices"].__setitem__("batch_mass", "100 g"), "devices", "resin_dispenser.mass"),
+    ("limit-typo", lambda r: r["devices"].__setitem__("limits", {"oven.temprature": {"low": "20 degC", "high": "150 degC"}}),
+     "devices.limits.oven.temprature", "unknown setpoint"),
+    ("limit-widened", lambda r: r["devices"].__setitem__("limits", {"oven.temperature": {"low": "20 degC", "high": "400 degC"}}),
+     "devices.limits.oven.temperature", "only narrow"),
+    ("limit-difference-in-degC", lambda r: r["devices"].__setitem__("limits", {"oven.settle_tolerance": {"low": "0.5 degC", "high": "2 degC"}}),
+     "devices.limits.oven.settle_tolerance", "temperature difference"),
+    ("limit-excludes-fixed-process", lambda r: r["devices"].__setitem__("limits", {"oven.ramp_rate": {"low": "10 K/min", "high": "20 K/min"}}),
+     "devices", "oven.ramp_rate"),
+    ("limits-not-a-table", lambda r: r["devices"].__setitem__("limits", 5), "devices.limits", "table"),
+    ("fidelity-value-text", lambda r: r["fidelities"]["closed_form"].__setitem__("value", "abc"), "fidelities.closed_form.value", "(0, 1)"),
+    ("fidelity-value-one", lambda r: r["fidelities"]["closed_form"].__setitem__("value", 1.0), "fidelities.closed_form.value", "only the target"),
+    ("target-not-bool", lambda r: r["fidelities"]["closed_form"].__setitem__("target", 1), "fidelities.closed_form.target", "true or false"),
+    ("objective-unit-kg", lambda r: r["objective"].__setitem__("unit", "kg"), "objective.unit", "degC"),
+    ("objective-unknown-property", lambda r: r["objective"].__setitem__("property", "glass_transition_temprature"),
+     "objective.property", "allowed"),
+    ("system-parameter-wrong-type", lambda r: r["parameters"].__setitem__("cure_temperature", {"type": "categorical", "choices": ["hot"]}),
+     "parameters.cure_temperature.type", "continuous"),
     ("missing-objective", lambda r: r.pop("objective"), "objective", "missing"),
     ("missing-budget", lambda r: r.pop("budget"), "budget", "missing"),
     ("zero-budget", lambda r: r.__setitem__("budget", 0), "budget", "positive"),
@@ -107,6 +125,19 @@ def test_malformed_toml(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_rate_in_degC_per_minute_is_a_difference():
+    from core import parse_quantity
+
+    assert parse_quantity("5 degC/min", "x", like="K/min").to("K/min").magnitude == pytest.approx(5.0)
+    assert parse_quantity("60 degC", "x", like="degC").to("K").magnitude == pytest.approx(333.15)
+
+
+def test_narrowed_limits_are_accepted():
+    raw = base()
+    raw["devices"]["limits"] = {"oven.temperature": {"low": "20 degC", "high": "190 degC"}}
+    assert config_from_dict(raw).devices.limits["oven.temperature"][1].to("degC").magnitude == pytest.approx(190)
 
 
 def test_fingerprint_tracks_the_search_space():

@@ -108,3 +108,35 @@ def test_unknown_sample_and_campaign(store):
 
 def test_wal_mode(store):
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_campaign_run_by_a_live_controller_is_refused(store, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        store.open_campaign("leased", "fp", "{}", 10.0, owner=f"{socket.gethostname()}:{other.pid}")
+        with pytest.raises(StoreError, match="being run right now"):
+            store.open_campaign("leased", "fp", "{}", 10.0, owner=f"{socket.gethostname()}:{os.getpid()}")
+    finally:
+        other.kill()
+        other.wait()
+    # The holder died (kill -9, crash): the campaign can be taken over and resumed.
+    assert store.open_campaign("leased", "fp", "{}", 10.0, owner=f"{socket.gethostname()}:{os.getpid()}") is True
+
+
+def test_begin_sample_never_overspends(store):
+    first = make_sample(1)
+    first.status = "running"
+    store.begin_sample(first, budget=100.0)
+    second = make_sample(2)
+    second.status = "running"
+    store.begin_sample(second, budget=100.0)
+    third = make_sample(3)
+    third.status = "running"
+    with pytest.raises(StoreError, match="exceed the budget"):
+        store.begin_sample(third, budget=100.0)
+    assert store.spent("demo") == 80.0
