@@ -8,6 +8,7 @@ scheduler, which asks the engine to stop.
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -159,6 +160,9 @@ class RobotCell:
 
         if self._RE is None:
             self._RE = RunEngine({}, context_managers=[])
+            # A failed run is recorded with its fault (device, kind, step) and retried per
+            # policy; the engine's own "Run aborted" traceback on stderr would only bury that.
+            self._RE.log.setLevel(logging.CRITICAL)
 
         def collect(name, doc):
             documents.append((name, doc))
