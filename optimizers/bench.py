@@ -194,6 +194,9 @@ def plot(df: pd.DataFrame, path: pathlib.Path) -> None:
     import matplotlib.pyplot as plt
 
     problems = list(dict.fromkeys(df["problem"]))
+    # One colour per method in every panel (a panel without the q=4 run must not shift them).
+    methods = sorted(set(df["method"]))
+    colours = {m: f"C{i}" for i, m in enumerate(methods)}
     fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6), squeeze=False)
     for ax, prob in zip(axes[0], problems):
         sub = df[df["problem"] == prob]
@@ -208,13 +211,15 @@ def plot(df: pd.DataFrame, path: pathlib.Path) -> None:
                 curves.append(np.where(idx >= 0, reg[np.clip(idx, 0, None)], first))
             c = np.array(curves)
             med = np.median(c, axis=0)
-            ax.plot(grid, med, label=method)
-            ax.fill_between(grid, np.percentile(c, 25, axis=0), np.percentile(c, 75, axis=0), alpha=0.2)
+            ax.plot(grid, med, label=method, color=colours[method])
+            ax.fill_between(grid, np.percentile(c, 25, axis=0), np.percentile(c, 75, axis=0), alpha=0.2,
+                            color=colours[method])
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_title(prob)
         ax.set_xlabel("cumulative cost (target-run units)")
         ax.set_ylabel("simple regret at the target")
-    axes[0][0].legend(fontsize=7)
+    handles = [plt.Line2D([], [], color=colours[m], label=m) for m in methods]
+    axes[0][0].legend(handles=handles, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
