@@ -32,7 +32,7 @@ from core import Fidelity, OptimizerError
 from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize
 from optimizers.feasibility import SuccessModel, SuccessWeighted
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
-from optimizers.space import FIDELITY_COLUMN, SearchSpace
+from optimizers.space import SearchSpace
 from optimizers.suggestion import Recommendation, Suggestion
 
 DUPLICATE_TOL = 1e-6  # same row (pending vs training data), in encoded units

@@ -1,6 +1,5 @@
 """Campaign files: every shipped file loads; each kind of mistake is named before anything runs."""
 
-import copy
 import tomllib
 from pathlib import Path
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import torch
 
 from core import Q_, CategoricalParameter, ContinuousParameter, Fidelity, MoleculeParameter, Objective
 from optimizers import SearchSpace

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core import Q_, InputDataError, ureg
-from optimizers import SearchSpace, molecule_descriptors
+from optimizers import molecule_descriptors
 from optimizers.space import DESCRIPTOR_NAMES
 
 from optimizer_testing import ADDITIVES, two_fidelity_space
