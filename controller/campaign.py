@@ -71,8 +71,8 @@ class CampaignResult:
 
 
 def suggestion_record(suggestion: Any, objective_unit: str) -> dict[str, Any]:
-    """The decision that asked for a sample, as stored with it."""
-    data = asdict(suggestion) if hasattr(suggestion, "__dataclass_fields__") else dict(suggestion)
+    """The decision that asked for a sample, as stored with it (the recipe is stored beside it)."""
+    data = suggestion.to_record()
     data.pop("recipe", None)
     data["objective_unit"] = objective_unit
     data["time"] = time.time()
