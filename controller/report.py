@@ -33,7 +33,8 @@ def _time(ts: float | None) -> str:
 
 
 def print_result(config, result, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    # soft_wrap: summary lines keep their shape in logs and pipes (no 80-column wrapping)
+    console = console or Console(highlight=False, soft_wrap=True)
     console.print()
     console.print(f"[bold]Campaign {result.name} {result.status}[/bold]: {result.stop_reason}")
     counts = ", ".join(f"{n} at {name}" for name, n in result.samples_by_fidelity.items())
