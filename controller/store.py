@@ -231,18 +231,14 @@ class RecordStore:
         """
         if sample.status != "running":
             raise StoreError(f"sample {sample.id}: begin_sample needs status 'running', got {sample.status!r}")
-        record = json.dumps(sample.to_json(), allow_nan=True)
+        values = _columns(sample)  # serialized before the lock is taken
         with self._transaction() as db:
             if budget is not None:
                 spent = db.execute("SELECT COALESCE(SUM(cost), 0) FROM samples WHERE campaign=?", (sample.campaign,)).fetchone()[0]
                 if spent + sample.cost > budget + 1e-9:
                     raise StoreError(f"sample {sample.id}: its cost {sample.cost:g} would exceed the budget "
                                      f"({spent:g} of {budget:g} cost units already committed)")
-            db.execute(
-                "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (sample.id, sample.campaign, sample.seq, sample.fidelity, sample.status, sample.cost,
-                 sample.run_uid, sample.created, sample.completed, record),
-            )
+            db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)", (sample.id, *values))
 
     def attach_run(self, sample_id: str, run_uid: str) -> None:
         """Link a running sample to the Bluesky run that makes it (at the run's start document).
@@ -273,9 +269,7 @@ class RecordStore:
         A sample begun with :meth:`begin_sample` is completed in place; a sample that was
         already finished is refused (no sample is recorded twice).
         """
-        record = json.dumps(sample.to_json(), allow_nan=True)
-        values = (sample.campaign, sample.seq, sample.fidelity, sample.status, sample.cost,
-                  sample.run_uid, sample.created, sample.completed, record)
+        values = _columns(sample)
         with self._transaction() as db:
             row = db.execute("SELECT status FROM samples WHERE id=?", (sample.id,)).fetchone()
             if row is None:
@@ -360,6 +354,12 @@ class RecordStore:
             return Sample.from_json(json.loads(text))
         except (ValueError, TypeError, KeyError) as err:
             raise StoreError(f"a sample record in {str(self.path)!r} is corrupt ({err})") from err
+
+
+def _columns(sample: Sample) -> tuple:
+    """The ``samples`` row after its id, in the table's column order."""
+    return (sample.campaign, sample.seq, sample.fidelity, sample.status, sample.cost,
+            sample.run_uid, sample.created, sample.completed, json.dumps(sample.to_json(), allow_nan=True))
 
 
 def _alive(owner: str) -> bool:
