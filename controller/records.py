@@ -13,7 +13,9 @@ import pint
 
 from core import quantity_from_record, quantity_to_record
 
-SAMPLE_STATUSES = ("running", "completed", "failed", "interrupted")
+SAMPLE_STATUSES = ("awaiting_approval", "running", "completed", "failed", "interrupted", "rejected", "cancelled")
+# Not finished: the sample still holds its cost and may yet run.
+OPEN_STATUSES = ("awaiting_approval", "running")
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -152,3 +152,43 @@ def test_a_campaign_whose_robot_runs_are_all_refused_stops(tmp_path, monkeypatch
     result = CampaignRunner(config, store_path=tmp_path / "r.sqlite", speedup=1e5, show_progress=False).run()
     assert result.status == "failed" and "refused" in result.stop_reason
     assert result.spent == 0 and result.failed == 3
+
+
+@pytest.mark.slow
+def test_a_dry_run_on_postgresql(postgres_url, tmp_path, capsys, monkeypatch):
+    """The same loop with its records on PostgreSQL, the store named by the campaign file."""
+    raw = tomllib.loads(DEFAULT.read_text())
+    raw.update(name="e2e-pg", budget=60, store=postgres_url)
+    raw["optimizer"]["initial_design"] = {"closed_form": 3, "kinetics_phase_field": 1, "robot": 1}
+    raw["scheduler"]["simulation_workers"] = 1
+    config = config_from_dict(raw)
+    result = CampaignRunner(config, speedup=1e5, show_progress=False).run()
+    assert result.status == "finished" and "budget exhausted" in result.stop_reason
+    assert result.samples_by_fidelity["robot"] == 1 and result.spent <= 60
+    password = postgres_url.split("://", 1)[1].split("@", 1)[0].partition(":")[2]
+    assert password not in result.store
+
+    records = RecordStore(postgres_url)
+    samples = records.samples("e2e-pg")
+    assert [s.seq for s in samples] == list(range(1, len(samples) + 1))
+    assert all(s.status == "completed" and s.properties for s in samples)
+    assert records.spent("e2e-pg") == pytest.approx(sum(s.cost for s in samples)) == pytest.approx(result.spent)
+    assert password not in records.campaign("e2e-pg")["config_json"]
+    robot = next(s for s in samples if s.fidelity == "robot")
+    docs = records.documents(robot.run_uid)
+    assert [n for n, _ in docs][0] == "start" and docs[-1][0] == "stop"
+    for name, doc in docs:
+        schema_validators[DocumentNames(name)].validate(doc)
+    assert any(e["kind"] == "campaign_finished" for e in records.events("e2e-pg"))
+    records.close()
+
+    monkeypatch.setenv("SDL_STORE", postgres_url)  # the reading commands take the URL from the environment
+    assert main(["samples", "e2e-pg"]) == 0
+    assert "e2e-pg-0001" in capsys.readouterr().out
+    csv = tmp_path / "samples.csv"
+    assert main(["export", "e2e-pg", "--format", "csv", "--output", str(csv), "--store", postgres_url]) == 0
+    assert len(pd.read_csv(csv)) == len(samples)
+    # Running it again continues the campaign: its budget is already spent, nothing is added.
+    assert main(["resume", "e2e-pg", "--quiet"]) == 0
+    assert password not in capsys.readouterr().out
+    assert len(RecordStore(postgres_url).samples("e2e-pg")) == len(samples)

@@ -2,7 +2,8 @@
 
 Each case starts a real dry run in a subprocess, waits until the store shows the
 moment to kill (a simulation in flight, a robot plan in flight, a store write in
-progress), sends SIGKILL, resumes with ``sdl resume`` and checks the store.
+progress), sends SIGKILL, resumes with ``sdl resume`` and checks the store. Every case runs
+on SQLite and, with ``$SDL_TEST_POSTGRES_URL`` set, on PostgreSQL (tests/conftest.py).
 """
 
 import json
@@ -41,7 +42,13 @@ def write_config(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def rows(store: Path, sql: str, *args):
+def rows(store: Path | str, sql: str, *args):
+    """Read the store behind the controller's back: a SQLite file, or a PostgreSQL URL."""
+    if isinstance(store, str):
+        import psycopg
+
+        with psycopg.connect(store, autocommit=True) as con:
+            return con.execute(sql.replace("?", "%s"), args or None).fetchall()
     con = sqlite3.connect(store, timeout=30)
     try:
         return con.execute(sql, args).fetchall()
@@ -49,13 +56,15 @@ def rows(store: Path, sql: str, *args):
         con.close()
 
 
-def wait_for(store: Path, sql: str, timeout: float = 120.0):
+def wait_for(store: Path | str, sql: str, timeout: float = 120.0):
+    import psycopg
+
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if store.exists():
+        if isinstance(store, str) or store.exists():
             try:
                 found = rows(store, sql)
-            except sqlite3.OperationalError:
+            except (sqlite3.OperationalError, psycopg.Error):  # tables not made yet
                 found = []
             if found:
                 return found
@@ -63,13 +72,13 @@ def wait_for(store: Path, sql: str, timeout: float = 120.0):
     raise AssertionError(f"timed out waiting for: {sql}")
 
 
-def start(config: Path, store: Path, env_extra=None) -> subprocess.Popen:
+def start(config: Path, store: Path | str, env_extra=None) -> subprocess.Popen:
     env = {**os.environ, **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-m", "controller.cli", "run", str(config), "--store", str(store), "--quiet"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def check_store(store: Path, name: str, budget: float):
+def check_store(store: Path | str, name: str, budget: float):
     s = RecordStore(store)
     samples = s.samples(name, include_running=True)
     seqs = [x.seq for x in samples]
@@ -94,11 +103,15 @@ KILL_POINTS = [
 ]
 
 
+@pytest.fixture
+def store(store_url) -> Path | str:
+    return store_url if "://" in store_url else Path(store_url)
+
+
 @pytest.mark.parametrize("moment, sql, env", KILL_POINTS, ids=[k[0] for k in KILL_POINTS])
-def test_kill_then_resume(tmp_path, moment, sql, env):
+def test_kill_then_resume(tmp_path, store, moment, sql, env):
     name = f"crash-{moment}"
     config = write_config(tmp_path, name)
-    store = tmp_path / "records.sqlite"
     proc = start(config, store, env)
     try:
         if sql is not None:
@@ -130,10 +143,9 @@ def test_kill_then_resume(tmp_path, moment, sql, env):
     assert events, "the resume is in the campaign's events"
 
 
-def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
+def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, store):
     name = "ctrl-c"
     config = write_config(tmp_path, name)
-    store = tmp_path / "records.sqlite"
     proc = start(config, store)
     try:
         wait_for(store, "SELECT id FROM samples WHERE status='running' AND fidelity='robot' AND run_uid IS NOT NULL "
