@@ -17,6 +17,9 @@ import pint
 from core.errors import ConfigError, FieldIssue
 from core.units import Q_, unit_text
 
+# How a molecule parameter is shown to the model (see ``optimizers.featurize``).
+FEATURIZATIONS = ("descriptors", "morgan", "both")
+
 
 @dataclass(frozen=True)
 class ContinuousParameter:
@@ -98,12 +101,28 @@ class MoleculeParameter:
 
     Attributes:
         choices: label -> canonical SMILES. Recipes carry the SMILES.
+        featurization: what the model sees of a molecule: ``"descriptors"`` (rdkit 2D
+            descriptors), ``"morgan"`` (Morgan fingerprint bits, Tanimoto kernel) or ``"both"``.
+        descriptors: rdkit descriptor names (None: the optimizer's default set; the
+            catalogue is ``optimizers.featurize.DESCRIPTORS``).
+        morgan_radius, morgan_bits: Morgan fingerprint radius and length.
     """
 
     name: str
     choices: dict[str, str] = field(hash=False)
+    featurization: str = "descriptors"
+    descriptors: tuple[str, ...] | None = None
+    morgan_radius: int = 2
+    morgan_bits: int = 2048
 
     def __post_init__(self) -> None:
+        if self.featurization not in FEATURIZATIONS:
+            raise ConfigError(FieldIssue(f"parameters.{self.name}.featurization",
+                                         f"{self.featurization!r} is not one of {list(FEATURIZATIONS)}"))
+        if self.descriptors is not None:
+            if isinstance(self.descriptors, str) or not all(isinstance(d, str) for d in self.descriptors):
+                raise ConfigError(FieldIssue(f"parameters.{self.name}.descriptors", "must be a list of rdkit descriptor names"))
+            object.__setattr__(self, "descriptors", tuple(self.descriptors))
         where = f"parameters.{self.name}.choices"
         if not self.choices:
             raise ConfigError(FieldIssue(where, "needs at least one molecule (label = \"SMILES\")"))
@@ -147,13 +166,17 @@ def canonical_smiles(smiles: str, field_name: str) -> str:
     return Chem.MolToSmiles(mol)
 
 
+#: ``table``: answered by a recorded table (``sdl backtest``), neither simulated nor made.
+FIDELITY_KINDS = ("simulator", "robot", "table")
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """One level of experiment the optimizer can choose.
 
     Attributes:
         name: e.g. ``closed_form``, ``kinetics_phase_field``, ``robot``.
-        kind: ``"simulator"`` or ``"robot"``.
+        kind: ``"simulator"``, ``"robot"`` or ``"table"`` (backtests on recorded data).
         cost: cost units charged per sample (the budget is in the same units).
         value: position on the fidelity axis in (0, 1]; the target fidelity is 1.
         target: True for the fidelity the campaign optimizes (the robot).
@@ -171,8 +194,8 @@ class Fidelity:
 
     def __post_init__(self) -> None:
         where = f"fidelities.{self.name}"
-        if self.kind not in ("simulator", "robot"):
-            raise ConfigError(FieldIssue(f"{where}.kind", f"{self.kind!r} is not one of 'simulator', 'robot'"))
+        if self.kind not in FIDELITY_KINDS:
+            raise ConfigError(FieldIssue(f"{where}.kind", f"{self.kind!r} is not one of {', '.join(map(repr, FIDELITY_KINDS))}"))
         if not self.cost > 0:
             raise ConfigError(FieldIssue(f"{where}.cost", f"{self.cost} must be > 0 cost units"))
         if not 0 < self.value <= 1:

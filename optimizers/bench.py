@@ -39,6 +39,9 @@ from optimizers.bench_problems import Problem
 from optimizers.strategies import make_strategy
 
 METHODS = ("multi_fidelity", "single_fidelity", "random", "sobol")
+# The multi-fidelity strategy with physics from the problem's cheapest fidelity (optimizers.physics);
+# run with --methods, e.g. --methods multi_fidelity,single_fidelity,mf_features,mf_prior_mean,mf_sim_input
+PHYSICS_METHODS = {"mf_features": "features", "mf_prior_mean": "prior_mean", "mf_sim_input": "sim_input"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,13 @@ def run_one(problem: Problem, method: str, seed: int, budget: float, q: int = 1,
     """One optimization run; returns one record per evaluation (regret filled in later when the optimum is unknown)."""
     torch.manual_seed(seed)
     space = problem.space
-    strategy = make_strategy(method, space, seed=seed)
+    if method in PHYSICS_METHODS:
+        physics = problem.physics(PHYSICS_METHODS[method]) if problem.physics is not None else None
+        if physics is None:  # the mode does not apply to this problem
+            return []
+        strategy = make_strategy("multi_fidelity", space, seed=seed, physics=physics)
+    else:
+        strategy = make_strategy(method, space, seed=seed)
     rows: list[dict] = []
     records: list[dict] = []
     spent = 0.0
@@ -232,9 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--smoke", action="store_true", help="tiny: 1 problem, 2 seeds (CI, < 60 s)")
     parser.add_argument("--out", default="bench-out", help="output folder")
     parser.add_argument("--seeds", type=int, default=None, help="override the number of seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (to add seeds to an earlier run)")
     parser.add_argument("--problems", default=None, help="comma-separated subset of problems")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of methods")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    parser.add_argument("--no-batch", action="store_true", help="skip the extra q > 1 batch run")
+    parser.add_argument("--budget", type=float, default=None, help="override every problem's budget (target-run cost units)")
     args = parser.parse_args(argv)
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     out = pathlib.Path(args.out)
@@ -254,16 +266,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {name}: {note}")
             summary["skipped"][name] = note
             continue
-        budget = problem.budget[mode.name]
+        budget = args.budget or problem.budget[mode.name]
         records = []
         runs = [(m, m, 1) for m in methods]
-        if mode.batch_q and name == "branin_favourable" and "multi_fidelity" in methods:
+        if mode.batch_q and not args.no_batch and name == "branin_favourable" and "multi_fidelity" in methods:
             runs.append(("multi_fidelity", f"multi_fidelity_q{mode.batch_q}", mode.batch_q))
-        for seed in range(seeds):
+        for seed in range(args.first_seed, args.first_seed + seeds):
             for method, label, q in runs:
                 t0 = time.perf_counter()
                 records += run_one(problem, method, seed, budget, q=q, label=label)
                 print(f"{name} {label} seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
+                pd.DataFrame(records).to_csv(out / f"partial_{name}.csv", index=False)  # survives an interrupted run
         df, ref_regret = _fill_regret(pd.DataFrame(records), problem)
         frames.append(df)
         d = deltas(df, ref_regret)

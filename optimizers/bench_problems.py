@@ -29,6 +29,9 @@ class Problem:
         reference: a typical target value (mean over a space-filling sample) that
             defines the regret reduction to be achieved.
         budget: cost units per run for ``full`` / ``quick`` / ``smoke``.
+        physics: physics mode -> the :class:`optimizers.physics.PhysicsFeatures` the
+            problem's cheapest fidelity offers in that mode (None: the mode does not apply,
+            e.g. ``features`` on a test function without structure features).
     """
 
     name: str
@@ -38,10 +41,23 @@ class Problem:
     reference: float
     budget: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    physics: Callable[[str], object | None] | None = None
 
     def regret(self, value: float, optimum: float | None = None) -> float:
         best = self.optimum if optimum is None else optimum
         return max(0.0, self.space.objective.sign * (best - value))
+
+
+def _cheap_prediction(space: SearchSpace, evaluate, fidelity: str):
+    """Physics of a test function: its cheap fidelity's value as the 'simulator prediction' (no structure features)."""
+    from optimizers.physics import PhysicsFeatures  # noqa: PLC0415
+
+    def physics(mode: str):
+        if mode not in ("prior_mean", "sim_input"):
+            return None
+        return PhysicsFeatures(lambda recipe: {"prediction": evaluate(recipe, fidelity)}, None, mode, f"cheap:{fidelity}")
+
+    return physics
 
 
 def _unit_params(names, lows, highs):
@@ -77,7 +93,8 @@ def branin(s_low: float, cost_low: float, name: str) -> Problem:
     true = lambda r: evaluate(r, "target")  # noqa: E731
     return Problem(name, space, evaluate, fn.optimal_value, _reference(space, true),
                    {"full": 40.0, "quick": 20.0, "smoke": 5.0},
-                   f"AugmentedBranin, low fidelity s={s_low} at cost ratio {cost_low}")
+                   f"AugmentedBranin, low fidelity s={s_low} at cost ratio {cost_low}",
+                   _cheap_prediction(space, evaluate, "low"))
 
 
 def hartmann() -> Problem:
@@ -124,7 +141,8 @@ def misleading() -> Problem:
     true = lambda r: evaluate(r, "target")  # noqa: E731
     return Problem("misleading", space, evaluate, bumps(a, a, b), _reference(space, true),
                    {"full": 30.0, "quick": 15.0, "smoke": 5.0},
-                   "cheap fidelity's optimum at the target's secondary bump (negative control)")
+                   "cheap fidelity's optimum at the target's secondary bump (negative control)",
+                   _cheap_prediction(space, evaluate, "low"))
 
 
 THERMOSET_PARAMETERS = {
@@ -170,10 +188,16 @@ def thermoset() -> Problem | None:
             cache[key] = float(res.properties["glass_transition_temperature"].to("degC").magnitude)
         return cache[key]
 
+    def physics(mode: str):
+        from optimizers.physics import simulator_physics  # noqa: PLC0415
+
+        return simulator_physics(low, mode, space.objective)  # every structure feature in features mode
+
     true = lambda r: evaluate(r, "kinetics_phase_field")  # noqa: E731
     return Problem("thermoset", space, evaluate, None, _reference(space, true, n=64),
                    {"full": 30.0, "quick": 12.0, "smoke": 3.0},
-                   "closed_form (cost 0.05) vs kinetics_phase_field as the target stand-in; optimum = best value seen")
+                   "closed_form (cost 0.05) vs kinetics_phase_field as the target stand-in; optimum = best value seen",
+                   physics)
 
 
 THERMOSET_SKIP = ""

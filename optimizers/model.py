@@ -11,7 +11,8 @@ import hashlib
 import math
 import logging
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 from botorch.fit import fit_gpytorch_mll
@@ -40,9 +41,17 @@ class FittedModel:
     Attributes:
         model: botorch model over ``n x (d + 1)`` encodings (multi-fidelity) or
             ``n x d`` (single fidelity); outputs the signed (maximized) objective.
+            With physics (``optimizers.physics``) it wraps ``gp``, adding simulator
+            features to its inputs or the simulator's prediction to its mean.
         X, Y: training inputs ``n x (d + 1)`` / ``n x d`` and signed outputs ``n x 1``.
         model_id: 12 hex characters hashing the data and hyperparameters.
         fit_ok: False when every fitting attempt failed and the prior hyperparameters are used.
+        input_names: one name per column of ``gp_inputs``, the inputs the GP's kernel
+            sees: parameter names, ``blade=anchor``, ``additive:MolLogP``,
+            ``additive:morgan:1057``, ``feature:degree_of_cure`` (physics features),
+            ``fidelity``. Without physics ``gp_inputs`` is ``X``.
+        gp: the GP with the kernel (``model`` itself without physics).
+        gp_inputs: the GP's training inputs ``n x D`` (``X`` without physics).
     """
 
     model: torch.nn.Module
@@ -50,6 +59,26 @@ class FittedModel:
     Y: torch.Tensor
     model_id: str
     fit_ok: bool
+    input_names: list[str] = field(default_factory=list)
+    gp: torch.nn.Module | None = None
+    gp_inputs: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.gp is None:
+            self.gp = self.model
+        if self.gp_inputs is None:
+            self.gp_inputs = self.X
+        if self.input_names and len(self.input_names) != self.gp_inputs.shape[-1]:
+            raise OptimizerError(f"{len(self.input_names)} input names for {self.gp_inputs.shape[-1]} model inputs: {self.input_names}")
+
+    def lengthscales(self) -> dict[str, float]:
+        """Input name -> fitted ARD lengthscale (in the encoded unit box), for every input that has one.
+
+        Fingerprint bits (Tanimoto kernel) have none; for the linear-truncated fidelity
+        kernel the lengthscales of its unbiased (fidelity-independent) part are given.
+        """
+        names = self.input_names or [f"x{j}" for j in range(self.gp_inputs.shape[-1])]
+        return _lengthscales(self.gp.covar_module, names)
 
 
 def data_key(X: torch.Tensor, Y: torch.Tensor) -> str:
@@ -66,8 +95,11 @@ def _likelihood(noise_floor: float) -> GaussianLikelihood:
     )
 
 
-def _build(X: torch.Tensor, Y: torch.Tensor, fidelity_column: int | None, kernel: str, noise_floor: float):
+def _build(X: torch.Tensor, Y: torch.Tensor, fidelity_column: int | None, kernel: str, noise_floor: float,
+           fingerprint_columns: Sequence[int] = ()):
     lik = _likelihood(noise_floor)
+    if fingerprint_columns:
+        return _build_with_fingerprints(X, Y, fidelity_column, kernel, lik, list(fingerprint_columns))
     if fidelity_column is None:
         return SingleTaskGP(X, Y, likelihood=lik, outcome_transform=Standardize(m=1))
     if kernel == "linear_truncated":
@@ -88,6 +120,68 @@ def _build(X: torch.Tensor, Y: torch.Tensor, fidelity_column: int | None, kernel
     raise OptimizerError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
 
 
+def _matern(dims: list[int]):
+    from gpytorch.kernels import MaternKernel
+
+    d = len(dims)
+    return MaternKernel(nu=2.5, ard_num_dims=d, active_dims=dims,
+                        lengthscale_prior=LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(max(d, 1)), scale=math.sqrt(3)))
+
+
+def _build_with_fingerprints(X, Y, fidelity_column, kernel, lik, fp: list[int]):
+    """Tanimoto on the fingerprint bits times the usual kernel of the other columns (and the fidelity)."""
+    from botorch.models.kernels import LinearTruncatedFidelityKernel
+    from gpytorch.kernels import RBFKernel, ScaleKernel
+    from gpytorch.priors import GammaPrior
+
+    from optimizers.featurize import TanimotoKernel
+
+    if kernel not in KERNELS:
+        raise OptimizerError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
+    other = [j for j in range(X.shape[-1]) if j not in fp and j != fidelity_column]
+    parts = [TanimotoKernel(active_dims=fp)]
+    if fidelity_column is None:
+        if other:
+            parts.append(_matern(other))
+    elif kernel == "linear_truncated" and other:
+        parts.append(LinearTruncatedFidelityKernel(fidelity_dims=[len(other)], dimension=len(other) + 1, nu=2.5,
+                                                   active_dims=other + [fidelity_column], power_prior=GammaPrior(3.0, 3.0)))
+    else:
+        if other:
+            parts.append(_matern(other))
+        parts.append(RBFKernel(active_dims=[fidelity_column], lengthscale_prior=GammaPrior(3.0, 6.0)))
+    covar = parts[0]
+    for k in parts[1:]:
+        covar = covar * k
+    return SingleTaskGP(X, Y, likelihood=lik, covar_module=ScaleKernel(covar), outcome_transform=Standardize(m=1))
+
+
+def _lengthscales(kernel, names: list[str]) -> dict[str, float]:
+    from botorch.models.kernels import LinearTruncatedFidelityKernel
+    from gpytorch.kernels import AdditiveKernel, ProductKernel, ScaleKernel
+
+    out: dict[str, float] = {}
+    dims = kernel.active_dims.tolist() if getattr(kernel, "active_dims", None) is not None else list(range(len(names)))
+    if isinstance(kernel, ScaleKernel):
+        return _lengthscales(kernel.base_kernel, names)
+    if isinstance(kernel, (ProductKernel, AdditiveKernel)):
+        for k in kernel.kernels:
+            out.update(_lengthscales(k, names))
+        return out
+    if isinstance(kernel, LinearTruncatedFidelityKernel):
+        fid = {int(i) for i in kernel.fidelity_dims}
+        own = [dims[i] for i in range(len(dims)) if i not in fid]
+        ls = kernel.covar_module_unbiased.lengthscale.detach().reshape(-1)
+        return {names[j]: float(v) for j, v in zip(own, ls)}
+    if getattr(kernel, "has_lengthscale", False):
+        ls = kernel.lengthscale.detach().reshape(-1)
+        if ls.numel() == len(dims):
+            return {names[j]: float(v) for j, v in zip(dims, ls)}
+        if ls.numel() == 1:
+            return {names[j]: float(ls[0]) for j in dims}
+    return out
+
+
 def _finite(model, X: torch.Tensor) -> bool:
     model.eval()
     with torch.no_grad():
@@ -103,6 +197,8 @@ def fit_model(
     kernel: str = "linear_truncated",
     warm_state: dict | None = None,
     maxiter: int = 150,
+    fingerprint_columns: Sequence[int] = (),
+    input_names: Sequence[str] | None = None,
 ) -> FittedModel:
     """Fit a GP to ``X`` (``n x D``) and signed ``Y`` (``n x 1``).
 
@@ -114,12 +210,18 @@ def fit_model(
         warm_state: hyperparameters of an earlier fit on a subset of the data; the
             first attempt starts from them (fewer optimizer iterations).
         maxiter: L-BFGS iteration cap per attempt.
+        fingerprint_columns: columns of Morgan fingerprint bits; the kernel is then
+            Tanimoto(bits) times the kernel of the other columns.
+        input_names: one name per column of ``X`` (kept on the result).
 
     Raises:
         OptimizerError: fewer than one observation.
     """
     if X.shape[0] < 1:
         raise OptimizerError("cannot fit a model without a completed observation")
+    names = list(input_names) if input_names is not None else []
+    if names and len(names) != X.shape[-1]:
+        raise OptimizerError(f"got {len(names)} input names for {X.shape[-1]} columns of X")
     attempts = []
     if warm_state is not None:
         attempts.append((NOISE_FLOOR, warm_state))
@@ -127,7 +229,7 @@ def fit_model(
     last_err: Exception | None = None
     for noise_floor, state in attempts:
         try:
-            model = _build(X, Y, fidelity_column, kernel, noise_floor)
+            model = _build(X, Y, fidelity_column, kernel, noise_floor, fingerprint_columns)
             if state is not None:
                 _load_hyperparameters(model, state)
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
@@ -139,14 +241,14 @@ def fit_model(
                     max_attempts=2,
                 )
             if _finite(model, X):
-                return FittedModel(model, X, Y, model_id(model, X, Y), True)
+                return FittedModel(model, X, Y, model_id(model, X, Y), True, names)
         except Exception as err:  # noqa: BLE001 - any numerical failure means "try the next attempt"
             last_err = err
             log.debug("GP fit attempt failed (noise floor %g): %s", noise_floor, err)
     log.warning("every GP fit attempt failed (%s); using prior hyperparameters", last_err)
-    model = _build(X, Y, fidelity_column, kernel, 1e-2)
+    model = _build(X, Y, fidelity_column, kernel, 1e-2, fingerprint_columns)
     model.eval()
-    return FittedModel(model, X, Y, model_id(model, X, Y), False)
+    return FittedModel(model, X, Y, model_id(model, X, Y), False, names)
 
 
 def _load_hyperparameters(model, state: dict) -> None:

@@ -7,8 +7,15 @@ last column holding the fidelity's ``value`` (the target fidelity is 1).
 - continuous parameters: min-max scaling of the magnitude in the parameter's
   ``unit`` (``cure_temperature`` 60-180 degC: 120 degC -> 0.5);
 - categorical parameters: one-hot, one column per choice;
-- molecule parameters: a few rdkit 2D descriptors of each choice (logP, TPSA, mass,
-  fraction sp3, rotatable bonds), min-max normalized across the choices.
+- molecule parameters (``featurization`` of the parameter, see ``optimizers.featurize``):
+  ``descriptors``: chosen rdkit 2D descriptors of each choice (default logP, TPSA,
+  mass, fraction sp3, rotatable bonds), min-max normalized across the choices;
+  ``morgan``: the Morgan fingerprint bits set in at least one choice (0/1 columns,
+  compared by the Tanimoto kernel: the bits no choice sets never change a Tanimoto
+  value, so they are left out); ``both``: descriptor columns, then bit columns.
+
+``input_names`` names every column (``cure_temperature``, ``blade=anchor``,
+``additive:MolLogP``, ``additive:morgan:1057``, ``fidelity``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from core import (
     ureg,
 )
 
-DESCRIPTOR_NAMES: tuple[str, ...] = ("MolLogP", "TPSA", "MolWt", "FractionCSP3", "NumRotatableBonds")
+from optimizers.featurize import DEFAULT_DESCRIPTORS, featurize
+
+DESCRIPTOR_NAMES: tuple[str, ...] = DEFAULT_DESCRIPTORS
 FIDELITY_COLUMN = "fidelity"
 OBJECTIVE_COLUMN = "objective"
 STATUS_COLUMN = "status"
@@ -50,22 +59,8 @@ def molecule_descriptors(smiles: str) -> tuple[float, ...]:
     Raises:
         InputDataError: ``smiles`` is not a valid SMILES string.
     """
-    try:
-        from rdkit import Chem, RDLogger
-        from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
-    except ImportError as err:  # pragma: no cover - rdkit is a core dependency
-        raise InputDataError("rdkit is needed to featurize molecule parameters: pip install rdkit") from err
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles.strip() else None
-    if mol is None:
-        raise InputDataError(f"{smiles!r} is not a valid SMILES string")
-    return (
-        float(Crippen.MolLogP(mol)),
-        float(rdMolDescriptors.CalcTPSA(mol)),
-        float(Descriptors.MolWt(mol)),
-        float(rdMolDescriptors.CalcFractionCSP3(mol)),
-        float(Lipinski.NumRotatableBonds(mol)),
-    )
+    feats = featurize(smiles)
+    return tuple(feats.descriptors[n] for n in DESCRIPTOR_NAMES)
 
 
 @dataclass(frozen=True)
@@ -78,6 +73,8 @@ class _Block:
     # rows: one encoding per choice (categorical / molecule), shape n_choices x width
     choice_codes: np.ndarray | None = None
     choice_values: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()  # one per column
+    fingerprint: tuple[int, ...] = ()  # absolute indices of fingerprint-bit columns (Tanimoto kernel)
 
 
 class SearchSpace:
@@ -125,19 +122,18 @@ class SearchSpace:
         start = 0
         for p in self.parameters:
             if isinstance(p, ContinuousParameter):
-                blocks.append(_Block(p, start, start + 1))
+                blocks.append(_Block(p, start, start + 1, names=(p.name,)))
                 start += 1
             elif isinstance(p, CategoricalParameter):
                 k = len(p.choices)
-                blocks.append(_Block(p, start, start + k, np.eye(k), tuple(p.choices)))
+                blocks.append(_Block(p, start, start + k, np.eye(k), tuple(p.choices),
+                                     names=tuple(f"{p.name}={c}" for c in p.choices)))
                 start += k
             elif isinstance(p, MoleculeParameter):
-                raw = np.array([molecule_descriptors(s) for s in p.smiles], dtype=float)
-                lo, hi = raw.min(axis=0), raw.max(axis=0)
-                span = np.where(hi - lo > 0, hi - lo, 1.0)
-                codes = (raw - lo) / span
+                codes, names, n_fp = _molecule_codes(p)
                 width = codes.shape[1]
-                blocks.append(_Block(p, start, start + width, codes, tuple(p.smiles)))
+                fp = tuple(range(start + width - n_fp, start + width))
+                blocks.append(_Block(p, start, start + width, codes, tuple(p.smiles), names=names, fingerprint=fp))
                 start += width
             else:
                 raise InputDataError(f"parameter {getattr(p, 'name', p)!r} has unsupported type {type(p).__name__}")
@@ -166,6 +162,31 @@ class SearchSpace:
     @property
     def continuous_columns(self) -> list[int]:
         return [b.start for b in self._blocks if isinstance(b.parameter, ContinuousParameter)]
+
+    @property
+    def fingerprint_columns(self) -> list[int]:
+        """Columns holding Morgan fingerprint bits (the model compares them with a Tanimoto kernel)."""
+        return [j for b in self._blocks for j in b.fingerprint]
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the ``d + 1`` columns of an encoding (the last is ``fidelity``)."""
+        return [n for b in self._blocks for n in b.names] + [FIDELITY_COLUMN]
+
+    def featurization_record(self, recipe: Mapping[str, object]) -> dict[str, dict]:
+        """What the model saw of each molecule in ``recipe``: parameter name -> featurization record.
+
+        The record holds the featurization name, the descriptor values and / or the set
+        Morgan bits, and the rdkit version (``optimizers.featurize.MoleculeFeatures.to_record``).
+        """
+        out = {}
+        for p in self.parameters:
+            if isinstance(p, MoleculeParameter) and p.name in recipe:
+                block = next(b for b in self._blocks if b.parameter is p)
+                smiles = block.choice_values[self._choice_index(block, recipe[p.name])]
+                out[p.name] = featurize(smiles, descriptors=p.descriptors, radius=p.morgan_radius,
+                                        n_bits=p.morgan_bits, field=f"parameters.{p.name}").to_record(p.featurization)
+        return out
 
     @property
     def has_discrete(self) -> bool:
@@ -380,6 +401,20 @@ class SearchSpace:
                 X[:, b.start : b.stop] = torch.as_tensor(b.choice_codes, dtype=torch.double)[idx]
         return X
 
+    def to_unit(self, X: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`from_unit`: ``n x d[+1]`` encodings -> ``n x len(parameters)`` unit points
+        (a discrete choice ``i`` of ``k`` maps to the middle of its interval, ``(i + 0.5) / k``)."""
+        X = self.snap(torch.as_tensor(X, dtype=torch.double).reshape(-1, X.shape[-1]))
+        U = torch.zeros(X.shape[0], len(self.parameters), dtype=torch.double)
+        for j, b in enumerate(self._blocks):
+            if b.choice_codes is None:
+                U[:, j] = X[:, b.start]
+            else:
+                codes = torch.as_tensor(b.choice_codes, dtype=X.dtype)
+                idx = ((X[:, b.start : b.stop].unsqueeze(-2) - codes) ** 2).sum(-1).argmin(-1)
+                U[:, j] = (idx.double() + 0.5) / len(b.choice_values)
+        return U
+
     # ------------------------------------------------------------------ training data
     def training_data(self, history: pd.DataFrame | None) -> tuple[torch.Tensor, torch.Tensor]:
         """``X`` (``n x (d + 1)``) and signed ``Y`` (``n x 1``, always maximized) of completed rows."""
@@ -396,3 +431,29 @@ class SearchSpace:
     def to_objective(self, signed: float) -> float:
         """Signed (maximized) model value back to the objective's unit and direction."""
         return float(signed) * self.objective.sign
+
+
+def _molecule_codes(p: MoleculeParameter) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """Encoding rows of a molecule parameter's choices, column names, and how many trailing columns are bits."""
+    where = f"parameters.{p.name}"
+    feats = [featurize(s, descriptors=p.descriptors, radius=p.morgan_radius, n_bits=p.morgan_bits, field=where)
+             for s in p.smiles]
+    parts, names = [], []
+    n_fp = 0
+    if p.featurization in ("descriptors", "both"):
+        desc = list(feats[0].descriptors)
+        raw = np.array([[f.descriptors[n] for n in desc] for f in feats], dtype=float)
+        lo, hi = raw.min(axis=0), raw.max(axis=0)
+        span = np.where(hi - lo > 0, hi - lo, 1.0)
+        parts.append((raw - lo) / span)
+        names += [f"{p.name}:{n}" for n in desc]
+    if p.featurization in ("morgan", "both"):
+        bits = sorted({b for f in feats for b in f.morgan_bits})
+        index = {b: j for j, b in enumerate(bits)}
+        codes = np.zeros((len(feats), len(bits)))
+        for i, f in enumerate(feats):
+            codes[i, [index[b] for b in f.morgan_bits]] = 1.0
+        parts.append(codes)
+        names += [f"{p.name}:morgan:{b}" for b in bits]
+        n_fp = len(bits)
+    return np.concatenate(parts, axis=1), tuple(names), n_fp

@@ -2,17 +2,22 @@
 
 Every strategy answers::
 
-    recommend(history, pending=None, budget_left=inf, q=1, allowed_fidelities=None) -> list[Suggestion]
-    recommendation(history) -> Recommendation
+    recommend(history, pending=None, budget_left=inf, q=1, allowed_fidelities=None, candidates=None) -> list[Suggestion]
+    recommendation(history, candidates=None) -> Recommendation
 
 ``history``: one column per parameter (float magnitudes in the parameter's unit, or
 the choice / SMILES string), ``fidelity`` (name), ``objective`` (float in the
 objective's unit, NaN when failed), ``status`` (``completed`` / ``failed``).
 ``pending``: the parameter columns and ``fidelity`` of experiments still running.
+``candidates``: a finite set to choose from (see ``optimizers.candidates``): the parameter
+columns and optionally ``fidelity`` (the row may be run at that fidelity only). With it,
+acquisition values are computed on the candidate rows themselves and a row already
+measured, failed or pending at a fidelity is never suggested there again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -30,6 +35,7 @@ from botorch.acquisition import (
 
 from core import Fidelity, OptimizerError
 from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize
+from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
 from optimizers.space import SearchSpace
@@ -73,6 +79,7 @@ class Strategy:
         for fname in counts:
             space.fidelity(fname)  # raises on unknown names
         self.initial_design = counts
+        self._candidates: CandidateSet | None = None  # set for the duration of one recommend(candidates=...)
 
     # -------------------------------------------------------------- public API
     def recommend(
@@ -82,18 +89,27 @@ class Strategy:
         budget_left: float = math.inf,
         q: int = 1,
         allowed_fidelities: Sequence[str] | None = None,
+        candidates: pd.DataFrame | None = None,
     ) -> list[Suggestion]:
         """Suggest ``q`` experiments (each with its fidelity) given the history and pending runs.
 
         Suggestions are sequential: each one's cost is taken from ``budget_left`` before
         the next is chosen, so fewer than ``q`` come back when the budget runs out.
+        With ``candidates`` every suggestion is one of its rows, at a fidelity that row allows.
 
         Raises:
-            InputDataError: malformed history / pending tables.
-            OptimizerError: ``q < 1``, or no allowed fidelity is affordable.
+            InputDataError: malformed history / pending / candidates tables.
+            OptimizerError: ``q < 1``, no allowed fidelity is affordable, or every candidate
+                has been tried at the allowed fidelities.
         """
         if int(q) < 1:
             raise OptimizerError(f"q must be >= 1, got {q}")
+        if candidates is not None:
+            self._candidates = CandidateSet(self.space, candidates)
+            try:
+                return self.recommend(history, pending, budget_left, q, allowed_fidelities)
+            finally:
+                self._candidates = None
         history = self.space.validate(history, kind="history")
         pending = self.space.validate(pending, kind="pending")
         allowed = self._allowed(allowed_fidelities)
@@ -112,13 +128,15 @@ class Strategy:
                     + ", ".join(f"{f.name} {f.cost}" for f in allowed)
                 )
             sug, x_full = self._next(history, taken, affordable, batch_index=i)
+            sug = dataclasses.replace(sug, featurization=self._featurization(sug.recipe))
             out.append(sug)
             taken = torch.cat([taken, x_full.reshape(1, -1)])
             budget -= self.space.fidelity(sug.fidelity).cost
         return out
 
-    def recommendation(self, history: pd.DataFrame | None) -> Recommendation:
-        """The best recipe so far at the target fidelity (best observed value for model-free baselines)."""
+    def recommendation(self, history: pd.DataFrame | None, candidates: pd.DataFrame | None = None) -> Recommendation:
+        """The best recipe so far at the target fidelity (best observed value for model-free baselines;
+        observed rows are candidate rows, so ``candidates`` changes nothing here)."""
         history = self.space.validate(history, kind="history")
         X, Y = self.space.training_data(history)
         target = self.space.target_fidelity
@@ -147,6 +165,14 @@ class Strategy:
     def _next(self, history, taken, affordable, batch_index) -> tuple[Suggestion, torch.Tensor]:
         raise NotImplementedError
 
+    def _featurization(self, recipe) -> dict:
+        """What the model sees of ``recipe`` beyond its numbers: molecule featurizations, physics inputs."""
+        record = self.space.featurization_record(recipe)
+        physics = getattr(self, "physics", None)
+        if physics is not None:
+            record["physics"] = physics.record(recipe)
+        return record
+
     def _is_taken(self, x_full: torch.Tensor, taken: torch.Tensor) -> bool:
         if taken.shape[0] == 0:
             return False
@@ -160,7 +186,19 @@ class Strategy:
         return self.space.from_unit(engine.draw(1, dtype=torch.double))[0]
 
     def _space_filling(self, taken, fidelity: Fidelity, start: int, reason: str) -> tuple[Suggestion, torch.Tensor]:
-        """Next Sobol point from ``start`` that is not already taken at ``fidelity``."""
+        """Next Sobol point from ``start`` that is not already taken at ``fidelity`` (with candidates:
+        the untried candidate nearest to Sobol point ``start``)."""
+        if self._candidates is not None:
+            i = self._candidates.nearest(self._design_point(start), self._candidates.open(fidelity, taken, SUGGESTION_TOL))
+            if i is None:
+                raise OptimizerError(f"every candidate allowed at {fidelity.name} has been tried there")
+            x = self._candidates.X[i]
+            sug = Suggestion(
+                recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=fidelity.name, model_id="space-filling",
+                reason=reason.format(index=start, fidelity=fidelity.name) + " (the nearest untried candidate)",
+                strategy=self.name,
+            )
+            return sug, torch.cat([x, x.new_tensor([fidelity.value])])
         for k in range(start, start + 10_000):
             x = self._design_point(k)
             x_full = torch.cat([x, x.new_tensor([fidelity.value])])
@@ -174,6 +212,23 @@ class Strategy:
         )
         return sug, x_full
 
+    def _candidate_choice(self, acqf, taken, fidelities: Sequence[Fidelity]) -> tuple[torch.Tensor, float, list[Fidelity]]:
+        """The candidate with the highest ``acqf`` among those still open at one of ``fidelities``.
+
+        Returns:
+            its ``d`` encoding, the acquisition value, and the fidelities it is open at.
+        """
+        cands = self._candidates
+        masks = {f.name: cands.open(f, taken, SUGGESTION_TOL) for f in fidelities}
+        any_open = torch.stack(list(masks.values())).any(dim=0)
+        if not bool(any_open.any()):
+            raise OptimizerError("every candidate has been tried at the allowed fidelities "
+                                 f"{[f.name for f in fidelities]}; nothing is left to suggest")
+        idx = torch.nonzero(any_open).reshape(-1)
+        vals = evaluate(acqf, cands.X[idx])
+        best = int(idx[int(vals.argmax())])
+        return cands.X[best], float(vals.max()), [f for f in fidelities if bool(masks[f.name][best])]
+
     def _initial_design_step(self, taken, affordable) -> tuple[Suggestion, torch.Tensor] | None:
         """The next point of the nested initial design, or None once it is complete.
 
@@ -184,6 +239,8 @@ class Strategy:
         for f in affordable:
             want = self.initial_design.get(f.name, 0)
             have = int((taken[:, -1] == f.value).sum()) if taken.shape[0] else 0
+            if self._candidates is not None and not bool(self._candidates.open(f, taken, SUGGESTION_TOL).any()):
+                continue  # no candidate left at this fidelity
             if have < want:
                 return self._space_filling(
                     taken, f, have,
@@ -211,6 +268,14 @@ class RandomStrategy(Strategy):
     def _next(self, history, taken, affordable, batch_index):
         target = _target_or_raise(self.space, affordable, self.name)
         gen = torch.Generator().manual_seed(_seed(self.seed, taken.shape[0]))
+        if self._candidates is not None:
+            open_rows = torch.nonzero(self._candidates.open(target, taken, SUGGESTION_TOL)).reshape(-1)
+            if open_rows.numel() == 0:
+                raise OptimizerError(f"every candidate allowed at {target.name} has been tried there")
+            x = self._candidates.X[int(open_rows[torch.randint(open_rows.numel(), (1,), generator=gen)])]
+            sug = Suggestion(recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=target.name, model_id="random",
+                             reason=f"uniform random untried candidate at {target.name}", strategy=self.name)
+            return sug, torch.cat([x, x.new_tensor([target.value])])
         for _ in range(1000):
             x = self.space.from_unit(torch.rand(1, len(self.space.parameters), generator=gen, dtype=torch.double))[0]
             x_full = torch.cat([x, x.new_tensor([target.value])])
@@ -238,11 +303,17 @@ class _ModelStrategy(Strategy):
     multi_fidelity = True
 
     def __init__(self, space, seed=0, initial_design=None, kernel: str = "linear_truncated",
-                 raw_samples: int = 256, num_restarts: int = 4, fit_maxiter: int = 150):
+                 raw_samples: int = 256, num_restarts: int = 4, fit_maxiter: int = 150, physics=None):
         super().__init__(space, seed, initial_design)
         self.kernel = kernel
         self.settings = OptimizerSettings(raw_samples=raw_samples, num_restarts=num_restarts)
         self.fit_maxiter = fit_maxiter
+        # physics: an optimizers.physics.PhysicsFeatures injected by the caller (simulator features / prior)
+        self.physics = None
+        if physics is not None:
+            from optimizers.physics import PhysicsInputs  # noqa: PLC0415
+
+            self.physics = PhysicsInputs(physics, space, seed=seed)
         self._cache: tuple[str, FittedModel] | None = None
         self._warm: dict | None = None
 
@@ -262,14 +333,26 @@ class _ModelStrategy(Strategy):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         torch.manual_seed(_seed(self.seed, X.shape[0], 7))
-        fm = fit_model(
-            X, Y, fidelity_column=self.space.dim if self.multi_fidelity else None,
-            kernel=self.kernel, warm_state=self._warm, maxiter=self.fit_maxiter,
-        )
+        fid_col = self.space.dim if self.multi_fidelity else None
+        if self.physics is not None:
+            fm = self.physics.fit(X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm,
+                                  maxiter=self.fit_maxiter)
+        else:
+            names = self.space.input_names if self.multi_fidelity else self.space.input_names[:-1]
+            fm = fit_model(
+                X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm, maxiter=self.fit_maxiter,
+                fingerprint_columns=self.space.fingerprint_columns, input_names=names,
+            )
         if fm.fit_ok:
-            self._warm = hyperparameters(fm.model)
+            self._warm = hyperparameters(fm.gp)
         self._cache = (key, fm)
         return fm
+
+    def _maximize(self, acqf, fm: FittedModel, seed: int, settings: OptimizerSettings):
+        """``maximize`` over the box, or over a featurized candidate set when the model uses physics."""
+        if self.physics is not None:
+            return self.physics.maximize(acqf, fm, seed=seed)
+        return maximize(acqf, self.space, seed=seed, settings=settings)
 
     def _predict(self, model, x_full: torch.Tensor) -> tuple[float, float]:
         """Posterior mean / std of ``f`` at one encoded point, in the objective's unit and sign."""
@@ -285,8 +368,9 @@ class _ModelStrategy(Strategy):
         Xt[:, -1] = self.space.target_fidelity.value
         return Xt
 
-    def recommendation(self, history) -> Recommendation:
-        """Best posterior mean at the target fidelity, over the observed recipes and a short optimization."""
+    def recommendation(self, history, candidates: pd.DataFrame | None = None) -> Recommendation:
+        """Best posterior mean at the target fidelity, over the observed recipes and a short optimization
+        (with ``candidates``: over the observed recipes and the candidate rows, nothing off the rows)."""
         history = self.space.validate(history, kind="history")
         fm = self.fitted(history)
         if fm is None:
@@ -303,8 +387,15 @@ class _ModelStrategy(Strategy):
             obs_vals = acqf(X_obs.unsqueeze(-2))
         best_i = int(obs_vals.argmax())
         best_x, best_v = X_obs[best_i], float(obs_vals[best_i])
+        if candidates is not None:
+            X_c = CandidateSet(self.space, candidates).X
+            c_vals = evaluate(acqf, X_c)
+            if float(c_vals.max()) > best_v:
+                best_x, best_v = X_c[int(c_vals.argmax())], float(c_vals.max())
         try:
-            x_opt, v_opt = maximize(acqf, self.space, seed=_seed(self.seed, fm.X.shape[0], 3),
+            if candidates is not None:
+                raise LookupError("the best row is the answer: no optimization off the rows")
+            x_opt, v_opt = self._maximize(acqf, fm, seed=_seed(self.seed, fm.X.shape[0], 3),
                                     settings=OptimizerSettings(raw_samples=128, num_restarts=2, maxiter=50))
             if v_opt > best_v:
                 best_x, best_v = x_opt[0], v_opt
@@ -324,6 +415,9 @@ class MultiFidelityStrategy(_ModelStrategy):
         kernel: ``"linear_truncated"`` (default) or ``"product"``.
         raw_samples, num_restarts: effort of the acquisition optimization.
         fit_maxiter: L-BFGS iterations per GP fit.
+        physics: an ``optimizers.physics.PhysicsFeatures`` (simulator features as inputs,
+            or the simulator's prediction as prior mean / input); the acquisition is then
+            maximized over a featurized candidate set.
     """
 
     name = "multi_fidelity"
@@ -390,9 +484,13 @@ class MultiFidelityStrategy(_ModelStrategy):
         if success is not None:
             acqf = SuccessWeighted(acqf, success)
         seed = _seed(self.seed, taken.shape[0], batch_index)
-        x, log_ei = maximize(acqf, space, seed=seed, settings=self.settings)
-        x = x[0]
-        scores = information_per_cost(model, x, space, affordable)
+        if self._candidates is None:
+            x, log_ei = self._maximize(acqf, fm, seed=seed, settings=self.settings)
+            x = x[0]
+            open_here = affordable
+        else:
+            x, log_ei, open_here = self._candidate_choice(acqf, taken, affordable)
+        scores = information_per_cost(model, x, space, open_here)
         ranked = sorted(scores, key=lambda s: s.per_cost, reverse=True)
         chosen = None
         for s in ranked:
@@ -456,8 +554,11 @@ class SingleFidelityStrategy(_ModelStrategy):
         success = SuccessModel.from_history(self.space, history)
         if success is not None:
             acqf = SuccessWeighted(acqf, success)
-        x, val = maximize(acqf, self.space, seed=_seed(self.seed, taken.shape[0], batch_index), settings=self.settings)
-        x = x[0]
+        if self._candidates is None:
+            x, val = self._maximize(acqf, fm, seed=_seed(self.seed, taken.shape[0], batch_index), settings=self.settings)
+            x = x[0]
+        else:
+            x, val, _ = self._candidate_choice(acqf, taken, [target])
         x_full = torch.cat([x, x.new_tensor([target.value])])
         if self._is_taken(x_full, taken):
             return self._space_filling(taken, target, taken.shape[0], "the best point is already taken; Sobol point {index}")

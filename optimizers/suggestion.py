@@ -25,6 +25,9 @@ class Suggestion:
         model_id: short hash of the training data and hyperparameters.
         reason: one human sentence on the choice.
         strategy: name of the strategy that made it.
+        featurization: parameter name -> what the model saw of that molecule (featurization
+            name, descriptor values / set Morgan bits, rdkit version); ``"physics"`` -> the
+            simulator features the model used as inputs or prior mean, when it used any.
     """
 
     recipe: dict[str, Any]
@@ -38,6 +41,7 @@ class Suggestion:
     model_id: str = ""
     reason: str = ""
     strategy: str = ""
+    featurization: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-friendly dict (quantities as ``{"value", "unit"}``)."""
@@ -53,6 +57,7 @@ class Suggestion:
             "model_id": self.model_id,
             "reason": self.reason,
             "strategy": self.strategy,
+            "featurization": dict(self.featurization),
         }
 
 
