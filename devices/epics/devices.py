@@ -1,0 +1,213 @@
+"""Ophyd EPICS devices of the synthesis line: the same components, set/trigger semantics and
+data keys as the simulated line's devices, over Channel Access.
+
+Each class mirrors one class of :mod:`devices` (``EpicsDispenser`` <-> ``Dispenser`` ...):
+the same component names, units, roles and kinds, so the plan
+:func:`devices.make_and_characterize` and :func:`devices.steps_from_documents` work on
+either. Actions use the protocol of :mod:`devices.epics.pvs` (put-completion on ``Go`` /
+``Acquire``, then ``Error``). Component suffixes are the PV names below the device prefix;
+a real IOC with other names is served by a subclass that overrides the Components.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ophyd import Component as Cpt
+from ophyd import Device, EpicsSignal, EpicsSignalRO, Kind
+from ophyd.status import DeviceStatus
+
+from core import DeviceError, DeviceFault, InputDataError
+from devices.limits import DEFAULT_LIMITS, DeviceLimits
+from devices.epics.pvs import ACQUIRE, BUSY, ERROR, GO, STOP
+from devices.epics.signals import EpicsQuantitySignal as Q
+from devices.epics.signals import EpicsSetpointSignal as SP
+
+log = logging.getLogger(__name__)
+
+#: Wall seconds to reach an IOC before an action counts as a ``disconnect`` fault.
+CONNECT_TIMEOUT = 5.0
+
+
+class EpicsLineDevice(Device):
+    """Base of the line's EPICS devices: limits, and actions that finish on put-completion.
+
+    Args:
+        prefix: the device's PV prefix (``SDL:oven:``).
+        name: ophyd name; also the first part of its setpoint paths unless ``limit_key`` is given.
+        limits: the device limits; the :class:`~devices.SynthesisLine` shares its own.
+        limit_key: device part of the setpoint paths (``oven`` in ``oven.temperature``).
+    """
+
+    busy = Cpt(EpicsSignalRO, BUSY, kind=Kind.omitted, auto_monitor=False)
+    error = Cpt(EpicsSignalRO, ERROR, string=True, kind=Kind.omitted, auto_monitor=False)
+    stop_request = Cpt(EpicsSignal, STOP, kind=Kind.omitted, auto_monitor=False)
+
+    def __init__(self, prefix: str = "", *, name: str, limits: DeviceLimits | None = None,
+                 limit_key: str | None = None, **kwargs):
+        super().__init__(prefix, name=name, **kwargs)
+        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.limit_key = limit_key or name
+        self._action_lock = threading.Lock()
+        self._running = False
+
+    def _start(self, action: EpicsSignal) -> DeviceStatus:
+        """Write 1 to the action PV with put-completion; the status finishes when the IOC
+        answers, and fails with the IOC's ``Error`` (a :class:`core.DeviceFault` when it has
+        a fault's grammar) if it is not empty.
+
+        Raises:
+            DeviceError: an action of this device is still running.
+            DeviceFault: of kind ``disconnect`` when the IOC cannot be reached.
+        """
+        with self._action_lock:
+            if self._running:
+                raise DeviceError(f"{self.name}: busy with a previous action; wait for it or stop the device")
+            self._running = True
+        status = DeviceStatus(self)
+
+        def conclude() -> None:
+            try:
+                text = str(self.error.get() or "").strip()
+            except Exception as err:  # the IOC went away between the answer and this read
+                text = f"{self.name}: disconnect: could not read {self.error.pvname}: {err}"
+            with self._action_lock:
+                self._running = False
+            if not text:
+                status.set_finished()
+                return
+            status.set_exception(DeviceFault.from_message(text) or DeviceError(text))
+
+        def answered(*args, **kwargs) -> None:
+            # not in the control layer's callback thread: conclude() makes a blocking read
+            threading.Thread(target=conclude, name=f"{self.name}-done", daemon=True).start()
+
+        try:
+            action.put(1, use_complete=True, callback=answered, timeout=None,
+                       connection_timeout=CONNECT_TIMEOUT)
+        except Exception as err:
+            with self._action_lock:
+                self._running = False
+            raise DeviceFault(self.name, "disconnect", f"the IOC did not answer at {action.pvname}: {err}") from err
+        return status
+
+    def stop(self, *, success: bool = False) -> None:
+        """Ask the IOC to interrupt the running action (its status fails with the IOC's error)."""
+        try:
+            self.stop_request.put(1, wait=False)
+        except Exception as err:  # a stop must not raise: the plan is already handling a failure
+            log.warning("%s: could not send stop to %s: %s", self.name, self.stop_request.pvname, err)
+        super().stop(success=success)
+
+
+class EpicsDispenser(EpicsLineDevice):
+    """Like :class:`devices.Dispenser`: ``set(mass)`` doses; the IOC refreshes ``lot_number``."""
+
+    mass = Cpt(SP, "mass", units="g")
+    dispensed_mass = Cpt(Q, "dispensed_mass", units="g", kind=Kind.hinted)
+    reagent = Cpt(SP, "reagent", role="reagent", kind=Kind.config)
+    lot_number = Cpt(Q, "lot_number", role="lot", kind=Kind.config)
+    go = Cpt(EpicsSignal, GO, kind=Kind.omitted, auto_monitor=False)
+
+    def set(self, value):
+        """Dispense ``value`` (a mass quantity, or a number in g). Raises LimitError outside the limits."""
+        self.mass.put(value)
+        return self._start(self.go)
+
+
+class EpicsMixer(EpicsLineDevice):
+    """Like :class:`devices.Mixer`: set ``duration`` first, then ``set(speed)`` mixes."""
+
+    speed = Cpt(SP, "speed", units="rpm")
+    duration = Cpt(SP, "duration", units="min")
+    mean_speed = Cpt(Q, "mean_speed", units="rpm", kind=Kind.hinted)
+    actual_duration = Cpt(Q, "actual_duration", units="min", kind=Kind.hinted)
+    temperature_rise = Cpt(Q, "temperature_rise", units="K", kind=Kind.hinted)
+    go = Cpt(EpicsSignal, GO, kind=Kind.omitted, auto_monitor=False)
+
+    def set(self, value):
+        """Mix at ``value`` (rpm quantity or number) for ``duration``. Raises LimitError outside the limits."""
+        speed = self.speed.checked_magnitude(value)
+        self.duration.checked_magnitude(self.duration.get())  # limits may have changed since it was set
+        self.speed.put(speed)
+        return self._start(self.go)
+
+
+class EpicsCuringOven(EpicsLineDevice):
+    """Like :class:`devices.CuringOven`: set the program setpoints, then ``set(temperature)`` cures."""
+
+    temperature = Cpt(SP, "temperature", units="degC")
+    ramp_rate = Cpt(SP, "ramp_rate", units="K/min")
+    settle_tolerance = Cpt(SP, "settle_tolerance", units="K")
+    settle_time = Cpt(SP, "settle_time", units="min")
+    hold_time = Cpt(SP, "hold_time", units="h")
+    mean_hold_temperature = Cpt(Q, "mean_hold_temperature", units="degC", kind=Kind.hinted)
+    max_overshoot = Cpt(Q, "max_overshoot", units="K", kind=Kind.hinted)
+    actual_hold_time = Cpt(Q, "actual_hold_time", units="h", kind=Kind.hinted)
+    ramp_duration = Cpt(Q, "ramp_duration", units="min", kind=Kind.hinted)
+    cool_duration = Cpt(Q, "cool_duration", units="min", kind=Kind.normal)
+    go = Cpt(EpicsSignal, GO, kind=Kind.omitted, auto_monitor=False)
+
+    def set(self, value):
+        """Cure at ``value`` (a temperature quantity, or a number in degC). Raises LimitError outside the limits."""
+        temperature = self.temperature.checked_magnitude(value)
+        for signal in (self.ramp_rate, self.settle_tolerance, self.settle_time, self.hold_time):
+            signal.checked_magnitude(signal.get())
+        self.temperature.put(temperature)
+        return self._start(self.go)
+
+
+class EpicsCharacterizer(EpicsLineDevice):
+    """Like :class:`devices.Characterizer`: ``trigger()`` measures the film in the station."""
+
+    heating_rate = Cpt(SP, "heating_rate", units="K/min")
+    glass_transition_temperature = Cpt(Q, "glass_transition_temperature", units="degC", role="property",
+                                       kind=Kind.hinted)
+    degree_of_cure = Cpt(Q, "degree_of_cure", units="dimensionless", role="structure", kind=Kind.hinted)
+    fracture_toughness = Cpt(Q, "fracture_toughness", units="MPa*m**0.5", role="property", kind=Kind.hinted)
+    measurement_duration = Cpt(Q, "measurement_duration", units="min", kind=Kind.normal)
+    tg_method = Cpt(Q, "tg_method", role="info", kind=Kind.config)
+    acquire = Cpt(EpicsSignal, ACQUIRE, kind=Kind.omitted, auto_monitor=False)
+
+    def trigger(self):
+        """Measure the film now in the station."""
+        self.heating_rate.checked_magnitude(self.heating_rate.get())
+        return self._start(self.acquire)
+
+
+class EpicsSampleTracker(EpicsLineDevice):
+    """Like :class:`devices.SampleTracker`: ``set(sample_id)`` assigns a vial; ``trigger()`` refreshes."""
+
+    sample_id = Cpt(SP, "sample_id", units=None)
+    barcode = Cpt(Q, "barcode", kind=Kind.hinted)
+    vial = Cpt(Q, "vial", kind=Kind.hinted)
+    location = Cpt(Q, "location", kind=Kind.hinted)
+    state = Cpt(Q, "state", kind=Kind.hinted)
+    go = Cpt(EpicsSignal, GO, kind=Kind.omitted, auto_monitor=False)
+    acquire = Cpt(EpicsSignal, ACQUIRE, kind=Kind.omitted, auto_monitor=False)
+
+    def set(self, value):
+        """Assign a vial to sample ``value`` (a non-empty string)."""
+        if not isinstance(value, str) or not value.strip():
+            raise InputDataError(f"{self.limit_key}.sample_id: {value!r} is not a sample id; give a non-empty string")
+        self.sample_id.put(value)
+        return self._start(self.go)
+
+    def trigger(self):
+        return self._start(self.acquire)
+
+
+class EpicsAmbientSensor(EpicsLineDevice):
+    """Like :class:`devices.AmbientSensor`: ``trigger()`` samples the room."""
+
+    room_temperature = Cpt(Q, "room_temperature", units="degC", role="ambient", kind=Kind.hinted)
+    relative_humidity = Cpt(Q, "relative_humidity", units="percent", role="ambient", kind=Kind.hinted)
+    acquire = Cpt(EpicsSignal, ACQUIRE, kind=Kind.omitted, auto_monitor=False)
+
+    def trigger(self):
+        return self._start(self.acquire)
+
+
+__all__ = ["CONNECT_TIMEOUT", "EpicsAmbientSensor", "EpicsCharacterizer", "EpicsCuringOven", "EpicsDispenser",
+           "EpicsLineDevice", "EpicsMixer", "EpicsSampleTracker"]
