@@ -1,0 +1,149 @@
+"""Startup module of a bluesky-queueserver RE Manager that runs the synthesis line's plan.
+
+Start RE Manager with it (see README.md, "Robot plans on a queue server")::
+
+    start-re-manager --startup-module devices.qserver_profile.startup \
+        --user-group-permissions devices/qserver_profile/user_group_permissions.yaml \
+        --existing-plans-devices ~/.config/sdl/qserver_existing_plans_and_devices.yaml \
+        --redis-addr localhost:6379 --zmq-control-addr tcp://127.0.0.1:60615
+
+Environment variables read when the worker environment opens:
+
+- ``SDL_QSERVER_PUBLISH``: the 0MQ proxy *input* the RunEngine publishes every document to
+  with bluesky's ``Publisher`` (prefix ``b"sdl.documents"``); default ``tcp://127.0.0.1:5567``.
+  The controller subscribes to the proxy's output (``[devices] qserver_data``).
+- ``SDL_LINE_SETTINGS``: optional path of a JSON line-settings file
+  (:mod:`devices.qserver_profile.settings`); without it the line has the default settings
+  until a controller calls :func:`configure_sim_line`.
+
+What it exposes to the queue: the plan :func:`make_and_characterize` (JSON parameters, the
+line from this namespace), the functions :func:`configure_sim_line` and :func:`line_status`
+(``function_execute``), and the line's Ophyd devices (``oven``, ``mixer`` ...). Every other
+name starts with ``_`` and is hidden by the permissions file.
+
+No ``from __future__ import annotations`` here: the queue server reads the plan's
+annotations from its signature and needs them as types, not strings.
+"""
+
+import json as _json
+import logging as _logging
+import os as _os
+from typing import Optional
+
+import devices as _devices
+import devices.plans as _plans
+from bluesky import RunEngine as _RunEngine
+from bluesky.callbacks.zmq import Publisher as _Publisher
+from core import InputDataError as _InputDataError
+from core import quantity_from_record as _from_record
+from devices.qserver_profile import settings as _settings
+
+#: Same prefix as the controller's live stream (``controller.stream.DOCUMENT_PREFIX``).
+_DOCUMENT_PREFIX = b"sdl.documents"
+_DEFAULT_PUBLISH = "tcp://127.0.0.1:5567"
+_log = _logging.getLogger("sdl.qserver_profile")
+
+
+def _initial_settings() -> dict:
+    path = _os.environ.get("SDL_LINE_SETTINGS")
+    if not path:
+        return dict(_settings.DEFAULT_SETTINGS)
+    with open(path, encoding="utf-8") as handle:
+        return _settings.validate_settings(_json.load(handle))
+
+
+_state = {"settings": _initial_settings()}
+_state["key"] = _settings.settings_key(_state["settings"])
+line = _settings.line_from_settings(_state["settings"])
+
+
+def _expose_devices() -> None:
+    """The line's Ophyd devices as names of this namespace (the queue's device list)."""
+    globals().update(line.devices)
+
+
+_expose_devices()
+
+RE = _RunEngine({})
+# A failed run is recorded with its fault by the controller; the engine's own traceback only buries it.
+RE.log.setLevel(_logging.CRITICAL)
+_publisher = _Publisher(_os.environ.get("SDL_QSERVER_PUBLISH", _DEFAULT_PUBLISH), prefix=_DOCUMENT_PREFIX)
+RE.subscribe(_publisher)
+
+
+def configure_sim_line(settings: dict, rebuild: bool = False) -> dict:
+    """Rebuild the simulated line with a campaign's settings, unless it already has them.
+
+    Parameters
+    ----------
+    settings : dict
+        Line settings record: seed, speedup, limits, faults.
+    rebuild : bool, optional
+        Build a fresh line even if it has these settings (a controller starting a campaign:
+        the same seed then gives the same lots, noise and faults as a local run).
+
+    Returns
+    -------
+    dict
+        ``{"key", "rebuilt"}``: the settings' key, and whether the line was rebuilt.
+    """
+    global line
+    record = _settings.validate_settings(settings)
+    key = _settings.settings_key(record)
+    if key == _state["key"] and not rebuild:
+        return {"key": key, "rebuilt": False}
+    line = _settings.line_from_settings(record)
+    _state.update(settings=record, key=key)
+    _expose_devices()
+    _log.info("simulated line rebuilt with settings %s", key)
+    return {"key": key, "rebuilt": True}
+
+
+def line_status() -> dict:
+    """The line's settings key and settings, the samples it made, and the faults it injected.
+
+    Returns
+    -------
+    dict
+        ``{"key", "settings", "samples", "injected_faults"}``.
+    """
+    simulation = line.simulation
+    injected = len(getattr(getattr(simulation, "faults", None), "log", []) or [])
+    return {"key": _state["key"], "settings": _state["settings"],
+            "samples": len(getattr(simulation, "samples", {}) or {}), "injected_faults": injected}
+
+
+def make_and_characterize(
+    recipe: dict,
+    sample_id: str,
+    md: Optional[dict] = None,
+    batch_mass: Optional[dict] = None,
+    watchdog_factor: float = _plans.DEFAULT_WATCHDOG_FACTOR,
+    line_settings: Optional[str] = None,
+):
+    """Make one film from a recipe on the synthesis line and characterize it.
+
+    Parameters
+    ----------
+    recipe : dict
+        Parameter name to ``{"value", "unit"}`` record, or text (the additive's SMILES).
+    sample_id : str
+        The sample's id, given to the tracker and recorded in the start document.
+    md : dict, optional
+        Extra start metadata (campaign, fidelity, attempt, suggestion).
+    batch_mass : dict, optional
+        Film batch mass as ``{"value", "unit"}``; default 10 g.
+    watchdog_factor : float, optional
+        A device action may take this many times its expected duration.
+    line_settings : str, optional
+        The settings key the controller configured; the plan refuses to run on a line
+        configured otherwise (e.g. after the environment was reopened).
+    """
+    if line_settings is not None and line_settings != _state["key"]:
+        raise _InputDataError(
+            f"the line is configured with settings {_state['key']}, the controller expects {line_settings}; "
+            "call configure_sim_line with the campaign's settings first")
+    quantities = {name: _from_record(value) for name, value in dict(recipe).items()}
+    mass = _from_record(batch_mass) if batch_mass is not None else _devices.DEFAULT_BATCH_MASS
+    return (yield from _plans.make_and_characterize(line, quantities, sample_id=sample_id, md=md, batch_mass=mass,
+                                                    watchdog_factor=watchdog_factor))
