@@ -15,12 +15,12 @@ overspends, and the store's sum of sample costs is the spent budget.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,16 @@ from controller.config import CampaignConfig
 from controller.history import history_frame, objective_value, recipe_row
 from controller.progress import ProgressView
 from controller.records import ProcessStep, Sample, from_jsonable, to_jsonable
+from controller.simexec import SimulationExecutor, make_simulation_executor
 from controller.simwork import run_simulation
-from controller.store import RecordStore
+from controller.store import RecordStore, redact, store_target
 
 log = logging.getLogger(__name__)
 
 # A refusal costs nothing, so a space whose every robot run is refused would loop forever.
 MAX_REFUSALS_IN_A_ROW = 3
+# How often the loop looks for operator decisions (pause/resume/stop, approvals) in the store.
+CONTROL_POLL_S = 0.2
 
 @dataclass
 class Dispatch:
@@ -79,11 +82,6 @@ def suggestion_record(suggestion: Any, objective_unit: str) -> dict[str, Any]:
     return to_jsonable(data)
 
 
-def _ignore_sigint() -> None:
-    """Simulator workers leave Ctrl-C to the controller, which records what they were doing."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _share_cores_with_simulators(workers: int) -> None:
     """Leave the simulator processes their cores: torch threads fighting them for the CPU
     made model fits an order of magnitude slower on a 2-core machine."""
@@ -105,11 +103,14 @@ class CampaignRunner:
     def __init__(self, config: CampaignConfig, store_path: str | Path | None = None,
                  speedup: float | None = None, show_progress: bool = True, console=None):
         self.config = config
-        self.store_path = Path(store_path or config.store)
+        self.store_path = store_target(store_path or config.store)  # a Path, or a PostgreSQL URL
         self.speedup = speedup
         self.view = ProgressView(config, enabled=show_progress, console=console)
         self._stop_reason: str | None = None
         self._stopping = False
+        self._paused = False
+        self._stop_request: dict[str, Any] | None = None
+        self._interrupted = False
         self._listeners: list = []
         self._document_listeners: list = []
 
@@ -140,30 +141,49 @@ class CampaignRunner:
 
         cfg = self.config
         started = time.time()
-        _share_cores_with_simulators(cfg.scheduler.simulation_workers)
+        if any(f.kind == "table" for f in cfg.fidelities):
+            from core import ConfigError, FieldIssue
+
+            raise ConfigError(FieldIssue("fidelities", "fidelities of kind \"table\" are answered by a recorded table: "
+                                                       f"run this campaign with `sdl backtest {cfg.source or 'CONFIG'}`"))
+        _share_cores_with_simulators(cfg.scheduler.local_simulation_workers)
         # Everything that can fail on bad settings is built before the store is touched.
         space = SearchSpace(cfg.parameters, cfg.fidelities, cfg.objective)
+        from controller.config import physics_for
+
+        physics = physics_for(cfg)  # simulator features / prior for the model, per [optimizer] physics
         strategy = make_strategy(cfg.optimizer.strategy, space, seed=cfg.seed,
-                                 initial_design=cfg.optimizer.initial_design or None)
-        store = RecordStore(self.store_path)
+                                 initial_design=cfg.optimizer.initial_design or None,
+                                 **({"physics": physics} if physics is not None else {}))
+        # Dask (default) or a process pool, per [scheduler]; an unreachable Dask scheduler fails here.
+        sims = make_simulation_executor(cfg.scheduler)
+        try:
+            store = RecordStore(self.store_path)
+        except BaseException:
+            sims.close()
+            raise
         try:
             resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget,
                                           owner=f"{socket.gethostname()}:{os.getpid()}")
         except BaseException:
             store.close()
+            sims.close()
             raise
         robot = None
         if any(f.kind == "robot" for f in cfg.fidelities):
-            from controller.robot import RobotCell
+            from controller.robot import make_robot_cell
 
-            robot = RobotCell(cfg, speedup=self.speedup)
+            robot = make_robot_cell(cfg, speedup=self.speedup,
+                                    event_log=lambda kind, payload: store.log_event(cfg.name, kind, payload))
             for callback in self._document_listeners:
                 robot.add_document_listener(callback)
-        sims = ProcessPoolExecutor(max_workers=cfg.scheduler.simulation_workers,
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_ignore_sigint)
         inflight: dict[Future, Dispatch] = {}
         self._recover_inflight(store)
+        # Runs still waiting for an operator when the controller stopped wait on.
+        awaiting: dict[str, Dispatch] = {
+            s.id: Dispatch(s.id, s.seq, s.fidelity, dict(s.recipe), dict(s.suggestion), s.created)
+            for s in store.awaiting(cfg.name)
+        }
         samples = store.samples(cfg.name)
         committed = store.spent(cfg.name)
         seq = store.next_seq(cfg.name)
@@ -173,32 +193,65 @@ class CampaignRunner:
         kind = "campaign_resumed" if resumed else "campaign_started"
         store.log_event(cfg.name, kind, {"spent": committed})
         self._emit(kind, {"spent": committed, "budget": cfg.budget, "samples": len(samples)})
+        previous_handlers = self._catch_stop_signals()
         try:
             while True:
+                if self._interrupted:
+                    raise KeyboardInterrupt
                 for fut in [f for f in inflight if f.done()]:
                     sample = self._record(store, inflight.pop(fut), fut)
                     samples.append(sample)
                     self._recorded(sample, store, samples)
+                self._poll_controls(store)
+                if self._stop_request is not None:
+                    request = self._stop_request
+                    self._stop_reason = (f"stopped by operator {request['operator']}"
+                                         + (f" ({request['note']})" if request.get("note") else "")
+                                         + "; run `sdl run` on the same file to continue")
+                    status = "stopped"
+                    break
+                if self._paused:
+                    self._wait(inflight)
+                    continue
+                for dispatch in self._decided(store, awaiting, samples):
+                    if dispatch.suggestion["approval"]["decision"] == "rejected":
+                        committed -= cfg.fidelity(dispatch.fidelity).cost
+                        continue
+                    try:
+                        fut = self._submit(dispatch, cfg.fidelity(dispatch.fidelity), sims, robot, store, approved=True)
+                    except SDLError as err:  # refused after approval (e.g. the line's limits changed): nothing ran
+                        committed -= cfg.fidelity(dispatch.fidelity).cost
+                        sample = self._failed(dispatch, err, cost=0.0)
+                        store.add_sample(sample)
+                        samples.append(sample)
+                        self._recorded(sample, store, samples)
+                        continue
+                    inflight[fut] = dispatch
+                    self.view.dispatched(dispatch, committed)
+                    self._emit("sample_dispatched", {"sample": dispatch.sample_id, "fidelity": dispatch.fidelity,
+                                                     "recipe": dispatch.recipe, "suggestion": dispatch.suggestion,
+                                                     "committed": committed, "budget_left": cfg.budget - committed})
                 budget_left = cfg.budget - committed
                 affordable = [f for f in cfg.fidelities if f.cost <= budget_left + 1e-9]
                 if not affordable:
-                    if not inflight:
+                    if not inflight and not awaiting:
                         self._stop_reason = (
                             f"budget exhausted: {committed:g} of {cfg.budget:g} cost units committed; "
                             f"the cheapest fidelity costs {min(f.cost for f in cfg.fidelities):g}"
                         )
                         break
-                    wait(list(inflight), return_when=FIRST_COMPLETED)
+                    self._wait(inflight)
                     continue
-                robot_busy = any(cfg.fidelity(d.fidelity).kind == "robot" for d in inflight.values())
+                robot_busy = any(cfg.fidelity(d.fidelity).kind == "robot"
+                                 for d in [*inflight.values(), *awaiting.values()])
                 sims_busy = sum(cfg.fidelity(d.fidelity).kind == "simulator" for d in inflight.values())
                 sim_free = sims_busy < cfg.scheduler.simulation_workers
                 allowed = [f for f in affordable if not (f.kind == "robot" and robot_busy)]
                 if not allowed or not (sim_free or any(f.kind == "robot" for f in allowed)):
-                    wait(list(inflight), return_when=FIRST_COMPLETED)
+                    self._wait(inflight)
                     continue
                 history = history_frame(cfg, samples)
-                pending = self._pending_frame(inflight, samples)
+                pending = self._pending_frame([*inflight.values(), *awaiting.values()], samples)
                 self.view.thinking(len(history), [f.name for f in allowed])
                 try:
                     suggestion = strategy.recommend(history, pending=pending, budget_left=budget_left, q=1,
@@ -206,8 +259,8 @@ class CampaignRunner:
                 except OptimizerError as err:
                     # e.g. a single-fidelity strategy while the robot is busy, or with less budget
                     # left than a robot run costs: wait for what is running, else stop here.
-                    if inflight:
-                        wait(list(inflight), return_when=FIRST_COMPLETED)
+                    if inflight or awaiting:
+                        self._wait(inflight)
                         continue
                     self._stop_reason = f"nothing left to suggest within the budget ({committed:g} of {cfg.budget:g} committed): {err}"
                     break
@@ -217,7 +270,7 @@ class CampaignRunner:
                                           "predicted_mean": suggestion.predicted_mean, "budget_left": budget_left})
                 if fidelity.kind == "simulator" and not sim_free:
                     # The optimizer wants a simulation but every worker is busy: wait for one.
-                    wait(list(inflight), return_when=FIRST_COMPLETED)
+                    self._wait(inflight)
                     continue
                 dispatch = Dispatch(
                     sample_id=f"{cfg.name}-{seq:04d}", seq=seq, fidelity=fidelity.name,
@@ -241,20 +294,31 @@ class CampaignRunner:
                         break
                     continue
                 refusals = 0
-                inflight[fut] = dispatch
                 committed += fidelity.cost
                 seq += 1
+                if fut is None:  # held at the approval gate; its cost stays reserved
+                    awaiting[dispatch.sample_id] = dispatch
+                    self._approval_requested(store, dispatch, committed)
+                    continue
+                inflight[fut] = dispatch
                 self.view.dispatched(dispatch, committed)
                 self._emit("sample_dispatched", {"sample": dispatch.sample_id, "fidelity": fidelity.name,
                                                  "recipe": dispatch.recipe, "suggestion": dispatch.suggestion,
                                                  "committed": committed, "budget_left": cfg.budget - committed})
         except KeyboardInterrupt:
             self._stopping = True
+            self._stop_request = None
             status = "stopped"
             self._stop_reason = "stopped by the operator (Ctrl-C); run `sdl run` on the same file to continue"
             if robot is not None:
                 robot.request_stop()
         finally:
+            for dispatch in list(awaiting.values()):  # never approved: nothing ran, nothing is charged
+                sample = self._closed_at_gate(dispatch, "cancelled", "the campaign stopped before an operator decided")
+                store.add_sample(sample)
+                samples.append(sample)
+                awaiting.pop(dispatch.sample_id)
+                self._recorded(sample, store, samples)
             # Nothing in flight is lost: wait for it and record it.
             for fut in list(inflight):
                 try:
@@ -273,6 +337,8 @@ class CampaignRunner:
             store.finish_campaign(cfg.name, status, reason)
             self._emit(f"campaign_{status}", {"reason": reason, "spent": store.spent(cfg.name)})
             self.view.stop()
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
 
         recommendation = self._recommend(strategy, samples, store)
         try:
@@ -287,9 +353,9 @@ class CampaignRunner:
         for s in samples:
             counts[s.fidelity] = counts.get(s.fidelity, 0) + 1
         result = CampaignResult(
-            name=cfg.name, store=str(self.store_path), status=status, stop_reason=reason, budget=cfg.budget,
+            name=cfg.name, store=redact(str(self.store_path)), status=status, stop_reason=reason, budget=cfg.budget,
             spent=store.spent(cfg.name), samples_by_fidelity=counts,
-            failed=sum(s.status != "completed" for s in samples), recommendation=recommendation,
+            failed=sum(s.status in ("failed", "interrupted") for s in samples), recommendation=recommendation,
             wall_time_s=time.time() - started, ground_truth=truth, resumed=resumed,
         )
         store.close()
@@ -310,21 +376,37 @@ class CampaignRunner:
             self._emit("sample_failed", {"sample": sample.id, "fidelity": sample.fidelity, "fault": sample.fault,
                                          "error": sample.error, "attempts": len(sample.attempts)})
 
-    def _pending_frame(self, inflight: dict[Future, Dispatch], samples: list[Sample]) -> pd.DataFrame:
-        """Running samples, and interrupted ones: neither has a measurement, and neither may be
-        suggested again (an interrupted robot run is never repeated)."""
-        rows = [{**recipe_row(self.config, d.recipe), "fidelity": d.fidelity} for d in inflight.values()]
-        rows += [{**recipe_row(self.config, s.recipe), "fidelity": s.fidelity} for s in samples if s.status == "interrupted"]
+    def _pending_frame(self, dispatches: list[Dispatch], samples: list[Sample]) -> pd.DataFrame:
+        """Running and awaiting samples, and interrupted or rejected ones: none has a measurement,
+        and none may be suggested again (an interrupted robot run is never repeated; a rejected
+        one was refused by the operator)."""
+        rows = [{**recipe_row(self.config, d.recipe), "fidelity": d.fidelity} for d in dispatches]
+        rows += [{**recipe_row(self.config, s.recipe), "fidelity": s.fidelity} for s in samples
+                 if s.status in ("interrupted", "rejected")]
         return pd.DataFrame(rows, columns=[p.name for p in self.config.parameters] + ["fidelity"])
 
-    def _submit(self, d: Dispatch, fidelity, sims: ProcessPoolExecutor, robot, store: RecordStore) -> Future:
-        """Start the sample. It is recorded as ``running`` first, so a crash never loses it."""
+    def _submit(self, d: Dispatch, fidelity, sims: SimulationExecutor, robot, store: RecordStore,
+                approved: bool = False) -> Future | None:
+        """Start the sample. It is recorded as ``running`` first, so a crash never loses it.
+
+        A fidelity behind the approval gate is recorded as ``awaiting_approval`` instead (its
+        cost reserved) and nothing starts: None is returned. Once approved it comes back here
+        with ``approved=True``.
+        """
         if fidelity.kind == "robot":
             robot.check(d.recipe)  # refuse an out-of-limit recipe before anything is recorded or sent
-        store.begin_sample(Sample(
+        sample = Sample(
             id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status="running",
             cost=fidelity.cost, recipe=d.recipe, suggestion=d.suggestion, created=d.created,
-        ), budget=self.config.budget)
+        )
+        if approved:
+            store.start_approved(sample)
+        elif self.config.control.needs_approval(fidelity.name):
+            sample.status = "awaiting_approval"
+            store.begin_sample(sample, budget=self.config.budget)
+            return None
+        else:
+            store.begin_sample(sample, budget=self.config.budget)
         if fidelity.kind == "simulator":
             seed = (self.config.seed * 1_000_003 + d.seq) % (2**31)
             return sims.submit(run_simulation, fidelity.model, to_jsonable(d.recipe), seed)
@@ -348,6 +430,97 @@ class CampaignRunner:
             run_uid.clear()  # the next attempt is a new run
 
         return robot.submit(d.recipe, d.sample_id, md, on_document=keep, on_retry=retrying)
+
+    # operator control -------------------------------------------------
+    def _catch_stop_signals(self) -> dict:
+        """Ctrl-C (SIGINT) and SIGTERM set a flag the loop acts on between steps, rather than
+        raising wherever the signal lands: a KeyboardInterrupt inside a library (a model fit,
+        a store write) could be swallowed there or leave a sample half-recorded. A second
+        signal raises at once, for an operator who will not wait for running samples.
+
+        Returns:
+            the handlers replaced (restored when the run ends); empty off the main thread.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+            self.view.note("stopping: running samples are recorded first (Ctrl-C again to stop waiting)")
+
+        return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def _wait(self, inflight: dict[Future, Dispatch]) -> None:
+        """Wait for a sample to finish, but never longer than the control poll interval."""
+        if inflight:
+            wait(list(inflight), timeout=CONTROL_POLL_S, return_when=FIRST_COMPLETED)
+        else:
+            time.sleep(CONTROL_POLL_S)
+
+    def _poll_controls(self, store: RecordStore) -> None:
+        """Carry out the operators' pause/resume/stop requests (written to the store by `sdl serve`)."""
+        for request in store.pending_controls(self.config.name):
+            action, who = request["action"], request["operator"]
+            payload = {"operator": who, "note": request.get("note")}
+            if action == "stop":
+                self._stop_request = request
+                outcome = "stopping: running samples finish and are recorded"
+            elif action == "pause" and not self._paused:
+                self._paused = True
+                store.set_campaign_status(self.config.name, "paused")
+                outcome = "paused: nothing new starts; running samples finish and are recorded"
+                self.view.note(f"paused by {who}")
+            elif action == "resume" and self._paused:
+                self._paused = False
+                store.set_campaign_status(self.config.name, "running")
+                outcome = "resumed"
+                self.view.note(f"resumed by {who}")
+            else:
+                outcome = f"ignored: the campaign is already {'paused' if self._paused else 'running'}"
+            store.control_handled(request["id"], outcome)
+            if not outcome.startswith("ignored"):
+                kind = {"pause": "campaign_paused", "resume": "campaign_resumed", "stop": "campaign_stopping"}[action]
+                store.log_event(self.config.name, kind, payload)
+                self._emit(kind, payload)
+
+    def _approval_requested(self, store: RecordStore, d: Dispatch, committed: float) -> None:
+        s = d.suggestion
+        payload = {"sample": d.sample_id, "fidelity": d.fidelity, "recipe": d.recipe,
+                   "predicted_mean": s.get("predicted_mean"), "predicted_std": s.get("predicted_std"),
+                   "reason": s.get("reason"), "committed": committed}
+        store.log_event(self.config.name, "approval_requested", to_jsonable(payload))
+        self.view.note(f"{d.sample_id} ({d.fidelity}) awaits an operator's approval (sdl serve)")
+        self._emit("approval_requested", payload)
+
+    def _decided(self, store: RecordStore, awaiting: dict[str, Dispatch], samples: list[Sample]) -> list[Dispatch]:
+        """Samples at the gate an operator has decided on. Rejected ones are recorded here (cost
+        released); approved ones carry the decision in their suggestion record and are returned
+        for dispatch."""
+        out = []
+        for sample_id, d in list(awaiting.items()):
+            decision = store.decision(sample_id)
+            if decision is None:
+                continue
+            awaiting.pop(sample_id)
+            d.suggestion = {**d.suggestion, "approval": {
+                "decision": decision["decision"], "operator": decision["operator"],
+                "note": decision["note"], "time": decision["time"]}}
+            if decision["decision"] == "rejected":
+                sample = self._closed_at_gate(d, "rejected", f"rejected by operator {decision['operator']}"
+                                              + (f": {decision['note']}" if decision["note"] else ""))
+                store.add_sample(sample)
+                samples.append(sample)
+                self._recorded(sample, store, samples)
+            out.append(d)
+        return out
+
+    def _closed_at_gate(self, d: Dispatch, status: str, why: str) -> Sample:
+        return Sample(
+            id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status=status,
+            cost=0.0, recipe=d.recipe, suggestion=d.suggestion, error=why, created=d.created, completed=time.time(),
+        )
 
     def _recover_inflight(self, store: RecordStore) -> None:
         """Samples left ``running`` by a controller that died are recorded as interrupted,

@@ -7,6 +7,8 @@
     sdl history SAMPLE_ID [--store PATH]
     sdl export CAMPAIGN --format csv|parquet --output PATH [--store PATH]
     sdl export CAMPAIGN --documents PATH.jsonl [--store PATH]
+    sdl export CAMPAIGN --explain PATH.json [--store PATH]
+    sdl explain CAMPAIGN [--sample ID] [--json] [--store PATH]
 
 Project errors end the command with a one-line message and exit status 2.
 """
@@ -22,7 +24,8 @@ from pathlib import Path
 
 from core import SDLError
 
-STORE_HELP = "record store (SQLite file); default: $SDL_STORE or runs/sdl.sqlite"
+STORE_HELP = ("record store: a SQLite file or a database URL (postgresql://USER@HOST:PORT/DATABASE); "
+              "default: $SDL_STORE or runs/sdl.sqlite")
 
 
 def default_store() -> str:
@@ -71,6 +74,36 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", help="sample table path")
     export.add_argument("--documents", help="write every Bluesky document of the robot runs to this JSON-lines file")
     export.add_argument("--store", default=None, help=STORE_HELP)
+    export.add_argument("--explain", help="also write `sdl explain --json` of the campaign to this JSON file")
+
+    backtest = sub.add_parser("backtest", help="run the campaign's strategy and baselines against its recorded table")
+    backtest.add_argument("config", help="campaign file with a [backtest] section, e.g. configs/thermoset_backtest.toml")
+    backtest.add_argument("--seeds", type=int, default=5, help="paired seeds per method (default 5)")
+    backtest.add_argument("--output-dir", help="where the CSVs and the plot go (default backtest-out/CAMPAIGN)")
+    backtest.add_argument("--methods", nargs="+", metavar="STRATEGY",
+                          help="strategies to compare (default: [backtest] methods, else the campaign's, single_fidelity, random)")
+    backtest.add_argument("--budget", type=float, help="overrides the campaign's budget (cost units)")
+    backtest.add_argument("--mode", choices=["discrete", "continuous"], help="overrides [backtest] mode")
+    backtest.add_argument("--quiet", action="store_true", help="no progress lines; print the summary only")
+
+    explain = sub.add_parser("explain", help="parameter and structure-feature importance, fidelity correlations, "
+                                             "and why a sample was suggested")
+    explain.add_argument("campaign")
+    explain.add_argument("--sample", help="also explain why this sample (id) was suggested")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.add_argument("--sobol-points", type=int, default=None, metavar="N",
+                         help="base sample of the Sobol analysis (default 1024; N x (parameters + 2) model evaluations)")
+    explain.add_argument("--store", default=None, help=STORE_HELP)
+
+    serve = sub.add_parser("serve", help="web dashboard: watch campaigns, pause/resume/stop, approve robot runs")
+    serve.add_argument("--store", default=None, help=STORE_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: localhost only)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a campaign")
+    report.add_argument("campaign")
+    report.add_argument("--output", required=True, help="the HTML file to write, e.g. out/report.html")
+    report.add_argument("--store", default=None, help=STORE_HELP)
     return parser
 
 
@@ -91,11 +124,20 @@ def _stream_options(parser: argparse.ArgumentParser) -> None:
                         help="publish Bluesky documents and campaign events on 0MQ ($SDL_ZMQ_IN / $SDL_ZMQ_OUT, "
                              "default tcp://127.0.0.1:5577 / 5578) for `sdl monitor` and RemoteDispatcher clients")
     parser.add_argument("--no-proxy", action="store_true", help="with --stream: use a 0MQ proxy that is already running")
+    parser.add_argument("--serve", type=int, metavar="PORT", default=None,
+                        help="also serve the web dashboard on http://127.0.0.1:PORT/ while the campaign runs")
 
 
 def _run_with_stream(args, config, runner):
-    """Run the campaign, publishing on 0MQ when ``--stream`` is given."""
+    """Run the campaign, publishing on 0MQ when ``--stream`` is given, serving the dashboard
+    when ``--serve PORT`` is."""
     stream = None
+    dashboard = None
+    if getattr(args, "serve", None) is not None:
+        from controller.web.app import BackgroundServer
+
+        dashboard = BackgroundServer(runner.store_path, port=args.serve).start()
+        print(f"dashboard: {dashboard.url}/#/c/{config.name}", flush=True)
     if args.stream:
         from controller.stream import CampaignStream, StreamSettings
 
@@ -106,6 +148,8 @@ def _run_with_stream(args, config, runner):
     finally:
         if stream is not None:
             stream.close()
+        if dashboard is not None:
+            dashboard.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,9 +191,9 @@ def cmd_resume(args) -> int:
 
     store = _open_store(args.store)
     raw = json.loads(store.campaign(args.campaign)["config_json"])
-    path = str(store.path)
+    path, location = store.url if store.path is None else str(store.path), store.location
     store.close()
-    config = config_from_dict(raw, source=f"{path} (campaign {args.campaign})")
+    config = config_from_dict(raw, source=f"{location} (campaign {args.campaign})")
     runner = CampaignRunner(config, store_path=path, speedup=args.speedup, show_progress=not args.quiet)
     result = _run_with_stream(args, config, runner)
     print_result(config, result)
@@ -174,11 +218,12 @@ def cmd_check(args) -> int:
 
 
 def _open_store(path: str | None):
-    from controller.store import RecordStore
+    from controller.store import RecordStore, StoreLocation
     from core import StoreError
 
     path = path or default_store()
-    if not Path(path).exists():
+    where = StoreLocation.parse(path)
+    if where.kind == "sqlite" and not where.path.exists():  # a database server's store is always there
         raise StoreError(f"no record store at {path!r}; run a campaign first or pass --store")
     return RecordStore(path)
 
@@ -213,8 +258,9 @@ def cmd_export(args) -> int:
     from controller.history import sample_table
     from core import ConfigError, FieldIssue
 
-    if not args.documents and not (args.format and args.output):
-        raise ConfigError(FieldIssue("export", "give --format csv|parquet with --output PATH, or --documents PATH.jsonl"))
+    if not args.documents and not (args.format and args.output) and not args.explain:
+        raise ConfigError(FieldIssue("export", "give --format csv|parquet with --output PATH, --documents PATH.jsonl "
+                                               "or --explain PATH.json"))
     store = _open_store(args.store)
     campaign = store.campaign(args.campaign)
     if args.format and args.output:
@@ -239,6 +285,31 @@ def cmd_export(args) -> int:
                 fh.write(json.dumps({"name": name, "doc": doc}) + "\n")
                 n += 1
         print(f"wrote {n} Bluesky documents to {out}")
+    if args.explain:
+        from controller.explain import write_explanation
+
+        print(f"wrote the explanation to {write_explanation(store, args.campaign, args.explain)}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from controller.web.app import serve
+
+    from controller.store import store_target
+
+    target = store_target(args.store or default_store())
+    _open_store(str(target)).close()  # refuse a missing store before listening
+    serve(target, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from controller.htmlreport import write_report
+
+    store = _open_store(args.store)
+    store.campaign(args.campaign)  # raises with the known names if absent
+    out = write_report(store, args.campaign, args.output)
+    print(f"wrote the report of {args.campaign} to {out}")
     return 0
 
 
@@ -250,6 +321,10 @@ COMMANDS = {
     "samples": cmd_samples,
     "history": cmd_history,
     "export": cmd_export,
+    "explain": lambda args: __import__("controller.explain", fromlist=["cmd_explain"]).cmd_explain(args),
+    "serve": cmd_serve,
+    "report": cmd_report,
+    "backtest": lambda args: __import__("controller.backtest", fromlist=["cmd_backtest"]).cmd_backtest(args),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +30,16 @@ from core import (
     SDLError,
     parse_quantity,
 )
+from core.space import FIDELITY_KINDS
 from core.units import Q_, unit_text
 
 DEFAULT_STORE = "runs/sdl.sqlite"
 STRATEGIES = ("multi_fidelity", "single_fidelity", "random", "sobol")
 TOP_LEVEL_KEYS = {
     "name", "description", "seed", "budget", "store", "system", "objective",
-    "parameters", "fidelities", "optimizer", "devices", "scheduler", "retry",
+    "parameters", "fidelities", "optimizer", "devices", "scheduler", "retry", "backtest", "control",
 }
-SYSTEMS = ("thermoset_blend",)
+SYSTEMS = ("thermoset_blend", "generic")  # generic: any parameters and property (backtests on recorded tables)
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,18 @@ class OptimizerSettings:
     Attributes:
         strategy: one of ``multi_fidelity``, ``single_fidelity``, ``random``, ``sobol``.
         initial_design: fidelity name -> number of space-filling samples before the model.
+        physics: what the model takes from a simulator (``optimizers.physics``): ``"none"``,
+            ``"features"`` (its structure features as extra inputs), ``"prior_mean"`` (its
+            prediction as the GP's prior mean) or ``"sim_input"`` (its prediction as an input).
+        physics_model: the simulator asked (default: the cheapest simulator fidelity's model).
+        physics_features: structure features used in ``features`` mode (None: all it returns).
     """
 
     strategy: str = "multi_fidelity"
     initial_design: dict[str, int] = field(default_factory=dict, hash=False)
+    physics: str = "none"
+    physics_model: str | None = None
+    physics_features: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,16 @@ class DeviceSettings:
         watchdog_factor: a device action taking longer than this many times its expected
             duration is stopped and reported as a ``watchdog`` fault.
         faults: simulated device faults to inject in dry runs (``devices.FaultSpec``), seeded.
+        executor: who runs the robot's plans: ``local`` (a RunEngine in the controller) or
+            ``queueserver`` (a bluesky-queueserver RE Manager, see ``controller.qserver``).
+        qserver_control: RE Manager's 0MQ control address (executor ``queueserver``).
+        qserver_data: the 0MQ proxy output where RE Manager's documents arrive.
+        transport: ``sim`` (in-process twins) or ``epics`` (the line's Ophyd EPICS devices over
+            Channel Access, see ``devices.epics``; ``python -m devices.ioc`` serves the twins).
+        ioc_prefix: PV prefix of the line's IOC (transport ``epics``).
+        ca_addr_list, ca_server_port: EPICS_CA_ADDR_LIST / EPICS_CA_SERVER_PORT to set, or None
+            to keep the environment's.
+        connection_timeout: how long to wait for the IOC's PVs to connect.
     """
 
     dry_run: bool = True
@@ -73,6 +93,14 @@ class DeviceSettings:
     limits: dict[str, tuple[pint.Quantity, pint.Quantity]] = field(default_factory=dict, hash=False)
     watchdog_factor: float = 3.0
     faults: tuple = ()
+    executor: str = "local"
+    qserver_control: str = "tcp://127.0.0.1:60615"
+    qserver_data: str = "tcp://127.0.0.1:5568"
+    transport: str = "sim"
+    ioc_prefix: str = "SDL:"
+    ca_addr_list: str | None = None
+    ca_server_port: int | None = None
+    connection_timeout: pint.Quantity = field(default_factory=lambda: Q_(10.0, "s"))
 
 
 @dataclass(frozen=True)
@@ -96,10 +124,64 @@ class SchedulerSettings:
     """Parallelism of the loop.
 
     Attributes:
-        simulation_workers: simulator processes that run alongside the robot.
+        simulation_workers: simulations kept in flight alongside the robot; with the default
+            local Dask cluster (or ``backend = "processes"``), also its number of worker processes.
+        backend: where simulations run: ``"dask"`` (a ``dask.distributed`` cluster) or
+            ``"processes"`` (a local process pool).
+        dask_scheduler: address (``tcp://host:port``) of an existing Dask scheduler; None
+            starts a LocalCluster on this machine.
     """
 
     simulation_workers: int = 2
+    backend: str = "dask"
+    dask_scheduler: str | None = None
+
+    @property
+    def local_simulation_workers(self) -> int:
+        """Simulation processes on this machine (none when an existing Dask scheduler runs them)."""
+        return 0 if self.dask_scheduler else self.simulation_workers
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """What the operator must decide, and how control requests are authorized.
+
+    Attributes:
+        approval: fidelities whose runs wait at the approval gate until an operator
+            approves or rejects them (e.g. ``["robot"]``); empty = fully autonomous.
+        token: the control token for `sdl serve` (pause/resume/stop/approve). Prefer
+            ``$SDL_CONTROL_TOKEN``, which overrides it and keeps it out of the store.
+    """
+
+    approval: tuple[str, ...] = ()
+    token: str | None = field(default=None, repr=False)
+
+    def needs_approval(self, fidelity: str) -> bool:
+        return fidelity in self.approval
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """``[backtest]``: run the campaign against a recorded table (``sdl backtest``).
+
+    Attributes:
+        table: path of the CSV / Parquet file (relative paths are taken from the campaign file's folder).
+        mode: ``discrete`` (the rows are the candidates) or ``continuous`` (a GP fitted to the
+            table answers any recipe).
+        columns: fidelity name -> property column of the table.
+        cost_columns: fidelity name -> column of recorded costs (the fidelity's cost otherwise).
+        units: column -> unit, for headers without ``[unit]``.
+        noise: continuous mode: add Gaussian noise of the emulator's fitted noise level.
+        methods: strategies compared (default: the campaign's, ``single_fidelity``, ``random``).
+    """
+
+    table: str
+    mode: str = "discrete"
+    columns: dict[str, str] = field(default_factory=dict, hash=False)
+    cost_columns: dict[str, str] = field(default_factory=dict, hash=False)
+    units: dict[str, str] = field(default_factory=dict, hash=False)
+    noise: bool = False
+    methods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +200,8 @@ class CampaignConfig:
     devices: DeviceSettings
     scheduler: SchedulerSettings
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    backtest: BacktestSettings | None = None
+    control: ControlSettings = field(default_factory=ControlSettings)
     description: str = ""
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
@@ -147,7 +231,10 @@ class CampaignConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_json(self) -> str:
-        return json.dumps(self.raw, sort_keys=True, default=str)
+        from controller.store import redact
+
+        raw = {**self.raw, "store": redact(self.raw["store"])} if isinstance(self.raw.get("store"), str) else self.raw
+        return json.dumps(raw, sort_keys=True, default=str)  # kept in the store: never with its password
 
 
 def load_config(path: str | Path) -> CampaignConfig:
@@ -206,25 +293,46 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
 
     store = raw.get("store", DEFAULT_STORE)
     if not isinstance(store, str) or not store:
-        issues.append(FieldIssue("store", f"{store!r} must be a path to a SQLite file"))
+        issues.append(FieldIssue("store", f"{store!r} must be a SQLite file path or a database URL "
+                                          "(sqlite:///PATH, postgresql://USER@HOST:PORT/DATABASE)"))
         store = DEFAULT_STORE
+    else:
+        from controller.store import StoreLocation
+        from core import StoreError
+
+        try:
+            StoreLocation.parse(store)
+        except StoreError as err:
+            issues.append(FieldIssue("store", str(err).removeprefix("store ")))
+            store = DEFAULT_STORE
 
     system = raw.get("system", "thermoset_blend")
     if system not in SYSTEMS:
         issues.append(FieldIssue("system", f"{system!r} is not a known material system; allowed: {list(SYSTEMS)}"))
 
     objective = collect(_objective, raw.get("objective"))
-    if objective is not None and system in SYSTEMS:
+    if objective is not None and system in SYSTEM_PROPERTIES:
         collect(_check_objective, objective, system)
-    parameters = collect(_parameters, raw.get("parameters"), system if system in SYSTEMS else None)
+    parameters = collect(_parameters, raw.get("parameters"), system if system in SYSTEM_PROPERTIES else None)
     fidelities = collect(_fidelities, raw.get("fidelities"))
     optimizer = collect(_optimizer, raw.get("optimizer", {}), fidelities)
     devices = collect(_devices, raw.get("devices", {}))
     scheduler = collect(_scheduler, raw.get("scheduler", {}))
     retry = collect(_retry, raw.get("retry", {}))
+    backtest = collect(_backtest, raw.get("backtest"), fidelities, source)
+    if backtest is None and "backtest" not in raw:
+        if any(f.kind == "table" for f in fidelities or ()):
+            issues.append(FieldIssue("backtest", "fidelities of kind \"table\" need a [backtest] table naming the recorded table"))
+        if system == "generic":
+            issues.append(FieldIssue("system", "\"generic\" campaigns run only against a recorded table: add a [backtest] table"))
+    if backtest is not None and parameters and objective is not None and fidelities:
+        collect(_check_backtest_table, backtest, parameters, objective)
+    control = collect(_control, raw.get("control", {}), fidelities)
 
     if parameters and devices is not None and any(f.kind == "robot" for f in fidelities or ()):
         collect(_check_device_limits, parameters, devices)
+    if optimizer is not None and parameters and objective is not None:
+        collect(_check_physics, optimizer, parameters, objective)
     if fidelities and budget and budget < min(f.cost for f in fidelities):
         issues.append(
             FieldIssue("budget", f"{budget} is below the cheapest fidelity's cost {min(f.cost for f in fidelities)}; nothing could run")
@@ -244,6 +352,8 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         devices=devices,
         scheduler=scheduler,
         retry=retry,
+        backtest=backtest,
+        control=control,
         description=str(raw.get("description", "")),
         source=source,
         raw=raw,
@@ -371,10 +481,30 @@ def _parameter(name: str, spec: Any, where: str, like: str | None = None) -> Par
         choices = spec.get("choices")
         if not isinstance(choices, dict) or not all(isinstance(v, str) for v in choices.values()):
             raise ConfigError(FieldIssue(f"{where}.choices", "must be a table of label = \"SMILES\""))
-        return MoleculeParameter(name=name, choices=dict(choices))
+        return _molecule_parameter(name, spec, where, dict(choices))
     raise ConfigError(
         FieldIssue(f"{where}.type", f"{kind!r} is not one of 'continuous' (with low/high), 'categorical', 'molecule'")
     )
+
+
+def _molecule_parameter(name: str, spec: dict, where: str, choices: dict) -> MoleculeParameter:
+    """``featurization`` (descriptors | morgan | both), ``descriptors``, ``morgan_radius``, ``morgan_bits``."""
+    from core import InputDataError
+    from optimizers.featurize import MORGAN_BITS, MORGAN_RADIUS, check_settings
+
+    descriptors = spec.get("descriptors")
+    radius = spec.get("morgan_radius", MORGAN_RADIUS)
+    n_bits = spec.get("morgan_bits", MORGAN_BITS)
+    if descriptors is not None and (not isinstance(descriptors, list) or not all(isinstance(d, str) for d in descriptors)):
+        raise ConfigError(FieldIssue(f"{where}.descriptors", f"{descriptors!r} must be a list of rdkit descriptor names"))
+    try:
+        check_settings(descriptors, radius, n_bits, where)
+    except InputDataError as err:
+        key, _, message = str(err).partition(": ")
+        raise ConfigError(FieldIssue(key, message)) from err
+    return MoleculeParameter(name=name, choices=choices, featurization=spec.get("featurization", "descriptors"),
+                             descriptors=tuple(descriptors) if descriptors is not None else None,
+                             morgan_radius=radius, morgan_bits=n_bits)
 
 
 def _fidelities(raw: Any) -> list[Fidelity]:
@@ -390,8 +520,8 @@ def _fidelities(raw: Any) -> list[Fidelity]:
         issues += [FieldIssue(f"{where}.{k}", "unknown field; allowed: kind, cost, model, target, value, expected_duration") for k in sorted(extra)]
         kind = spec.get("kind")
         cost = spec.get("cost")
-        if kind not in ("simulator", "robot"):
-            issues.append(FieldIssue(f"{where}.kind", f"{kind!r} is not one of 'simulator', 'robot'"))
+        if kind not in FIDELITY_KINDS:
+            issues.append(FieldIssue(f"{where}.kind", f"{kind!r} is not one of {', '.join(map(repr, FIDELITY_KINDS))}"))
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost > 0:
             issues.append(FieldIssue(f"{where}.cost", f"{cost!r} must be a positive number of cost units"))
         if kind == "simulator":
@@ -453,8 +583,9 @@ def _optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSettings
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("optimizer", "must be a table"))
     issues = []
-    extra = set(raw) - {"strategy", "initial_design"}
-    issues += [FieldIssue(f"optimizer.{k}", "unknown field; allowed: strategy, initial_design") for k in sorted(extra)]
+    known = {"strategy", "initial_design", "physics", "physics_model", "physics_features"}
+    extra = set(raw) - known
+    issues += [FieldIssue(f"optimizer.{k}", f"unknown field; allowed: {', '.join(sorted(known))}") for k in sorted(extra)]
     strategy = raw.get("strategy", "multi_fidelity")
     if strategy not in STRATEGIES:
         issues.append(FieldIssue("optimizer.strategy", f"{strategy!r} is not one of {list(STRATEGIES)}"))
@@ -468,16 +599,105 @@ def _optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSettings
             issues.append(FieldIssue(f"optimizer.initial_design.{fid}", f"unknown fidelity {fid!r}; allowed: {names}"))
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             issues.append(FieldIssue(f"optimizer.initial_design.{fid}", f"{count!r} must be a non-negative integer"))
+    physics, physics_model, physics_features = _physics_settings(raw, strategy, fidelities, issues)
     if issues:
         raise ConfigError(issues)
-    return OptimizerSettings(strategy=strategy, initial_design=dict(design))
+    return OptimizerSettings(strategy=strategy, initial_design=dict(design), physics=physics,
+                             physics_model=physics_model, physics_features=physics_features)
+
+
+PHYSICS_MODES = ("none", "features", "prior_mean", "sim_input")
+
+
+def _physics_settings(raw: dict, strategy: str, fidelities: list[Fidelity] | None, issues: list[FieldIssue]):
+    """``optimizer.physics*``: the mode, the simulator (default the cheapest simulator fidelity's) and features."""
+    physics = raw.get("physics", "none")
+    if physics not in PHYSICS_MODES:
+        issues.append(FieldIssue("optimizer.physics", f"{physics!r} is not one of {list(PHYSICS_MODES)}"))
+        return "none", None, None
+    model = raw.get("physics_model")
+    features = raw.get("physics_features")
+    if physics == "none":
+        for key in ("physics_model", "physics_features"):
+            if key in raw:
+                issues.append(FieldIssue(f"optimizer.{key}", "only used with physics = \"features\", \"prior_mean\" or \"sim_input\""))
+        return "none", None, None
+    if strategy not in ("multi_fidelity", "single_fidelity"):
+        issues.append(FieldIssue("optimizer.physics", f"{physics!r} needs a model-based strategy "
+                                                      f"('multi_fidelity' or 'single_fidelity'), not {strategy!r}"))
+    if model is None:
+        sims = sorted((f for f in fidelities or () if f.kind == "simulator"), key=lambda f: (f.cost, f.value))
+        if fidelities is not None and not sims:
+            issues.append(FieldIssue("optimizer.physics_model", "no simulator fidelity to default to; name a simulator "
+                                                                "model, e.g. \"thermoset.closed_form\""))
+        model = sims[0].model if sims else None
+    elif not isinstance(model, str):
+        issues.append(FieldIssue("optimizer.physics_model", f"{model!r} must be a simulator model name"))
+        model = None
+    else:
+        from simulators import available_models
+
+        if model not in available_models():
+            issues.append(FieldIssue("optimizer.physics_model", f"unknown simulator {model!r}; allowed: {available_models()}"))
+            model = None
+    if features is not None:
+        if physics != "features":
+            issues.append(FieldIssue("optimizer.physics_features", f"only used with physics = \"features\", not {physics!r}"))
+            features = None
+        elif not isinstance(features, list) or not features or not all(isinstance(x, str) for x in features):
+            issues.append(FieldIssue("optimizer.physics_features", f"{features!r} must be a non-empty list of structure "
+                                                                   "feature names, e.g. [\"degree_of_cure\"]"))
+            features = None
+        else:
+            features = tuple(features)
+    return physics, model, features
+
+
+def _check_physics(optimizer: OptimizerSettings, parameters: list[Parameter], objective: Objective) -> None:
+    """The physics simulator must return the chosen features and predict the objective (run once on the box's middle)."""
+    if optimizer.physics == "none" or optimizer.physics_model is None:
+        return
+    from optimizers.physics import available_features
+    from simulators import get_simulator
+
+    try:
+        structure, properties = available_features(get_simulator(optimizer.physics_model,
+                                                                 field="optimizer.physics_model"), parameters)
+    except SDLError as err:
+        raise ConfigError(FieldIssue("optimizer.physics_model", f"{optimizer.physics_model} cannot run this search "
+                                                                f"space's middle recipe: {err}")) from err
+    issues = []
+    if optimizer.physics_features is not None:
+        bad = [f for f in optimizer.physics_features if f not in structure]
+        if bad:
+            issues.append(FieldIssue("optimizer.physics_features", f"{bad} not returned by {optimizer.physics_model}; "
+                                                                   f"allowed: {structure}"))
+    if optimizer.physics in ("prior_mean", "sim_input") and objective.property not in properties:
+        issues.append(FieldIssue("optimizer.physics", f"{optimizer.physics_model} does not predict "
+                                                      f"{objective.property!r} (it predicts {properties})"))
+    if issues:
+        raise ConfigError(issues)
+
+
+def physics_for(config: "CampaignConfig"):
+    """The ``optimizers.physics.PhysicsFeatures`` a campaign's strategy gets (None without physics)."""
+    opt = config.optimizer
+    if opt.physics == "none":
+        return None
+    from optimizers.physics import simulator_physics
+    from simulators import get_simulator
+
+    sim = get_simulator(opt.physics_model, field="optimizer.physics_model")
+    return simulator_physics(sim, opt.physics, config.objective, opt.physics_features)
 
 
 def _devices(raw: Any) -> DeviceSettings:
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("devices", "must be a table"))
     issues = []
-    allowed_keys = {"dry_run", "speedup", "batch_mass", "limits", "watchdog_factor", "faults"}
+    allowed_keys = {"dry_run", "speedup", "batch_mass", "limits", "watchdog_factor", "faults",
+                    "executor", "qserver_control", "qserver_data",
+                    "transport", "ioc_prefix", "ca_addr_list", "ca_server_port", "connection_timeout"}
     extra = set(raw) - allowed_keys
     issues += [FieldIssue(f"devices.{k}", f"unknown field; allowed: {sorted(allowed_keys)}") for k in sorted(extra)]
     watchdog = raw.get("watchdog_factor", 3.0)
@@ -511,10 +731,18 @@ def _devices(raw: Any) -> DeviceSettings:
         issues.extend(err.issues)
     limits, limit_issues = _limit_overrides(raw.get("limits", {}))
     issues += limit_issues
+    from controller.qserver import executor_settings
+
+    executor, executor_issues = executor_settings(raw)
+    issues += executor_issues
+    from devices.epics.settings import transport_settings
+
+    transport, transport_issues = transport_settings(raw)
+    issues += transport_issues
     if issues:
         raise ConfigError(issues)
     return DeviceSettings(dry_run=True, speedup=float(speedup), batch_mass=batch_mass, limits=limits,
-                          watchdog_factor=float(watchdog), faults=faults)
+                          watchdog_factor=float(watchdog), faults=faults, **executor, **transport)
 
 
 def _limit_overrides(raw: Any) -> tuple[dict[str, tuple[pint.Quantity, pint.Quantity]], list[FieldIssue]]:
@@ -585,16 +813,54 @@ def _retry(raw: Any) -> RetryPolicy:
     return RetryPolicy(retries=retries, backoff=backoff, retryable=tuple(retryable))
 
 
+def _control(raw: Any, fidelities: list[Fidelity] | None) -> ControlSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(FieldIssue("control", "must be a table, e.g. [control] approval = [\"robot\"]"))
+    issues = [FieldIssue(f"control.{k}", "unknown field; allowed: approval, token") for k in sorted(set(raw) - {"approval", "token"})]
+    approval = raw.get("approval", [])
+    names = [f.name for f in fidelities or ()]
+    if not isinstance(approval, list) or not all(isinstance(a, str) for a in approval):
+        issues.append(FieldIssue("control.approval", f"{approval!r} must be a list of fidelity names; allowed: {names}"))
+        approval = []
+    elif fidelities:
+        issues += [FieldIssue("control.approval", f"unknown fidelity {a!r}; allowed: {names}") for a in approval if a not in names]
+    token = raw.get("token")
+    if token is not None and (not isinstance(token, str) or len(token) < 8):
+        issues.append(FieldIssue("control.token", "must be a string of at least 8 characters (or set $SDL_CONTROL_TOKEN instead)"))
+    if issues:
+        raise ConfigError(issues)
+    return ControlSettings(approval=tuple(approval), token=token)
+
+
 def _scheduler(raw: Any) -> SchedulerSettings:
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("scheduler", "must be a table"))
-    extra = set(raw) - {"simulation_workers"}
+    allowed = ("simulation_workers", "backend", "dask_scheduler")
+    extra = set(raw) - set(allowed)
     if extra:
-        raise ConfigError([FieldIssue(f"scheduler.{k}", "unknown field; allowed: simulation_workers") for k in sorted(extra)])
+        raise ConfigError([FieldIssue(f"scheduler.{k}", f"unknown field; allowed: {', '.join(allowed)}") for k in sorted(extra)])
+    issues = []
     workers = raw.get("simulation_workers", 2)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
-        raise ConfigError(FieldIssue("scheduler.simulation_workers", f"{workers!r} must be an integer from 1 to 64"))
-    return SchedulerSettings(simulation_workers=workers)
+        issues.append(FieldIssue("scheduler.simulation_workers", f"{workers!r} must be an integer from 1 to 64"))
+    backend = raw.get("backend", "dask")
+    if backend not in ("dask", "processes"):
+        issues.append(FieldIssue("scheduler.backend", f"{backend!r} is not a simulation backend; allowed: dask, processes"))
+    address = raw.get("dask_scheduler")
+    if address is not None:
+        if not isinstance(address, str) or not _DASK_ADDRESS.fullmatch(address) or not 1 <= int(address.rsplit(":", 1)[1]) <= 65535:
+            issues.append(FieldIssue("scheduler.dask_scheduler", f"{address!r} is not a Dask scheduler address; "
+                                                                 "expected tcp://HOST:PORT (PORT from 1 to 65535), e.g. tcp://10.0.0.5:8786"))
+        elif backend == "processes":
+            issues.append(FieldIssue("scheduler.dask_scheduler", "is set but scheduler.backend is \"processes\"; "
+                                                                 "remove one of them"))
+    if issues:
+        raise ConfigError(issues)
+    return SchedulerSettings(simulation_workers=workers, backend=backend, dask_scheduler=address)
+
+
+# tcp://HOST:PORT with a host name, an IPv4 address or a bracketed IPv6 address.
+_DASK_ADDRESS = re.compile(r"tcp://(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}")
 
 
 def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings) -> list[FieldIssue]:
@@ -647,3 +913,76 @@ def _check_device_limits(parameters: list[Parameter], devices: DeviceSettings) -
             issues.append(FieldIssue(f"{where}.high", f"{p.high:~} is above the device limit {hi.to(p.unit):~}; allowed {lo.to(p.unit):~} to {hi.to(p.unit):~}"))
     if issues:
         raise ConfigError(issues)
+
+
+BACKTEST_MODES = ("discrete", "continuous")
+_BACKTEST_KEYS = ("table", "mode", "columns", "cost_columns", "units", "noise", "methods")
+
+
+def _backtest(raw: Any, fidelities: list[Fidelity] | None, source: str | None) -> BacktestSettings | None:
+    """``[backtest]``: the recorded table a backtest runs against (None when absent)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(FieldIssue("backtest", 'must be a table: table = "data.csv", mode = "discrete", columns = {...}'))
+    issues = [FieldIssue(f"backtest.{k}", f"unknown field; allowed: {', '.join(_BACKTEST_KEYS)}")
+              for k in sorted(set(raw) - set(_BACKTEST_KEYS))]
+    table = raw.get("table")
+    path = None
+    if not isinstance(table, str) or not table.strip():
+        issues.append(FieldIssue("backtest.table", "missing: the CSV or Parquet file of recorded results, e.g. \"data.csv\""))
+    else:
+        path = Path(table)
+        if not path.is_absolute() and source and Path(source).exists():
+            path = Path(source).resolve().parent / path
+        if not path.is_file():
+            issues.append(FieldIssue("backtest.table", f"file {str(path)!r} does not exist"))
+    mode = raw.get("mode", "discrete")
+    if mode not in BACKTEST_MODES:
+        issues.append(FieldIssue("backtest.mode", f"{mode!r} is not one of {list(BACKTEST_MODES)}"))
+    names = [f.name for f in fidelities or ()]
+
+    def column_table(key: str, required: bool) -> dict[str, str]:
+        value = raw.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+            issues.append(FieldIssue(f"backtest.{key}", "must be a table of fidelity = \"column name\""))
+            return {}
+        if fidelities is not None:
+            issues.extend(FieldIssue(f"backtest.{key}.{k}", f"unknown fidelity {k!r}; allowed: {names}") for k in value if k not in names)
+            if required:
+                issues.extend(FieldIssue(f"backtest.{key}.{n}", "missing: the table column with this fidelity's property values")
+                              for n in names if n not in value)
+        return dict(value)
+
+    columns = column_table("columns", required=True)
+    cost_columns = column_table("cost_columns", required=False)
+    units = raw.get("units", {})
+    if not isinstance(units, dict):
+        issues.append(FieldIssue("backtest.units", "must be a table of \"column\" = \"unit\""))
+        units = {}
+    for col, unit in units.items():
+        try:
+            Q_(1, unit)
+        except Exception as err:  # pint raises several types for bad unit text
+            issues.append(FieldIssue(f"backtest.units.{col}", f"unknown unit {unit!r} ({err})"))
+    noise = raw.get("noise", False)
+    if not isinstance(noise, bool):
+        issues.append(FieldIssue("backtest.noise", f"{noise!r} must be true or false"))
+    methods = raw.get("methods", [])
+    if not isinstance(methods, list) or not all(isinstance(m, str) and m.removesuffix("+physics") in STRATEGIES
+                                                for m in methods):
+        issues.append(FieldIssue("backtest.methods", f"{methods!r} must be a list of strategies from {list(STRATEGIES)} "
+                                                     "(a model strategy may end in '+physics')"))
+        methods = []
+    if issues:
+        raise ConfigError(issues)
+    return BacktestSettings(table=str(path), mode=mode, columns=columns, cost_columns=cost_columns,
+                            units=dict(units), noise=noise, methods=tuple(dict.fromkeys(methods)))
+
+
+def _check_backtest_table(backtest: BacktestSettings, parameters: list[Parameter], objective: Objective) -> None:
+    """Read the recorded table and check its columns and units against the campaign (every problem at once)."""
+    from simulators.table import RecordedTable
+
+    RecordedTable.from_file(backtest.table, parameters, objective, backtest.columns, backtest.cost_columns,
+                            backtest.units, field="backtest")

@@ -39,8 +39,8 @@ def history_frame(config: CampaignConfig, samples: Iterable[Sample]) -> pd.DataF
     """The optimizer's view of the store (columns per ``docs/interfaces.md``)."""
     rows = []
     for s in samples:
-        if s.status == "interrupted":
-            continue  # no measurement: the optimizer learns nothing from it
+        if s.status not in ("completed", "failed"):
+            continue  # interrupted, rejected or cancelled: nothing was measured, nothing to learn
         rows.append({**recipe_row(config, s.recipe), "fidelity": s.fidelity,
                      "objective": objective_value(config, s), "status": s.status})
     columns = [p.name for p in config.parameters] + ["fidelity", "objective", "status"]

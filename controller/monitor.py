@@ -99,8 +99,26 @@ class MonitorState:
         self.now = "campaign started"
 
     def _on_campaign_resumed(self, event: dict[str, Any]) -> None:
+        if "operator" in event:  # an operator resumed a paused campaign
+            self.status = "running"
+            self.now = f"resumed by {event['operator']}"
+            return
         self._on_campaign_started(event)
         self.now = f"campaign resumed with {event.get('samples', 0)} samples recorded"
+
+    def _on_campaign_paused(self, event: dict[str, Any]) -> None:
+        self.status = "paused"
+        self.now = f"paused by {event.get('operator')}" + (f" ({event['note']})" if event.get("note") else "")
+
+    def _on_campaign_stopping(self, event: dict[str, Any]) -> None:
+        self.status = "stopping"
+        self.now = f"stop requested by {event.get('operator')}; running samples finish"
+
+    def _on_approval_requested(self, event: dict[str, Any]) -> None:
+        sample, fidelity = event.get("sample", "?"), event.get("fidelity", "?")
+        self.samples[sample] = SampleRow(sample, fidelity, "awaiting_approval", cost=None,
+                                         predicted=event.get("predicted_mean"))
+        self.now = f"{sample} at {fidelity} awaits an operator's approval (sdl serve)"
 
     def _on_sample_dispatched(self, event: dict[str, Any]) -> None:
         committed = event.get("committed")
@@ -177,7 +195,7 @@ class MonitorState:
         out: dict[str, dict[str, float]] = {}
         for row in self.samples.values():
             entry = out.setdefault(row.fidelity, {"done": 0, "running": 0, "cost": 0.0})
-            entry["running" if row.status == "running" else "done"] += 1
+            entry["running" if row.status in ("running", "awaiting_approval") else "done"] += 1
             entry["cost"] += row.cost or 0.0
         return out
 
@@ -279,7 +297,9 @@ def run_monitor(campaign: str | None, settings: StreamSettings, store_path: str 
         store_path: seed the view with the store's samples if the file exists.
     """
     state = MonitorState(campaign=campaign)
-    if store_path and Path(store_path).exists():
+    from controller.store import StoreLocation
+
+    if store_path and (StoreLocation.parse(store_path).kind == "postgresql" or Path(store_path).exists()):
         seed_from_store(state, store_path)  # a campaign=None state still follows a new campaign
     console = console or Console()
     deadline = None if duration_s is None else time.monotonic() + duration_s

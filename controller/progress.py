@@ -56,6 +56,11 @@ class ProgressView:
         if self._progress is not None:
             self._progress.update(self._task, status=f"running {dispatch.sample_id} at {dispatch.fidelity}")
 
+    def note(self, text: str) -> None:
+        """An operator-facing line: pauses, resumes, approvals awaited."""
+        if self._progress is not None:
+            self._progress.console.print(f"  {escape(text)}", soft_wrap=True)
+
     def retrying(self, sample_id: str, attempt: int, fault: dict) -> None:
         if self._progress is not None:
             self._progress.console.print(

@@ -66,6 +66,23 @@ def dry_run_truth(config: CampaignConfig, recipe: dict[str, Any], sample_id: str
     return dict(line.simulation.samples[sample_id].truth.properties)
 
 
+def build_line(config: CampaignConfig, speedup: float, limits: Any) -> Any:
+    """The synthesis line the campaign's ``[devices] transport`` asks for: the in-process
+    twins (``sim``) or the line's EPICS devices on the IOC at ``ioc_prefix`` (``epics``; its
+    time scale comes from the IOC, ``speedup`` does not apply)."""
+    devices = config.devices
+    if getattr(devices, "transport", "sim") == "epics":
+        from devices.epics import make_epics_line
+        from devices.epics.settings import apply_ca_environment
+
+        apply_ca_environment(devices.ca_addr_list, devices.ca_server_port)
+        return make_epics_line(devices.ioc_prefix, limits=limits,
+                               connection_timeout=float(devices.connection_timeout.to("s").magnitude))
+    from devices import make_sim_line
+
+    return make_sim_line(seed=config.seed, speedup=speedup, limits=limits, faults=devices.faults)
+
+
 class RobotCell:
     """One synthesis line and the RunEngine that drives it.
 
@@ -75,17 +92,10 @@ class RobotCell:
     """
 
     def __init__(self, config: CampaignConfig, speedup: float | None = None):
-        from devices import make_sim_line
-
         self.config = config
         self.limits = line_limits(config.devices.limits)
-        self.speedup = speedup or config.devices.speedup
-        self.line = make_sim_line(
-            seed=config.seed,
-            speedup=self.speedup,
-            limits=self.limits,
-            faults=config.devices.faults,
-        )
+        self.line = build_line(config, speedup or config.devices.speedup, self.limits)
+        self.speedup = self.line.time_scale  # an IOC's own time scale on transport "epics"
         self._stop_requested = False
         self._stop_event = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot")
@@ -193,3 +203,19 @@ class RobotCell:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        close_line = getattr(self.line, "close", None)  # an EPICS line drops its channels
+        if close_line is not None:
+            close_line()
+
+
+def make_robot_cell(config: CampaignConfig, speedup: float | None = None, event_log=None) -> RobotCell:
+    """The robot cell the campaign's ``[devices] executor`` asks for: ``local`` (:class:`RobotCell`)
+    or ``queueserver`` (:class:`controller.qserver.QueueServerRobot`).
+
+    ``event_log(kind, payload)`` records the executor's own events (queue items ...).
+    """
+    if getattr(config.devices, "executor", "local") == "queueserver":
+        from controller.qserver import QueueServerRobot
+
+        return QueueServerRobot(config, speedup=speedup, event_log=event_log)
+    return RobotCell(config, speedup=speedup)

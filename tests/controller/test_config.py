@@ -145,3 +145,72 @@ def test_fingerprint_tracks_the_search_space():
     c = config_from_dict(mutate(lambda r: r["parameters"].__setitem__("cure_time", {"low": "1 h", "high": "6 h"})))
     assert a.fingerprint == b.fingerprint  # a bigger budget continues the same campaign
     assert a.fingerprint != c.fingerprint
+
+
+# ---------------------------------------------------------------- physics and molecule featurization keys
+PHYSICS_BAD = [
+    ("unknown-mode", {"physics": "magic"}, "optimizer.physics", "'features'"),
+    ("unknown-model", {"physics": "features", "physics_model": "thermoset.nope"}, "optimizer.physics_model",
+     "thermoset.closed_form"),
+    ("unknown-feature", {"physics": "features", "physics_features": ["degree_of_cure", "colour"]},
+     "optimizer.physics_features", "crosslink_density"),
+    ("features-not-a-list", {"physics": "features", "physics_features": "degree_of_cure"},
+     "optimizer.physics_features", "list"),
+    ("features-with-prior-mean", {"physics": "prior_mean", "physics_features": ["degree_of_cure"]},
+     "optimizer.physics_features", "only used with"),
+    ("model-without-physics", {"physics_model": "thermoset.closed_form"}, "optimizer.physics_model", "only used with"),
+    ("physics-with-random", {"strategy": "random", "physics": "prior_mean"}, "optimizer.physics", "model-based"),
+]
+
+
+@pytest.mark.parametrize("keys, field, words", [b[1:] for b in PHYSICS_BAD], ids=[b[0] for b in PHYSICS_BAD])
+def test_bad_physics_keys_name_the_field(keys, field, words):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(mutate(lambda r: r["optimizer"].update(keys)))
+    assert field in info.value.fields, str(info.value)
+    assert words in str(info.value)
+
+
+def test_physics_defaults_to_the_cheapest_simulator():
+    cfg = config_from_dict(mutate(lambda r: r["optimizer"].update(physics="features",
+                                                                   physics_features=["degree_of_cure"])))
+    assert cfg.optimizer.physics == "features"
+    assert cfg.optimizer.physics_model == "thermoset.closed_form"
+    assert cfg.optimizer.physics_features == ("degree_of_cure",)
+    assert config_from_dict(base()).optimizer.physics == "none"
+
+
+def test_physics_for_builds_the_injected_featurizer():
+    from controller.config import physics_for
+
+    cfg = config_from_dict(mutate(lambda r: r["optimizer"].update(physics="prior_mean",
+                                                                   physics_model="thermoset.kinetics_phase_field")))
+    phys = physics_for(cfg)
+    assert phys.mode == "prior_mean" and phys.model == "thermoset.kinetics_phase_field"
+    assert physics_for(config_from_dict(base())) is None
+
+
+MOLECULE_BAD = [
+    ("bad-featurization", {"featurization": "fingerprints"}, "parameters.additive.featurization", "'morgan'"),
+    ("unknown-descriptor", {"descriptors": ["MolLogP", "Colour"]}, "parameters.additive.descriptors", "TPSA"),
+    ("bad-radius", {"featurization": "morgan", "morgan_radius": 9}, "parameters.additive.morgan_radius", "1 to 4"),
+    ("bad-bits", {"featurization": "morgan", "morgan_bits": 8}, "parameters.additive.morgan_bits", "64 to 8192"),
+    ("invalid-smiles", {"choices": {"tgap": "C1OC1CN(CC1CO1)c1ccc(OCC2CO2)cc1", "junk": "C1CC(("}},
+     "parameters.additive.choices.junk", "not a valid SMILES"),
+]
+
+
+@pytest.mark.parametrize("keys, field, words", [b[1:] for b in MOLECULE_BAD], ids=[b[0] for b in MOLECULE_BAD])
+def test_bad_molecule_featurization_names_the_field(keys, field, words):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(mutate(lambda r: r["parameters"]["additive"].update(keys)))
+    assert field in info.value.fields, str(info.value)
+    assert words in str(info.value)
+
+
+def test_molecule_featurization_is_read():
+    cfg = config_from_dict(mutate(lambda r: r["parameters"]["additive"].update(
+        featurization="both", descriptors=["MolLogP", "TPSA", "NumHDonors"], morgan_radius=3, morgan_bits=1024)))
+    p = cfg.parameter("additive")
+    assert (p.featurization, p.descriptors, p.morgan_radius, p.morgan_bits) == ("both", ("MolLogP", "TPSA", "NumHDonors"), 3, 1024)
+    assert config_from_dict(base()).parameter("additive").featurization == "descriptors"

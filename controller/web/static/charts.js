@@ -1,0 +1,76 @@
+// Small SVG charts without dependencies (the dashboard must work on a lab network with no internet).
+"use strict";
+
+const COLORS = ["#2456c7", "#d97706", "#15803d", "#b42318", "#7c3aed", "#0e7490"];
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs, text) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function niceTicks(lo, hi, n) {
+  if (!(hi > lo)) { hi = lo + 1; }
+  const step0 = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
+  const step = [1, 2, 5, 10].map(m => m * mag).find(s => s >= step0);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(+v.toPrecision(10));
+  return out;
+}
+
+// series: [{name, points: [{x, y}], kind: "step"|"line"|"scatter", color}]
+function drawChart(container, series, opts) {
+  const W = opts.width || 560, H = opts.height || 300, m = {l: 56, r: 12, t: 10, b: 40};
+  const pts = series.flatMap(s => s.points);
+  container.innerHTML = "";
+  if (!pts.length) { container.innerHTML = `<p class="muted">${opts.empty || "No data yet."}</p>`; return; }
+  let xs = pts.map(p => p.x), ys = pts.map(p => p.y);
+  if (opts.diagonal) { xs = xs.concat(ys); ys = xs; }
+  let [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const px = (x1 - x0) * 0.04 || 1, py = (y1 - y0) * 0.06 || 1;
+  x0 -= px; x1 += px; y0 -= py; y1 += py;
+  if (opts.xFromZero) x0 = Math.min(0, x0);
+  const X = v => m.l + (v - x0) / (x1 - x0) * (W - m.l - m.r);
+  const Y = v => H - m.b - (v - y0) / (y1 - y0) * (H - m.t - m.b);
+  const svg = svgEl("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": opts.title || "chart"});
+  for (const t of niceTicks(y0, y1, 5)) {
+    svg.appendChild(svgEl("line", {x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t), stroke: "#e5e7eb"}));
+    svg.appendChild(svgEl("text", {x: m.l - 6, y: Y(t) + 4, "text-anchor": "end"}, String(t)));
+  }
+  for (const t of niceTicks(x0, x1, 6)) {
+    svg.appendChild(svgEl("line", {x1: X(t), x2: X(t), y1: H - m.b, y2: H - m.b + 4, stroke: "#888"}));
+    svg.appendChild(svgEl("text", {x: X(t), y: H - m.b + 16, "text-anchor": "middle"}, String(t)));
+  }
+  svg.appendChild(svgEl("line", {x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, stroke: "#888"}));
+  svg.appendChild(svgEl("text", {x: (W + m.l) / 2, y: H - 6, "text-anchor": "middle"}, opts.xLabel || ""));
+  svg.appendChild(svgEl("text", {x: 12, y: (H - m.b) / 2, transform: `rotate(-90 12 ${(H - m.b) / 2})`, "text-anchor": "middle"}, opts.yLabel || ""));
+  if (opts.diagonal) {
+    const lo = Math.max(x0, y0), hi = Math.min(x1, y1);
+    svg.appendChild(svgEl("line", {x1: X(lo), y1: Y(lo), x2: X(hi), y2: Y(hi), stroke: "#9ca3af", "stroke-dasharray": "4 3"}));
+  }
+  series.forEach((s, i) => {
+    const color = s.color || COLORS[i % COLORS.length];
+    if (s.kind === "scatter") {
+      for (const p of s.points) {
+        const c = svgEl("circle", {cx: X(p.x), cy: Y(p.y), r: 3.5, fill: color, "fill-opacity": 0.75});
+        c.appendChild(svgEl("title", {}, p.label || `${p.x.toFixed(2)}, ${p.y.toFixed(2)}`));
+        svg.appendChild(c);
+      }
+    } else {
+      let d = "";
+      s.points.forEach((p, j) => {
+        if (j === 0) d += `M${X(p.x)},${Y(p.y)}`;
+        else d += s.kind === "step" ? `H${X(p.x)}V${Y(p.y)}` : `L${X(p.x)},${Y(p.y)}`;
+      });
+      svg.appendChild(svgEl("path", {d, fill: "none", stroke: color, "stroke-width": 2}));
+      for (const p of s.points) svg.appendChild(svgEl("circle", {cx: X(p.x), cy: Y(p.y), r: 2.5, fill: color}));
+    }
+  });
+  container.appendChild(svg);
+  const legend = document.createElement("div");
+  legend.className = "legend";
+  legend.innerHTML = series.map((s, i) => `<span><i style="background:${s.color || COLORS[i % COLORS.length]}"></i>${s.name}</span>`).join("");
+  container.appendChild(legend);
+}
