@@ -11,6 +11,7 @@ documents and queue items, measured values equal to the local executor's, and a 
 recorded as a failed sample with the queue's error.
 """
 
+import os
 import shutil
 import socket
 import subprocess
@@ -235,6 +236,8 @@ def _missing_servers() -> str | None:
 def re_manager(tmp_path_factory):
     """Redis and RE Manager with the project's profile, on free loopback ports; always stopped."""
     reason = _missing_servers()
+    if reason and os.environ.get("SDL_REQUIRE_REDIS"):
+        pytest.fail(f"$SDL_REQUIRE_REDIS is set (CI) but: {reason}")
     if reason:
         pytest.skip(reason)
     from controller.qserver import LocalQueueServer
