@@ -193,7 +193,7 @@ def test_cli_writes_traces_summary_and_plot(tmp_path, capsys):
     rc = main(["backtest", str(CONFIG), "--seeds", "2", "--budget", "16", "--output-dir", str(out), "--quiet"])
     assert rc == 0
     traces = pd.read_csv(out / "backtest_traces.csv")
-    assert set(traces["method"]) == {"multi_fidelity", "single_fidelity", "random"}
+    assert set(traces["method"]) == {"multi_fidelity", "multi_fidelity+physics", "single_fidelity", "random"}
     assert sorted(traces["seed"].unique()) == [3, 4]
     assert (out / "backtest_best_vs_cost.png").read_bytes()[:4] == b"\x89PNG"
     summary = pd.read_csv(out / "backtest_summary.csv")
@@ -208,3 +208,23 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert main(["backtest", str(CONFIG), "--methods", "annealing"]) == 2
     assert main(["run", str(CONFIG), "--store", str(tmp_path / "s.sqlite"), "--quiet"]) == 2
     assert "sdl backtest" in capsys.readouterr().err
+
+
+def test_physics_methods_need_a_physics_model_and_a_model_strategy():
+    raw = tomllib.loads(CONFIG.read_text())
+    raw["backtest"]["table"] = str(CONFIG.parent / raw["backtest"]["table"])
+    plain = copy.deepcopy(raw)
+    for key in ("physics", "physics_model"):
+        plain["optimizer"].pop(key)
+    plain["backtest"]["methods"] = ["multi_fidelity"]
+    with pytest.raises(ConfigError) as err:
+        run_backtest(config_from_dict(plain), seeds=1, methods=["multi_fidelity+physics"])
+    assert err.value.fields == ["methods"] and "[optimizer] physics" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        run_backtest(config_from_dict(raw), seeds=1, methods=["random+physics", "bogus"])
+    assert err.value.fields == ["methods", "methods"]
+    bad = copy.deepcopy(raw)
+    bad["backtest"]["methods"] = ["multi_fidelity+magic"]
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(bad)
+    assert "backtest.methods" in err.value.fields

@@ -4,12 +4,13 @@ scheduler given by address, a worker killed mid-simulation, and bad or unreachab
 import os
 import signal
 import socket
-import threading
+import sys
 import time
 import tomllib
 from concurrent.futures import wait
 from pathlib import Path
 
+import cloudpickle
 import distributed
 import pytest
 
@@ -165,27 +166,24 @@ def test_existing_scheduler_by_address_runs_there_and_is_left_running(cluster):
     assert client.submit(sum, [1, 2]).result(timeout=30) == 3
 
 
-class WorkerKiller(threading.Thread):
-    """Kills (SIGKILL), once, the first worker seen still running a simulation after 0.2 s
-    (a closed-form one is over by then; a kinetics+phase-field one takes about a second)."""
+class KillFirstSimulation(distributed.WorkerPlugin):
+    """Worker plugin: the first worker to start executing a simulation writes the task's key
+    to ``marker`` (created exclusively, so exactly one worker wins) and SIGKILLs itself.
+    Deterministic, unlike watching from outside for a simulation that may take only 20 ms."""
 
-    def __init__(self, client):
-        super().__init__(daemon=True)
-        self.client = client
-        self.killed: list[tuple[str, tuple]] = []
-        self.stop = threading.Event()
+    def __init__(self, marker: str):
+        self.marker = marker
 
-    def run(self):
-        pids = self.client.run(os.getpid)
-        while not self.stop.is_set() and not self.killed:
-            before = self.client.processing()
-            time.sleep(0.2)
-            for address, keys in self.client.processing().items():
-                sims = [k for k in keys if str(k).startswith("run_simulation") and k in before.get(address, ())]
-                if sims and address in pids:
-                    os.kill(pids[address], signal.SIGKILL)
-                    self.killed.append((address, tuple(sims)))
-                    return
+    def transition(self, key, start, finish, **kwargs):
+        if finish != "executing" or not str(key).startswith("run_simulation"):
+            return
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, f"{key}\n{os.getpid()}".encode())
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @pytest.mark.slow
@@ -193,25 +191,26 @@ def test_a_killed_worker_loses_no_sample(cluster, tmp_path):
     local, client = cluster
     initial = {"closed_form": 1, "kinetics_phase_field": 4}
     raw = simulator_campaign("killed-worker", initial, {"dask_scheduler": local.scheduler_address})
-    killer = WorkerKiller(client)
-    killer.start()
+    marker = tmp_path / "killed"
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the plugin class travels by value
+    client.register_plugin(KillFirstSimulation(str(marker)), name="kill-first-simulation")
     try:
         result, events = run_campaign(raw, tmp_path / "records.sqlite")
     finally:
-        killer.stop.set()
-        killer.join(timeout=10)
-    assert killer.killed, "no worker was seen running a simulation, so none was killed"
-    (address, keys) = killer.killed[0]
+        client.unregister_worker_plugin("kill-first-simulation")
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert marker.exists(), "no worker started a simulation, so none was killed"
+    key, pid = marker.read_text().split("\n")
     assert result.status == "finished" and result.failed == 0, result.stop_reason
     samples = check_every_sample_once(tmp_path / "records.sqlite", "killed-worker", raw["budget"], events)
     assert len(samples) == 5
     # The scheduler's own story of the killed simulation: sent to a second worker after the first died.
-    starts = [t for t in local.scheduler.story(keys[0]) if t[2] == "processing"]
-    assert len(starts) >= 2, local.scheduler.story(keys[0])
+    starts = [t for t in local.scheduler.story(key) if t[2] == "processing"]
+    assert len(starts) >= 2, local.scheduler.story(key)
     deadline = time.time() + 20
-    while address in client.scheduler_info()["workers"] and time.time() < deadline:
+    while int(pid) in client.run(os.getpid).values() and time.time() < deadline:
         time.sleep(0.1)
-    assert address not in client.scheduler_info()["workers"], "the killed worker really left the cluster"
+    assert int(pid) not in client.run(os.getpid).values(), "the killed worker really left the cluster"
 
 
 def free_port() -> int:
