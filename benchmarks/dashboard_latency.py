@@ -65,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
                 approvals += 1
             time.sleep(0.2)
         page.wait_for_timeout(1500)  # the last events reach the page
-        page.screenshot(path=args.screenshot, full_page=True)
         seen = page.evaluate("""() => Array.from(document.querySelectorAll('#samples tbody tr'))
             .map(r => [r.dataset.sample, r.dataset.status, +r.dataset.seenMs])""")
+        page.click("#explain-btn")  # the screenshot shows the model's explanation too
+        page.wait_for_selector("#explain .importance", timeout=120_000)
+        page.screenshot(path=args.screenshot)
     wall = time.time() - started
     samples = {s.id: s for s in RecordStore(path).samples(cfg.name)}
     latencies = []

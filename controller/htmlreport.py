@@ -38,7 +38,9 @@ def _num(value: Any, digits: int = 4) -> str:
     return "–"
 
 
-def _qty(value: Any) -> str:
+def _qty(value: Any, labels: dict[str, str] | None = None) -> str:
+    if isinstance(value, str) and labels and value in labels:
+        return labels[value]  # a molecule's SMILES -> its label in the campaign file
     if isinstance(value, dict) and "value" in value:
         unit = value.get("unit") or ""
         return f"{_num(value['value']) if isinstance(value['value'], (int, float)) else value['value']} {'' if unit == 'dimensionless' else unit}".strip()
@@ -134,6 +136,7 @@ def render_report(store: RecordStore, name: str) -> str:
     rows = data.sample_rows(store, name)
     progress = data.progress_series(store, name)
     obj = s.get("objective") or {}
+    labels = s.get("labels") or {}
     events = store.events(name)
     rec_event = next((e["payload"] for e in reversed(events) if e["kind"] == "recommendation"), None)
     rec = (rec_event or {}).get("recommendation")
@@ -161,7 +164,7 @@ def render_report(store: RecordStore, name: str) -> str:
     if rec:
         parts.append(f"<div class='box'><p><b>{_num(rec['mean'], 4)} ± {_num(rec['std'], 2)} {_e(rec['unit'])}</b> predicted "
                      f"{_e(rec['property'])} at {_e(rec['fidelity'])} (posterior mean ± one standard deviation; model {_e(rec.get('model_id'))})</p>"
-                     "<table>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(_qty(v))}</td></tr>" for k, v in rec["recipe"].items())
+                     "<table>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(_qty(v, labels))}</td></tr>" for k, v in rec["recipe"].items())
                      + "</table>" + (f"<p class='muted'>Dry run: the simulated line's hidden truth for this recipe is "
                                      f"{_e(_qty(truth))}.</p>" if truth else "") + "</div>")
     else:
@@ -172,7 +175,7 @@ def render_report(store: RecordStore, name: str) -> str:
                      f"<tr><td>{_e(r['id'])}</td><td>{_e(r['fidelity'])}</td><td>{_e(r['status'])}</td>"
                      f"<td class=n>{_num(r['objective'])}</td>"
                      f"<td class=n>{_num(r['predicted_mean'])}{' ± ' + _num(r['predicted_std'], 2) if r['predicted_std'] is not None else ''}</td>"
-                     f"<td class=n>{_num(r['cost'])}</td><td>{_e(', '.join(f'{k}={_qty(v)}' for k, v in r['recipe'].items()))}</td>"
+                     f"<td class=n>{_num(r['cost'])}</td><td>{_e(', '.join(f'{k}={_qty(v, labels)}' for k, v in r['recipe'].items()))}</td>"
                      f"<td>{_e((r['approval'] or {}).get('decision', '') + ' ' + (r['approval'] or {}).get('operator', '') if r['approval'] else (r['error'] or ''))}</td></tr>"
                      for r in rows) + "</table>")
     parts.append("</body></html>")

@@ -212,7 +212,10 @@ class DaskSimulations(SimulationExecutor):
         executor = getattr(self, "_executor", None)
         if executor is not None:
             # ClientExecutor.shutdown(wait=False) cancels what is outstanding; wait=True waits for it.
-            executor.shutdown(wait=wait and not cancel_futures)
+            try:
+                executor.shutdown(wait=wait and not cancel_futures)
+            except Exception as err:  # noqa: BLE001 - e.g. the client already lost its scheduler
+                log.warning("cancelling the outstanding simulations failed (%s); closing the client", err)
         self._close_client_and_cluster()
 
     def _close_client_and_cluster(self) -> None:
