@@ -227,10 +227,7 @@ class CampaignRunner:
                         self._recorded(sample, store, samples)
                         continue
                     inflight[fut] = dispatch
-                    self.view.dispatched(dispatch, committed)
-                    self._emit("sample_dispatched", {"sample": dispatch.sample_id, "fidelity": dispatch.fidelity,
-                                                     "recipe": dispatch.recipe, "suggestion": dispatch.suggestion,
-                                                     "committed": committed, "budget_left": cfg.budget - committed})
+                    self._dispatched(dispatch, committed)
                 budget_left = cfg.budget - committed
                 affordable = [f for f in cfg.fidelities if f.cost <= budget_left + 1e-9]
                 if not affordable:
@@ -301,10 +298,7 @@ class CampaignRunner:
                     self._approval_requested(store, dispatch, committed)
                     continue
                 inflight[fut] = dispatch
-                self.view.dispatched(dispatch, committed)
-                self._emit("sample_dispatched", {"sample": dispatch.sample_id, "fidelity": fidelity.name,
-                                                 "recipe": dispatch.recipe, "suggestion": dispatch.suggestion,
-                                                 "committed": committed, "budget_left": cfg.budget - committed})
+                self._dispatched(dispatch, committed)
         except KeyboardInterrupt:
             self._stopping = True
             self._stop_request = None
@@ -430,6 +424,12 @@ class CampaignRunner:
             run_uid.clear()  # the next attempt is a new run
 
         return robot.submit(d.recipe, d.sample_id, md, on_document=keep, on_retry=retrying)
+
+    def _dispatched(self, d: Dispatch, committed: float) -> None:
+        self.view.dispatched(d, committed)
+        self._emit("sample_dispatched", {"sample": d.sample_id, "fidelity": d.fidelity, "recipe": d.recipe,
+                                         "suggestion": d.suggestion, "committed": committed,
+                                         "budget_left": self.config.budget - committed})
 
     # operator control -------------------------------------------------
     def _catch_stop_signals(self) -> dict:

@@ -14,7 +14,7 @@ from typing import Union
 
 import pint
 
-from core.errors import ConfigError, FieldIssue
+from core.errors import ConfigError, FieldIssue, InputDataError
 from core.units import Q_, unit_text
 
 # How a molecule parameter is shown to the model (see ``optimizers.featurize``).
@@ -54,6 +54,21 @@ class ContinuousParameter:
     @property
     def low_magnitude(self) -> float:
         return float(self.low.to(self.unit).magnitude)
+
+    def magnitude(self, value: object) -> float:
+        """A recipe's value (a quantity, or a plain number meaning ``unit``) as a float in ``unit``.
+
+        Raises:
+            InputDataError: a quantity of the wrong dimension, or not a number at all.
+        """
+        if isinstance(value, pint.Quantity):
+            try:
+                return float(value.to(self.unit).magnitude)
+            except pint.DimensionalityError as err:
+                raise InputDataError(f"recipe {self.name!r}: {value} cannot be converted to {self.unit}") from err
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise InputDataError(f"recipe {self.name!r}: {value!r} is not a quantity in {self.unit}")
 
     @property
     def high_magnitude(self) -> float:

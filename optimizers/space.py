@@ -323,15 +323,7 @@ class SearchSpace:
                 raise InputDataError(f"recipe is missing {p.name!r}; it has {sorted(recipe)}")
             v = recipe[p.name]
             if isinstance(p, ContinuousParameter):
-                if isinstance(v, pint.Quantity):
-                    try:
-                        v = float(v.to(p.unit).magnitude)
-                    except pint.DimensionalityError as err:
-                        raise InputDataError(f"recipe {p.name!r}: {v} cannot be converted to {p.unit}") from err
-                elif isinstance(v, (int, float)):
-                    v = float(v)
-                else:
-                    raise InputDataError(f"recipe {p.name!r}: {v!r} is not a quantity in {p.unit}")
+                v = p.magnitude(v)
             row[p.name] = v
         row[FIDELITY_COLUMN] = fidelity or self.target_fidelity.name
         return self.encode(pd.DataFrame([row]), kind="recipe")[0]

@@ -380,12 +380,7 @@ class RecordedTable:
                 raise InputDataError(f"recipe is missing {p.name!r}; it has {sorted(recipe)}")
             v = recipe[p.name]
             if isinstance(p, ContinuousParameter):
-                if isinstance(v, pint.Quantity):
-                    try:
-                        v = float(v.to(p.unit).magnitude)
-                    except pint.DimensionalityError as err:
-                        raise InputDataError(f"recipe {p.name!r}: {v} cannot be converted to {p.unit}") from err
-                row[p.name] = [float(v)]
+                row[p.name] = [p.magnitude(v)]
             else:
                 if isinstance(p, MoleculeParameter) and v in p.choices:
                     v = p.choices[v]
