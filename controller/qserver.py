@@ -355,12 +355,7 @@ class QueueServerRobot(RobotCell):
         self._attempt_items.append(info)
         inbox = self._feed.expect(info["request"])
 
-        def collect(name, doc):
-            documents.append((name, doc))
-            if on_document is not None:
-                on_document(name, doc)
-            for listener in self._document_listeners:
-                listener(name, doc)
+        collect = self._collector(documents, on_document)
 
         try:
             self._prepare()

@@ -165,6 +165,18 @@ class RobotCell:
             return RobotOutcome(record, documents, attempts)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
+    def _collector(self, documents: list, on_document):
+        """The callback every document of a run goes through: kept for the record, passed to
+        the caller's ``on_document`` (stored as it comes) and to the document listeners."""
+        def collect(name, doc):
+            documents.append((name, doc))
+            if on_document is not None:
+                on_document(name, doc)
+            for listener in self._document_listeners:
+                listener(name, doc)
+
+        return collect
+
     def _run_once(self, recipe, run_id, md, documents, on_document) -> None:
         from devices import make_and_characterize
 
@@ -174,14 +186,7 @@ class RobotCell:
             # policy; the engine's own "Run aborted" traceback on stderr would only bury that.
             self._RE.log.setLevel(logging.CRITICAL)
 
-        def collect(name, doc):
-            documents.append((name, doc))
-            if on_document is not None:
-                on_document(name, doc)
-            for listener in self._document_listeners:
-                listener(name, doc)
-
-        token = self._RE.subscribe(collect)
+        token = self._RE.subscribe(self._collector(documents, on_document))
         try:
             self._RE(make_and_characterize(self.line, recipe, sample_id=run_id, md=md,
                                            batch_mass=self.config.devices.batch_mass,
