@@ -52,6 +52,15 @@ class EpicsLineDevice(Device):
         self._action_lock = threading.Lock()
         self._running = False
 
+    def _run_program(self, setpoint, value, *program) -> DeviceStatus:
+        """Check ``value`` and the program setpoints already written (limits may have changed
+        since they were set) against the limits, then write ``value`` and start ``go``."""
+        magnitude = setpoint.checked_magnitude(value)
+        for signal in program:
+            signal.checked_magnitude(signal.get())
+        setpoint.put(magnitude)
+        return self._start(self.go)
+
     def _start(self, action: EpicsSignal) -> DeviceStatus:
         """Write 1 to the action PV with put-completion; the status finishes when the IOC
         answers, and fails with the IOC's ``Error`` (a :class:`core.DeviceFault` when it has
@@ -128,10 +137,7 @@ class EpicsMixer(EpicsLineDevice):
 
     def set(self, value):
         """Mix at ``value`` (rpm quantity or number) for ``duration``. Raises LimitError outside the limits."""
-        speed = self.speed.checked_magnitude(value)
-        self.duration.checked_magnitude(self.duration.get())  # limits may have changed since it was set
-        self.speed.put(speed)
-        return self._start(self.go)
+        return self._run_program(self.speed, value, self.duration)
 
 
 class EpicsCuringOven(EpicsLineDevice):
@@ -151,11 +157,8 @@ class EpicsCuringOven(EpicsLineDevice):
 
     def set(self, value):
         """Cure at ``value`` (a temperature quantity, or a number in degC). Raises LimitError outside the limits."""
-        temperature = self.temperature.checked_magnitude(value)
-        for signal in (self.ramp_rate, self.settle_tolerance, self.settle_time, self.hold_time):
-            signal.checked_magnitude(signal.get())
-        self.temperature.put(temperature)
-        return self._start(self.go)
+        return self._run_program(self.temperature, value, self.ramp_rate, self.settle_tolerance,
+                                 self.settle_time, self.hold_time)
 
 
 class EpicsCharacterizer(EpicsLineDevice):
