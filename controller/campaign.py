@@ -517,10 +517,7 @@ class CampaignRunner:
         return out
 
     def _closed_at_gate(self, d: Dispatch, status: str, why: str) -> Sample:
-        return Sample(
-            id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status=status,
-            cost=0.0, recipe=d.recipe, suggestion=d.suggestion, error=why, created=d.created, completed=time.time(),
-        )
+        return self._unmeasured(d, status, why, cost=0.0)
 
     def _recover_inflight(self, store: RecordStore) -> None:
         """Samples left ``running`` by a controller that died are recorded as interrupted,
@@ -590,10 +587,13 @@ class CampaignRunner:
         return sample
 
     def _failed(self, d: Dispatch, err: BaseException, cost: float) -> Sample:
+        return self._unmeasured(d, "failed", f"{type(err).__name__}: {err}", cost=cost)
+
+    def _unmeasured(self, d: Dispatch, status: str, error: str, cost: float) -> Sample:
+        """The record of a dispatch that ends without a measurement, finished now."""
         return Sample(
-            id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status="failed",
-            cost=cost, recipe=d.recipe, suggestion=d.suggestion,
-            error=f"{type(err).__name__}: {err}", created=d.created, completed=time.time(),
+            id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status=status,
+            cost=cost, recipe=d.recipe, suggestion=d.suggestion, error=error, created=d.created, completed=time.time(),
         )
 
     def _recommend(self, strategy, samples: list[Sample], store: RecordStore) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from controller.records import OPEN_STATUSES
 from controller.stream import StreamSettings, subscribe_events
 
 #: How many of the latest samples the view lists.
@@ -195,7 +196,7 @@ class MonitorState:
         out: dict[str, dict[str, float]] = {}
         for row in self.samples.values():
             entry = out.setdefault(row.fidelity, {"done": 0, "running": 0, "cost": 0.0})
-            entry["running" if row.status in ("running", "awaiting_approval") else "done"] += 1
+            entry["running" if row.status in OPEN_STATUSES else "done"] += 1
             entry["cost"] += row.cost or 0.0
         return out
 
