@@ -137,8 +137,7 @@ def render_report(store: RecordStore, name: str) -> str:
     progress = data.progress_series(store, name)
     obj = s.get("objective") or {}
     labels = s.get("labels") or {}
-    events = store.events(name)
-    rec_event = next((e["payload"] for e in reversed(events) if e["kind"] == "recommendation"), None)
+    rec_event = s["recommendation"]  # the last recommendation event's payload
     rec = (rec_event or {}).get("recommendation")
     truth = (rec_event or {}).get("ground_truth")
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Campaign {_e(name)}</title>"

@@ -191,11 +191,18 @@ def progress_series(store: RecordStore, name: str) -> dict[str, Any]:
 def device_states(store: RecordStore, name: str) -> dict[str, Any]:
     """The synthesis line as the latest robot run's documents left it: per device, its last
     readings with units, and the step the run was at."""
-    robot = [s for s in store.samples(name, include_running=True) if store.run_uid_of(s.id)]
-    if not robot:
+    config = campaign_config(store, name)
+    robot_fidelities = {f.name for f in config.fidelities if f.kind == "robot"} if config is not None else None
+    latest, uid = None, None
+    for s in reversed(store.samples(name, include_running=True)):  # newest first; stop at the first run
+        if robot_fidelities is not None and s.fidelity not in robot_fidelities:
+            continue
+        uid = s.run_uid or store.run_uid_of(s.id)  # a running sample's run is in its row, not yet its record
+        if uid:
+            latest = s
+            break
+    if latest is None:
         return {"sample": None, "devices": {}, "step": None, "exit_status": None}
-    latest = robot[-1]
-    uid = store.run_uid_of(latest.id)
     units: dict[str, str] = {}
     stream_of: dict[str, str] = {}
     owner: dict[str, str] = {}  # data key -> the device that reads it (descriptors' object_keys)
