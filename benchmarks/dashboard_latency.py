@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "controller"))
 
 from browser_helpers import browser_page  # noqa: E402
-from controller.campaign import CampaignRunner  # noqa: E402
-from controller.config import config_from_dict  # noqa: E402
-from controller.store import RecordStore  # noqa: E402
-from controller.web.app import BackgroundServer  # noqa: E402
+from controller.loop.runner import CampaignRunner  # noqa: E402
+from controller.config.campaign import config_from_dict  # noqa: E402
+from controller.records.store import RecordStore  # noqa: E402
+from controller.ui.web.app import BackgroundServer  # noqa: E402
 
 TOKEN = "benchmark-token"
 

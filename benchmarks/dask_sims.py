@@ -36,12 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from controller.campaign import CampaignRunner  # noqa: E402
-from controller.config import config_from_dict  # noqa: E402
-from controller.records import to_jsonable  # noqa: E402
-from controller.simexec import DaskSimulations, ProcessSimulations  # noqa: E402
-from controller.simwork import run_simulation  # noqa: E402
-from controller.store import RecordStore  # noqa: E402
+from controller.loop.runner import CampaignRunner  # noqa: E402
+from controller.config.campaign import config_from_dict  # noqa: E402
+from controller.records.samples import to_jsonable  # noqa: E402
+from controller.execution.simulations import DaskSimulations, ProcessSimulations  # noqa: E402
+from controller.execution.simwork import run_simulation  # noqa: E402
+from controller.records.store import RecordStore  # noqa: E402
 
 MODELS = ("thermoset.closed_form", "thermoset.kinetics_phase_field")
 

@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from controller.config import load_config  # noqa: E402
+from controller.config.campaign import load_config  # noqa: E402
 from core import ContinuousParameter, MoleculeParameter, Q_  # noqa: E402
 
 FIDELITY_MODELS = {"closed_form": "thermoset.closed_form", "kinetics_phase_field": "thermoset.kinetics_phase_field"}

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from event_model import DocumentNames, schema_validators
 
-from controller.campaign import CampaignRunner
-from controller.config import config_from_dict
-from controller.store import RecordStore
+from controller.loop.runner import CampaignRunner
+from controller.config.campaign import config_from_dict
+from controller.records.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from controller.campaign import CampaignRunner
-from controller.config import config_from_dict
-from controller.history import history_frame
-from controller.robot import dry_run_truth
-from controller.store import RecordStore
+from controller.loop.runner import CampaignRunner
+from controller.config.campaign import config_from_dict
+from controller.records.history import history_frame
+from controller.execution.robot import dry_run_truth
+from controller.records.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("multi_fidelity", "single_fidelity", "random")

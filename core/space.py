@@ -1,6 +1,6 @@
 """Frozen, self-validating value objects that describe a campaign's search space.
 
-They are built by ``controller.config`` from a campaign file and consumed by
+They are built by ``controller.config.campaign`` from a campaign file and consumed by
 ``optimizers`` (encoding), ``simulators`` (recipes) and ``devices`` (limits).
 A *recipe* is ``dict[str, pint.Quantity | str]``: continuous parameters as
 quantities, categorical parameters as the choice string, molecule parameters as

@@ -50,9 +50,9 @@ def main() -> None:
     parser.add_argument("--speedup", type=float, default=1e5)
     args = parser.parse_args()
 
-    from controller.config import config_from_dict
-    from controller.qserver import LocalQueueServer, QueueServerRobot
-    from controller.robot import RobotCell
+    from controller.config.campaign import config_from_dict
+    from controller.execution.queueserver import LocalQueueServer, QueueServerRobot
+    from controller.execution.robot import RobotCell
 
     raw = tomllib.loads((ROOT / "configs" / "thermoset_dryrun.toml").read_text())
     config = config_from_dict(raw)

@@ -10,10 +10,10 @@ import pint
 import pytest
 from event_model import DocumentNames, schema_validators
 
-from controller.campaign import CampaignRunner
-from controller.cli import main
-from controller.config import config_from_dict
-from controller.store import RecordStore
+from controller.loop.runner import CampaignRunner
+from controller.ui.cli.main import main
+from controller.config.campaign import config_from_dict
+from controller.records.store import RecordStore
 
 DEFAULT = Path(__file__).resolve().parents[1] / "configs" / "thermoset_dryrun.toml"
 
@@ -138,7 +138,7 @@ def test_target_only_strategies_run_the_robot_only(tmp_path, strategy):
 
 
 def test_a_campaign_whose_robot_runs_are_all_refused_stops(tmp_path, monkeypatch):
-    from controller.robot import RobotCell
+    from controller.execution.robot import RobotCell
     from core import LimitError
 
     def refuse(self, recipe):

@@ -1,6 +1,6 @@
 """The simulated line's settings as plain JSON, so a campaign's line can be rebuilt in another process.
 
-The controller (``controller.qserver``) sends these to the RE Manager's worker; the
+The controller (``controller.execution.queueserver``) sends these to the RE Manager's worker; the
 startup module (:mod:`devices.qserver_profile.startup`) builds the line from them. The
 record is what a campaign file's ``[devices]`` table says about the twins::
 

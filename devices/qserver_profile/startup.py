@@ -38,7 +38,7 @@ from core import InputDataError as _InputDataError
 from core import quantity_from_record as _from_record
 from devices.qserver_profile import settings as _settings
 
-#: Same prefix as the controller's live stream (``controller.stream.DOCUMENT_PREFIX``).
+#: Same prefix as the controller's live stream (``controller.ui.stream.DOCUMENT_PREFIX``).
 _DOCUMENT_PREFIX = b"sdl.documents"
 _DEFAULT_PUBLISH = "tcp://127.0.0.1:5567"
 _log = _logging.getLogger("sdl.qserver_profile")

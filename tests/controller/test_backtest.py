@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from controller.backtest import TableSource, _cost_to_reach, run_backtest, run_method
-from controller.cli import main
-from controller.config import config_from_dict, load_config
+from controller.analysis.backtest import TableSource, _cost_to_reach, run_backtest, run_method
+from controller.ui.cli.main import main
+from controller.config.campaign import config_from_dict, load_config
 from core import ConfigError, Q_
 
 ROOT = Path(__file__).resolve().parents[2]

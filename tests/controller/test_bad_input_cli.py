@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import main
-from controller.store import RecordStore
+from controller.ui.cli.main import main
+from controller.records.store import RecordStore
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
 

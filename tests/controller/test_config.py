@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import config_from_dict, load_config
+from controller.config.campaign import config_from_dict, load_config
 from core import ConfigError, ContinuousParameter, MoleculeParameter
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
@@ -181,7 +181,7 @@ def test_physics_defaults_to_the_cheapest_simulator():
 
 
 def test_physics_for_builds_the_injected_featurizer():
-    from controller.config import physics_for
+    from controller.config.campaign import physics_for
 
     cfg = config_from_dict(mutate(lambda r: r["optimizer"].update(physics="prior_mean",
                                                                    physics_model="thermoset.kinetics_phase_field")))

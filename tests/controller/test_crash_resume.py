@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.store import RecordStore
+from controller.records.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "configs" / "thermoset_dryrun.toml"
@@ -74,7 +74,7 @@ def wait_for(store: Path | str, sql: str, timeout: float = 120.0):
 
 def start(config: Path, store: Path | str, env_extra=None) -> subprocess.Popen:
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "controller.cli", "run", str(config), "--store", str(store), "--quiet"],
+    return subprocess.Popen([sys.executable, "-m", "controller.ui.cli.main", "run", str(config), "--store", str(store), "--quiet"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
@@ -125,7 +125,7 @@ def test_kill_then_resume(tmp_path, store, moment, sql, env):
     before = {r[0]: r[1] for r in rows(store, "SELECT id, status FROM samples")}
     assert before, "nothing was recorded before the kill"
 
-    resumed = subprocess.run([sys.executable, "-m", "controller.cli", "resume", name, "--store", str(store), "--quiet"],
+    resumed = subprocess.run([sys.executable, "-m", "controller.ui.cli.main", "resume", name, "--store", str(store), "--quiet"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     samples = check_store(store, name, budget=140)
@@ -165,7 +165,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, store):
     assert robot and robot[0].steps and robot[0].run_uid
     assert [n for n, _ in s.documents(robot[0].run_uid)][-1] == "stop", "the stopped run is closed with a stop document"
     s.close()
-    resumed = subprocess.run([sys.executable, "-m", "controller.cli", "resume", name, "--store", str(store), "--quiet"],
+    resumed = subprocess.run([sys.executable, "-m", "controller.ui.cli.main", "resume", name, "--store", str(store), "--quiet"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     check_store(store, name, budget=140)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from browser_helpers import browser_page, chromium_path
-from controller.campaign import CampaignRunner
-from controller.config import config_from_dict
-from controller.store import RecordStore
-from controller.web.app import BackgroundServer
+from controller.loop.runner import CampaignRunner
+from controller.config.campaign import config_from_dict
+from controller.records.store import RecordStore
+from controller.ui.web.app import BackgroundServer
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
 TOKEN = "browser-test-token"

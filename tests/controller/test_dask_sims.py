@@ -14,13 +14,13 @@ import cloudpickle
 import distributed
 import pytest
 
-import controller.campaign as campaign_module
-import controller.simexec as simexec
-from controller.campaign import CampaignRunner
-from controller.cli import main
-from controller.config import SchedulerSettings, config_from_dict
-from controller.simexec import DaskSimulations, make_simulation_executor
-from controller.store import RecordStore
+import controller.loop.runner as campaign_module
+import controller.execution.simulations as simexec
+from controller.loop.runner import CampaignRunner
+from controller.ui.cli.main import main
+from controller.config.campaign import SchedulerSettings, config_from_dict
+from controller.execution.simulations import DaskSimulations, make_simulation_executor
+from controller.records.store import RecordStore
 from core import ConfigError
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"

@@ -10,9 +10,9 @@ import pint
 import pytest
 from epics_helpers import running_ioc
 
-from controller.campaign import CampaignRunner
-from controller.config import config_from_dict
-from controller.store import RecordStore
+from controller.loop.runner import CampaignRunner
+from controller.config.campaign import config_from_dict
+from controller.records.store import RecordStore
 from core import ConfigError, unit_text
 from devices import STEP_NAMES
 

@@ -9,12 +9,12 @@ import tomllib
 import pytest
 import torch
 
-from controller.campaign import suggestion_record
-from controller.cli import main
-from controller.config import config_from_dict
-from controller.history import history_frame
-from controller.records import ProcessStep, Sample
-from controller.store import RecordStore
+from controller.loop.runner import suggestion_record
+from controller.ui.cli.main import main
+from controller.config.campaign import config_from_dict
+from controller.records.history import history_frame
+from controller.records.samples import ProcessStep, Sample
+from controller.records.store import RecordStore
 from optimizers import SearchSpace, make_strategy
 from simulators.registry import get_simulator
 
@@ -89,7 +89,7 @@ def store_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def explained(store_path):
-    from controller.explain import explain_campaign
+    from controller.analysis.explain import explain_campaign
 
     return explain_campaign(store_path, NAME, sample_id=f"{NAME}-{N_CHEAP + N_TARGET + 1:04d}", n_sobol=256)
 
@@ -155,7 +155,7 @@ def test_sdl_explain_without_a_store(tmp_path, capsys):
 
 
 def test_physics_features_are_explained_as_model_inputs(store_path):
-    from controller.explain import explain_campaign, render
+    from controller.analysis.explain import explain_campaign, render
     from rich.console import Console
 
     out = explain_campaign(store_path, PHYSICS, n_sobol=128, n_correlation=32)

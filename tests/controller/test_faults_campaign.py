@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.campaign import CampaignRunner
-from controller.config import config_from_dict
-from controller.store import RecordStore
+from controller.loop.runner import CampaignRunner
+from controller.config.campaign import config_from_dict
+from controller.records.store import RecordStore
 from core import ConfigError
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import config_from_dict
+from controller.config.campaign import config_from_dict
 from core import Q_, ConfigError, InputDataError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def test_profile_exposes_the_plan_functions_and_devices(profile):
 
 
 def test_profile_plan_runs_from_json_records_and_checks_the_settings_key(profile):
-    from controller.records import to_jsonable
+    from controller.records.samples import to_jsonable
     from devices import steps_from_documents
     from devices.qserver_profile import line_settings_record
 
@@ -158,8 +158,8 @@ def test_profile_plan_runs_from_json_records_and_checks_the_settings_key(profile
 def test_document_feed_routes_only_the_requested_runs():
     from bluesky.callbacks.zmq import Publisher
 
-    from controller.qserver import DOCUMENT_PREFIX, REQUEST_KEY, DocumentFeed
-    from controller.stream import StreamProxy
+    from controller.execution.queueserver import DOCUMENT_PREFIX, REQUEST_KEY, DocumentFeed
+    from controller.ui.stream import StreamProxy
 
     proxy = StreamProxy("tcp://127.0.0.1:0", "tcp://127.0.0.1:0")
     feed = DocumentFeed(proxy.proxy_out)
@@ -203,7 +203,7 @@ def test_document_feed_routes_only_the_requested_runs():
 
 # ------------------------------------------------------------------------------ no RE Manager
 def test_an_unreachable_re_manager_refuses_the_sample_naming_the_address():
-    from controller.qserver import QueueServerRobot, QueueServerUnavailable
+    from controller.execution.queueserver import QueueServerRobot, QueueServerUnavailable
 
     address = f"tcp://127.0.0.1:{free_port()}"
     robot = QueueServerRobot(campaign(executor="queueserver"), speedup=FAST, control=address,
@@ -223,7 +223,7 @@ def test_an_unreachable_re_manager_refuses_the_sample_naming_the_address():
 def _missing_servers() -> str | None:
     if shutil.which("redis-server") is None:
         return "redis-server is not installed (Debian package redis-server; .ci/run installs it)"
-    from controller.qserver import _re_manager_command
+    from controller.execution.queueserver import _re_manager_command
 
     try:
         _re_manager_command()
@@ -240,7 +240,7 @@ def re_manager(tmp_path_factory):
         pytest.fail(f"$SDL_REQUIRE_REDIS is set (CI) but: {reason}")
     if reason:
         pytest.skip(reason)
-    from controller.qserver import LocalQueueServer
+    from controller.execution.queueserver import LocalQueueServer
 
     tmp = tmp_path_factory.mktemp("qserver")
     redis_port = free_port()
@@ -269,8 +269,8 @@ def re_manager(tmp_path_factory):
 
 
 def _run(config, store_path):
-    from controller.campaign import CampaignRunner
-    from controller.store import RecordStore
+    from controller.loop.runner import CampaignRunner
+    from controller.records.store import RecordStore
 
     result = CampaignRunner(config, store_path=store_path, speedup=FAST, show_progress=False).run()
     return result, RecordStore(store_path)
@@ -278,8 +278,8 @@ def _run(config, store_path):
 
 @pytest.mark.slow
 def test_robot_samples_run_on_re_manager_with_their_whole_history(re_manager, tmp_path):
-    from controller.robot import RobotCell
-    from controller.records import from_jsonable
+    from controller.execution.robot import RobotCell
+    from controller.records.samples import from_jsonable
 
     cfg = campaign(name="qs-ok", executor="queueserver", qserver_control=re_manager.control,
                    qserver_data=re_manager.data_out)
@@ -350,8 +350,8 @@ def test_a_failing_plan_is_recorded_with_the_queue_error_and_leaves_no_item_queu
 
 @pytest.mark.slow
 def test_a_stop_request_stops_the_running_item_and_clears_the_queue(re_manager):
-    from controller.qserver import QueueServerRobot
-    from controller.robot import RobotRunFailed
+    from controller.execution.queueserver import QueueServerRobot
+    from controller.execution.robot import RobotRunFailed
 
     events = []
     cfg = campaign(name="qs-stop", executor="queueserver")
@@ -380,8 +380,8 @@ def test_a_stop_request_stops_the_running_item_and_clears_the_queue(re_manager):
 
 @pytest.mark.slow
 def test_a_robot_only_campaign_without_its_re_manager_stops_after_three_free_refusals(tmp_path):
-    from controller.campaign import CampaignRunner
-    from controller.store import RecordStore
+    from controller.loop.runner import CampaignRunner
+    from controller.records.store import RecordStore
 
     raw = tomllib.loads(DEFAULT.read_text())
     raw.update(name="qs-none", budget=120)

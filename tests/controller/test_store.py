@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from controller.records import ProcessStep, Sample
-from controller.store import HEAD_REVISION, MIGRATIONS, REVISIONS, SCHEMA_VERSION, RecordStore, StoreLocation, redact
+from controller.records.samples import ProcessStep, Sample
+from controller.records.store import HEAD_REVISION, MIGRATIONS, REVISIONS, SCHEMA_VERSION, RecordStore, StoreLocation, redact
 from core import Q_, StoreError
 
 
@@ -455,8 +455,8 @@ def test_the_campaign_file_takes_a_store_url():
     import tomllib
     from pathlib import Path
 
-    from controller.config import config_from_dict
-    from controller.store import store_target
+    from controller.config.campaign import config_from_dict
+    from controller.records.store import store_target
     from core import ConfigError
 
     raw = tomllib.loads((Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml").read_text())

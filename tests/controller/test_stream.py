@@ -20,11 +20,11 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from controller.campaign import CampaignRunner
-from controller.config import config_from_dict
-from controller.monitor import MonitorState, render, run_monitor, seed_from_store
-from controller.store import RecordStore
-from controller.stream import (
+from controller.loop.runner import CampaignRunner
+from controller.config.campaign import config_from_dict
+from controller.ui.monitor import MonitorState, render, run_monitor, seed_from_store
+from controller.records.store import RecordStore
+from controller.ui.stream import (
     DOCUMENT_PREFIX, CampaignStream, StreamSettings, decode_event, encode_event, subscribe_events,
 )
 from core import ConfigError

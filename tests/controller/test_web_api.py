@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.campaign import CampaignRunner
-from controller.config import config_from_dict
-from controller.store import RecordStore
-from controller.web.app import create_app
+from controller.loop.runner import CampaignRunner
+from controller.config.campaign import config_from_dict
+from controller.records.store import RecordStore
+from controller.ui.web.app import create_app
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
 TOKEN = "s3cret-token-for-tests"
@@ -171,7 +171,7 @@ def test_event_stream_sends_store_events(tmp_path, monkeypatch):
     cfg = config("events")
     store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget)
     app = create_app(path)
-    from controller.web.app import BackgroundServer
+    from controller.ui.web.app import BackgroundServer
     import httpx
 
     with BackgroundServer(path) as server:

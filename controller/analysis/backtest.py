@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pint
 
-from controller.config import STRATEGIES, CampaignConfig
+from controller.config.campaign import STRATEGIES, CampaignConfig
 from core import ConfigError, FieldIssue, OptimizerError
 
 TOP_FRACTIONS = (0.01, 0.05)
@@ -121,7 +121,7 @@ def method_issues(config: CampaignConfig, methods: Sequence[str], field: str) ->
 def method_parts(config: CampaignConfig, method: str):
     """(strategy name, the physics it gets or None)."""
     if method.endswith(PHYSICS_SUFFIX):
-        from controller.config import physics_for
+        from controller.config.campaign import physics_for
 
         return method.removesuffix(PHYSICS_SUFFIX), physics_for(config)
     return method, None
@@ -368,7 +368,7 @@ def _json_default(obj):
 
 def cmd_backtest(args) -> int:
     """CLI entry: ``sdl backtest CONFIG --seeds N [--output-dir DIR] [--methods ...] [--budget B] [--mode M]``."""
-    from controller.config import load_config
+    from controller.config.campaign import load_config
 
     config = load_config(args.config)
     if args.mode and config.backtest is not None and args.mode != config.backtest.mode:

@@ -44,14 +44,14 @@ def _ignore_sigint() -> None:
 
 
 def check_workers_import_project() -> str:
-    """Run on a worker: import what :func:`controller.simwork.run_simulation` needs.
+    """Run on a worker: import what :func:`controller.execution.simwork.run_simulation` needs.
 
     Returns:
         the worker's Python version, e.g. ``"3.11.9"``.
     """
     import platform
 
-    import controller.simwork  # noqa: F401 - the task function is pickled by reference to it
+    import controller.execution.simwork  # noqa: F401 - the task function is pickled by reference to it
     import simulators  # noqa: F401
 
     return platform.python_version()
@@ -234,7 +234,7 @@ def make_simulation_executor(settings) -> SimulationExecutor:
     """The executor the campaign's ``[scheduler]`` table asks for.
 
     Args:
-        settings: :class:`controller.config.SchedulerSettings` (``backend``,
+        settings: :class:`controller.config.campaign.SchedulerSettings` (``backend``,
             ``simulation_workers``, ``dask_scheduler``).
 
     Raises:

@@ -28,13 +28,13 @@ from typing import Any
 import pandas as pd
 
 from core import OptimizerError, SDLError, quantity_to_record
-from controller.config import CampaignConfig
-from controller.history import history_frame, objective_value, recipe_row
-from controller.progress import ProgressView
-from controller.records import ProcessStep, Sample, from_jsonable, to_jsonable
-from controller.simexec import SimulationExecutor, make_simulation_executor
-from controller.simwork import run_simulation
-from controller.store import RecordStore, redact, store_target
+from controller.config.campaign import CampaignConfig
+from controller.records.history import history_frame, objective_value, recipe_row
+from controller.loop.progress import ProgressView
+from controller.records.samples import ProcessStep, Sample, from_jsonable, to_jsonable
+from controller.execution.simulations import SimulationExecutor, make_simulation_executor
+from controller.execution.simwork import run_simulation
+from controller.records.store import RecordStore, redact, store_target
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class CampaignRunner:
         _share_cores_with_simulators(cfg.scheduler.local_simulation_workers)
         # Everything that can fail on bad settings is built before the store is touched.
         space = SearchSpace(cfg.parameters, cfg.fidelities, cfg.objective)
-        from controller.config import physics_for
+        from controller.config.campaign import physics_for
 
         physics = physics_for(cfg)  # simulator features / prior for the model, per [optimizer] physics
         strategy = make_strategy(cfg.optimizer.strategy, space, seed=cfg.seed,
@@ -171,7 +171,7 @@ class CampaignRunner:
             raise
         robot = None
         if any(f.kind == "robot" for f in cfg.fidelities):
-            from controller.robot import make_robot_cell
+            from controller.execution.robot import make_robot_cell
 
             robot = make_robot_cell(cfg, speedup=self.speedup,
                                     event_log=lambda kind, payload: store.log_event(cfg.name, kind, payload))
@@ -549,7 +549,7 @@ class CampaignRunner:
         try:
             outcome = fut.result()
         except BaseException as err:  # noqa: BLE001 - every failure becomes a record
-            from controller.robot import RobotRunFailed
+            from controller.execution.robot import RobotRunFailed
 
             sample = self._failed(d, err, cost=cost)
             sample.run_uid = store.run_uid_of(d.sample_id)
@@ -620,7 +620,7 @@ class CampaignRunner:
         """Dry runs only: what the simulated line's hidden truth says of the recommended recipe."""
         if recommendation is None or not any(f.kind == "robot" for f in self.config.fidelities):
             return None
-        from controller.robot import dry_run_truth
+        from controller.execution.robot import dry_run_truth
 
         prop = dry_run_truth(self.config, from_jsonable(recommendation["recipe"])).get(self.config.objective.property)
         if prop is None:

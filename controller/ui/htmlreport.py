@@ -3,7 +3,7 @@
 The report holds the campaign's goal, what ran at each fidelity, the plots (inline SVG),
 the recommendation with its uncertainty, the model's explanation and the sample table.
 It needs nothing else to be opened: no scripts, no network, no files beside it. It is
-made from the same data as the dashboard (:mod:`controller.web.data`).
+made from the same data as the dashboard (:mod:`controller.analysis.readmodels`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.store import RecordStore
-from controller.web import data
+from controller.records.store import RecordStore
+from controller.analysis import readmodels as data
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d2330;max-width:1100px;margin:24px auto;padding:0 16px}
@@ -95,7 +95,7 @@ def _plots(progress: dict[str, Any]) -> str:
 
 
 def _explanation(store: RecordStore, name: str) -> str:
-    from controller.explain import explain_campaign
+    from controller.analysis.explain import explain_campaign
 
     try:
         e = explain_campaign(store, name)

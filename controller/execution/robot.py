@@ -17,7 +17,7 @@ from typing import Any
 from bluesky import RunEngine
 
 from core import SDLError
-from controller.config import CampaignConfig
+from controller.config.campaign import CampaignConfig
 
 
 @dataclass
@@ -215,12 +215,12 @@ class RobotCell:
 
 def make_robot_cell(config: CampaignConfig, speedup: float | None = None, event_log=None) -> RobotCell:
     """The robot cell the campaign's ``[devices] executor`` asks for: ``local`` (:class:`RobotCell`)
-    or ``queueserver`` (:class:`controller.qserver.QueueServerRobot`).
+    or ``queueserver`` (:class:`controller.execution.queueserver.QueueServerRobot`).
 
     ``event_log(kind, payload)`` records the executor's own events (queue items ...).
     """
     if getattr(config.devices, "executor", "local") == "queueserver":
-        from controller.qserver import QueueServerRobot
+        from controller.execution.queueserver import QueueServerRobot
 
         return QueueServerRobot(config, speedup=speedup, event_log=event_log)
     return RobotCell(config, speedup=speedup)

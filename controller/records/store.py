@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from core import StoreError
-from controller.records import OPEN_STATUSES, Sample
+from controller.records.samples import OPEN_STATUSES, Sample
 
 SCHEMA_VERSION = 2  # 2: approvals and controls (operator decisions)
 # Alembic revision of each schema version (REVISIONS[v - 1]); the last is the newest.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from controller.records import from_jsonable, to_jsonable
+from controller.records.samples import from_jsonable, to_jsonable
 
 
 def run_simulation(model: str, recipe: dict[str, Any], seed: int) -> dict[str, Any]:

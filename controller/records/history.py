@@ -9,8 +9,8 @@ import pandas as pd
 import pint
 
 from core import ContinuousParameter, unit_text
-from controller.config import CampaignConfig
-from controller.records import Sample
+from controller.config.campaign import CampaignConfig
+from controller.records.samples import Sample
 
 
 def recipe_row(config: CampaignConfig, recipe: dict[str, Any]) -> dict[str, Any]:

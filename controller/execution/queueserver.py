@@ -1,6 +1,6 @@
 """The robot fidelity on a bluesky-queueserver RE Manager: the instrument may live on another host.
 
-:class:`QueueServerRobot` has the interface of :class:`controller.robot.RobotCell`
+:class:`QueueServerRobot` has the interface of :class:`controller.execution.robot.RobotCell`
 (``check``, ``submit``, ``add_document_listener``, ``request_stop``, ``close``) and the same
 retry policy; only one attempt differs. Instead of a RunEngine thread in this process,
 each attempt:
@@ -27,7 +27,7 @@ history.
 
 Starting one on this machine (Redis must run: ``redis-server --port 6379 --daemonize yes``)::
 
-    python -m controller.qserver serve [--config CAMPAIGN.toml]
+    python -m controller.execution.queueserver serve [--config CAMPAIGN.toml]
 
 which starts a bluesky 0MQ proxy (``tcp://127.0.0.1:5567`` in, ``5568`` out) and
 ``start-re-manager`` with the project's startup profile; see README.md.
@@ -59,9 +59,9 @@ from typing import Any
 import zmq
 
 from core import ConfigError, DeviceFault, FieldIssue, SDLError
-from controller.config import CampaignConfig
-from controller.records import to_jsonable
-from controller.robot import RobotCell, RobotRunFailed, line_limits
+from controller.config.campaign import CampaignConfig
+from controller.records.samples import to_jsonable
+from controller.execution.robot import RobotCell, RobotRunFailed, line_limits
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ REDIS_PREFIX = "sdl"
 #: The plan, and the profile's functions, by their names in the startup module.
 PLAN = "make_and_characterize"
 CONFIGURE_FUNCTION = "configure_sim_line"
-#: Same prefix as the profile's Publisher and the live stream (``controller.stream.DOCUMENT_PREFIX``).
+#: Same prefix as the profile's Publisher and the live stream (``controller.ui.stream.DOCUMENT_PREFIX``).
 DOCUMENT_PREFIX = b"sdl.documents"
 #: Start-document key carrying the controller's request token (routes documents to their attempt).
 REQUEST_KEY = "sdl_request"
@@ -320,7 +320,7 @@ class QueueServerRobot(RobotCell):
             except RequestTimeoutError as err:
                 raise QueueServerUnavailable(
                     f"RE Manager does not answer at {self.control} ({what}); start it with "
-                    "`python -m controller.qserver serve` or set [devices] qserver_control") from err
+                    "`python -m controller.execution.queueserver serve` or set [devices] qserver_control") from err
             except RequestFailedError as err:
                 raise QueueServerError(f"RE Manager at {self.control} refused {what}: {err}") from err
 
@@ -717,7 +717,7 @@ class LocalQueueServer:
         """
         from bluesky_queueserver_api.zmq import REManagerAPI
 
-        from controller.stream import StreamProxy
+        from controller.ui.stream import StreamProxy
         from devices.qserver_profile import PERMISSIONS_FILE, STARTUP_MODULE
 
         _check_redis(self.redis)
@@ -842,7 +842,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m controller.qserver",
+    parser = argparse.ArgumentParser(prog="python -m controller.execution.queueserver",
                                      description="RE Manager with the synthesis line's startup profile")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start a 0MQ document proxy and RE Manager; Ctrl-C stops both")
@@ -863,7 +863,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from controller.config import load_config
+    from controller.config.campaign import load_config
 
     args = _parser().parse_args(argv)
     try:

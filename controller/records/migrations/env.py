@@ -1,6 +1,6 @@
 """Alembic environment of the record store.
 
-:class:`controller.store.RecordStore` runs the migrations itself when it opens a store:
+:class:`controller.records.store.RecordStore` runs the migrations itself when it opens a store:
 it passes an open SQLAlchemy connection in ``config.attributes["connection"]``, already
 inside the transaction that holds the migration lock, so every migration and the version
 stamp commit together or not at all.
@@ -11,7 +11,7 @@ from alembic import context
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("the record store's migrations run when the store is opened "
-                       "(controller.store.RecordStore(URL)); they take no database URL of their own")
+                       "(controller.records.store.RecordStore(URL)); they take no database URL of their own")
 
 context.configure(connection=connection, target_metadata=None)
 with context.begin_transaction():  # a no-op inside the store's transaction

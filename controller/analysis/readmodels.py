@@ -1,6 +1,6 @@
 """What the dashboard and the HTML report show, read from the record store.
 
-Every function here takes an open :class:`~controller.store.RecordStore` and returns
+Every function here takes an open :class:`~controller.records.store.RecordStore` and returns
 JSON-able data; quantities travel as ``{"value", "unit"}``. The web app serves them,
 ``sdl report`` renders them into one HTML file: both show the same numbers.
 """
@@ -12,10 +12,10 @@ import math
 import os
 from typing import Any
 
-from controller.config import CampaignConfig, config_from_dict
-from controller.history import objective_value
-from controller.records import OPEN_STATUSES, Sample, to_jsonable
-from controller.store import RecordStore
+from controller.config.campaign import CampaignConfig, config_from_dict
+from controller.records.history import objective_value
+from controller.records.samples import OPEN_STATUSES, Sample, to_jsonable
+from controller.records.store import RecordStore
 from core import SDLError
 
 TOKEN_ENV = "SDL_CONTROL_TOKEN"
@@ -156,7 +156,7 @@ def sample_detail(store: RecordStore, sample_id: str) -> dict[str, Any]:
     config = campaign_config(store, s.campaign)
     data["why"] = []
     if config is not None and s.suggestion:
-        from controller.explain import explain_sample
+        from controller.analysis.explain import explain_sample
 
         try:
             data["why"] = explain_sample(config, store.samples(s.campaign), s).get("text", [])

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from controller.config import CampaignConfig, config_from_dict
-from controller.history import history_frame, objective_value
-from controller.records import Sample, to_jsonable
-from controller.store import RecordStore
+from controller.config.campaign import CampaignConfig, config_from_dict
+from controller.records.history import history_frame, objective_value
+from controller.records.samples import Sample, to_jsonable
+from controller.records.store import RecordStore
 from core import ConfigError, FieldIssue, StoreError, unit_text
 
 EXPLAIN_VERSION = 1
@@ -162,7 +162,7 @@ def explain_campaign(
         if own:
             store.close()
 
-    from controller.config import physics_for
+    from controller.config.campaign import physics_for
 
     # the strategy exactly as CampaignRunner.run builds it (physics included), so the model is the campaign's
     space = SearchSpace(config.parameters, config.fidelities, config.objective)
@@ -297,7 +297,7 @@ def _recipe_text(value: Any) -> str:
 
 def cmd_explain(args) -> int:
     """``sdl explain CAMPAIGN [--sample ID] [--json] [--store PATH]``."""
-    from controller.cli import default_store
+    from controller.ui.cli.main import default_store
 
     result = explain_campaign(args.store or default_store(), args.campaign, sample_id=args.sample,
                               n_sobol=args.sobol_points)

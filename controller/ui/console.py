@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from controller.records import Sample, from_jsonable
-from controller.store import RecordStore
+from controller.records.samples import Sample, from_jsonable
+from controller.records.store import RecordStore
 
 
 def _fmt(value: Any) -> str:

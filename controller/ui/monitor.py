@@ -1,7 +1,7 @@
 """``sdl monitor [CAMPAIGN]``: a live terminal view of a campaign, fed by the 0MQ event stream.
 
 The view is a pure function of a :class:`MonitorState`: ``state.apply(kind, event)`` folds
-one event of :mod:`controller.stream` into it and :func:`render` draws it, so both are tested
+one event of :mod:`controller.ui.stream` into it and :func:`render` draws it, so both are tested
 without a terminal. :func:`run_monitor` only wires them to a subscription and ``rich.live``.
 """
 
@@ -20,8 +20,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from controller.records import OPEN_STATUSES
-from controller.stream import StreamSettings, subscribe_events
+from controller.records.samples import OPEN_STATUSES
+from controller.ui.stream import StreamSettings, subscribe_events
 
 #: How many of the latest samples the view lists.
 RECENT = 10
@@ -205,9 +205,9 @@ def seed_from_store(state: MonitorState, store_path: str | Path) -> bool:
     """Fill ``state`` with what the store already holds (samples recorded before the monitor
     started). Picks the most recently updated campaign when ``state.campaign`` is None.
     False if the store has no such campaign."""
-    from controller.config import config_from_dict
-    from controller.history import objective_value
-    from controller.store import RecordStore
+    from controller.config.campaign import config_from_dict
+    from controller.records.history import objective_value
+    from controller.records.store import RecordStore
     from core import SDLError
 
     store = RecordStore(store_path)
@@ -298,7 +298,7 @@ def run_monitor(campaign: str | None, settings: StreamSettings, store_path: str 
         store_path: seed the view with the store's samples if the file exists.
     """
     state = MonitorState(campaign=campaign)
-    from controller.store import StoreLocation
+    from controller.records.store import StoreLocation
 
     if store_path and (StoreLocation.parse(store_path).kind == "postgresql" or Path(store_path).exists()):
         seed_from_store(state, store_path)  # a campaign=None state still follows a new campaign

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from controller.config import CampaignConfig
-from controller.history import objective_value
-from controller.records import Sample
+from controller.config.campaign import CampaignConfig
+from controller.records.history import objective_value
+from controller.records.samples import Sample
 
 
 class ProgressView:

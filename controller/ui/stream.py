@@ -12,7 +12,7 @@ Wiring into the CLI (``controller/cli.py``)::
         runner = CampaignRunner(config, store_path=args.store, speedup=args.speedup, show_progress=not args.quiet)
         stream = None
         if args.stream:
-            from controller.stream import CampaignStream, StreamSettings
+            from controller.ui.stream import CampaignStream, StreamSettings
             stream = CampaignStream(StreamSettings(start_proxy=not args.no_proxy), campaign=config.name)
             stream.attach(runner)
         try:
@@ -29,8 +29,8 @@ Wiring into the CLI (``controller/cli.py``)::
     monitor.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
 
     def cmd_monitor(args) -> int:
-        from controller.monitor import run_monitor
-        from controller.stream import StreamSettings
+        from controller.ui.monitor import run_monitor
+        from controller.ui.stream import StreamSettings
 
         return run_monitor(args.campaign, StreamSettings(start_proxy=False), args.store or default_store(),
                            duration_s=args.duration)
@@ -302,7 +302,7 @@ class CampaignStream:
             self._drop(f"{kind} event", err)
 
     def attach(self, runner) -> None:
-        """Publish everything a :class:`controller.campaign.CampaignRunner` emits."""
+        """Publish everything a :class:`controller.loop.runner.CampaignRunner` emits."""
         if self.campaign is None:
             self.campaign = runner.config.name
         runner.add_document_listener(self.document)

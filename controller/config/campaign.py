@@ -76,7 +76,7 @@ class DeviceSettings:
             duration is stopped and reported as a ``watchdog`` fault.
         faults: simulated device faults to inject in dry runs (``devices.FaultSpec``), seeded.
         executor: who runs the robot's plans: ``local`` (a RunEngine in the controller) or
-            ``queueserver`` (a bluesky-queueserver RE Manager, see ``controller.qserver``).
+            ``queueserver`` (a bluesky-queueserver RE Manager, see ``controller.execution.queueserver``).
         qserver_control: RE Manager's 0MQ control address (executor ``queueserver``).
         qserver_data: the 0MQ proxy output where RE Manager's documents arrive.
         transport: ``sim`` (in-process twins) or ``epics`` (the line's Ophyd EPICS devices over
@@ -231,7 +231,7 @@ class CampaignConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_json(self) -> str:
-        from controller.store import redact
+        from controller.records.store import redact
 
         raw = {**self.raw, "store": redact(self.raw["store"])} if isinstance(self.raw.get("store"), str) else self.raw
         return json.dumps(raw, sort_keys=True, default=str)  # kept in the store: never with its password
@@ -297,7 +297,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
                                           "(sqlite:///PATH, postgresql://USER@HOST:PORT/DATABASE)"))
         store = DEFAULT_STORE
     else:
-        from controller.store import StoreLocation
+        from controller.records.store import StoreLocation
         from core import StoreError
 
         try:
@@ -731,7 +731,7 @@ def _devices(raw: Any) -> DeviceSettings:
         issues.extend(err.issues)
     limits, limit_issues = _limit_overrides(raw.get("limits", {}))
     issues += limit_issues
-    from controller.qserver import executor_settings
+    from controller.execution.queueserver import executor_settings
 
     executor, executor_issues = executor_settings(raw)
     issues += executor_issues
@@ -890,7 +890,7 @@ def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings)
 
 def _check_device_limits(parameters: list[Parameter], devices: DeviceSettings) -> None:
     """Every bound a robot run could be asked for must be inside the line's limits."""
-    from controller.robot import line_limits
+    from controller.execution.robot import line_limits
     from devices import parameter_limits
 
     try:

@@ -30,8 +30,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from controller.store import CONTROL_ACTIONS, RecordStore
-from controller.web import data
+from controller.records.store import CONTROL_ACTIONS, RecordStore
+from controller.analysis import readmodels as data
 from core import StoreError
 
 STATIC = Path(__file__).parent / "static"
@@ -137,7 +137,7 @@ def create_app(store: str | Path | RecordStore) -> FastAPI:
         key = (name, len(records.samples(name)))
         with explain_lock:  # one model fit at a time; cached until a new sample is recorded
             if key not in explain_cache:
-                from controller.explain import explain_campaign
+                from controller.analysis.explain import explain_campaign
 
                 try:
                     explain_cache[key] = _clean(explain_campaign(records, name))
@@ -155,7 +155,7 @@ def create_app(store: str | Path | RecordStore) -> FastAPI:
     @app.get("/api/campaigns/{name}/report", response_class=HTMLResponse)
     def report(name: str) -> str:
         known_campaign(name)
-        from controller.htmlreport import render_report
+        from controller.ui.htmlreport import render_report
 
         return render_report(records, name)
 
@@ -230,7 +230,7 @@ def serve(store: str | Path, host: str = "127.0.0.1", port: int = 8765, log_leve
     """Run the dashboard until Ctrl-C."""
     import uvicorn
 
-    from controller.store import redact
+    from controller.records.store import redact
 
     print(f"sdl dashboard on http://{host}:{port}/  (store {redact(str(store))}; Ctrl-C stops it)", flush=True)
     uvicorn.run(create_app(store), host=host, port=port, log_level=log_level)

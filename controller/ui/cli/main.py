@@ -29,7 +29,7 @@ STORE_HELP = ("record store: a SQLite file or a database URL (postgresql://USER@
 
 
 def default_store() -> str:
-    from controller.config import DEFAULT_STORE
+    from controller.config.campaign import DEFAULT_STORE
 
     return os.environ.get("SDL_STORE", DEFAULT_STORE)
 
@@ -134,12 +134,12 @@ def _run_with_stream(args, config, runner):
     stream = None
     dashboard = None
     if getattr(args, "serve", None) is not None:
-        from controller.web.app import BackgroundServer
+        from controller.ui.web.app import BackgroundServer
 
         dashboard = BackgroundServer(runner.store_path, port=args.serve).start()
         print(f"dashboard: {dashboard.url}/#/c/{config.name}", flush=True)
     if args.stream:
-        from controller.stream import CampaignStream, StreamSettings
+        from controller.ui.stream import CampaignStream, StreamSettings
 
         stream = CampaignStream(StreamSettings(start_proxy=not args.no_proxy), campaign=config.name)
         stream.attach(runner)
@@ -173,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args) -> int:
-    from controller.campaign import CampaignRunner
-    from controller.config import load_config
-    from controller.report import print_result
+    from controller.loop.runner import CampaignRunner
+    from controller.config.campaign import load_config
+    from controller.ui.console import print_result
 
     config = load_config(args.config)
     runner = CampaignRunner(config, store_path=args.store, speedup=args.speedup, show_progress=not args.quiet)
@@ -185,9 +185,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from controller.campaign import CampaignRunner
-    from controller.config import config_from_dict
-    from controller.report import print_result
+    from controller.loop.runner import CampaignRunner
+    from controller.config.campaign import config_from_dict
+    from controller.ui.console import print_result
 
     store = _open_store(args.store)
     raw = json.loads(store.campaign(args.campaign)["config_json"])
@@ -201,15 +201,15 @@ def cmd_resume(args) -> int:
 
 
 def cmd_monitor(args) -> int:
-    from controller.monitor import run_monitor
-    from controller.stream import StreamSettings
+    from controller.ui.monitor import run_monitor
+    from controller.ui.stream import StreamSettings
 
     return run_monitor(args.campaign, StreamSettings(start_proxy=False), args.store or default_store(),
                        duration_s=args.duration)
 
 
 def cmd_check(args) -> int:
-    from controller.config import load_config
+    from controller.config.campaign import load_config
 
     config = load_config(args.config)
     print(f"{args.config}: campaign {config.name!r} is valid: {len(config.parameters)} parameters, "
@@ -218,7 +218,7 @@ def cmd_check(args) -> int:
 
 
 def _open_store(path: str | None):
-    from controller.store import RecordStore, StoreLocation
+    from controller.records.store import RecordStore, StoreLocation
     from core import StoreError
 
     path = path or default_store()
@@ -229,7 +229,7 @@ def _open_store(path: str | None):
 
 
 def cmd_samples(args) -> int:
-    from controller.report import print_samples
+    from controller.ui.console import print_samples
 
     store = _open_store(args.store)
     store.campaign(args.campaign)  # raises with the known names if absent
@@ -238,7 +238,7 @@ def cmd_samples(args) -> int:
 
 
 def cmd_history(args) -> int:
-    from controller.report import print_history
+    from controller.ui.console import print_history
 
     store = _open_store(args.store)
     sample = store.sample(args.sample_id)
@@ -254,8 +254,8 @@ def cmd_history(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from controller.config import config_from_dict
-    from controller.history import sample_table
+    from controller.config.campaign import config_from_dict
+    from controller.records.history import sample_table
     from core import ConfigError, FieldIssue
 
     if not args.documents and not (args.format and args.output) and not args.explain:
@@ -286,16 +286,16 @@ def cmd_export(args) -> int:
                 n += 1
         print(f"wrote {n} Bluesky documents to {out}")
     if args.explain:
-        from controller.explain import write_explanation
+        from controller.analysis.explain import write_explanation
 
         print(f"wrote the explanation to {write_explanation(store, args.campaign, args.explain)}")
     return 0
 
 
 def cmd_serve(args) -> int:
-    from controller.web.app import serve
+    from controller.ui.web.app import serve
 
-    from controller.store import store_target
+    from controller.records.store import store_target
 
     target = store_target(args.store or default_store())
     _open_store(str(target)).close()  # refuse a missing store before listening
@@ -304,7 +304,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from controller.htmlreport import write_report
+    from controller.ui.htmlreport import write_report
 
     store = _open_store(args.store)
     store.campaign(args.campaign)  # raises with the known names if absent
@@ -321,10 +321,10 @@ COMMANDS = {
     "samples": cmd_samples,
     "history": cmd_history,
     "export": cmd_export,
-    "explain": lambda args: __import__("controller.explain", fromlist=["cmd_explain"]).cmd_explain(args),
+    "explain": lambda args: __import__("controller.analysis.explain", fromlist=["cmd_explain"]).cmd_explain(args),
     "serve": cmd_serve,
     "report": cmd_report,
-    "backtest": lambda args: __import__("controller.backtest", fromlist=["cmd_backtest"]).cmd_backtest(args),
+    "backtest": lambda args: __import__("controller.analysis.backtest", fromlist=["cmd_backtest"]).cmd_backtest(args),
 }
 
 

@@ -1,0 +1,1 @@
+"""The controller's config room (see controller/__init__.py)."""

@@ -1,0 +1,1 @@
+"""The controller's records room (see controller/__init__.py)."""

@@ -1,0 +1,1 @@
+"""The controller's ui cli room (see controller/__init__.py)."""
