@@ -26,8 +26,8 @@ import torch
 from gpytorch.kernels import Kernel
 
 from core import InputDataError
+from core.space import FEATURIZATIONS  # noqa: F401 - re-exported: one list for configs and the optimizer
 
-from core.space import FEATURIZATIONS  # noqa: E402 - one list for configs and the optimizer
 DEFAULT_DESCRIPTORS: tuple[str, ...] = ("MolLogP", "TPSA", "MolWt", "FractionCSP3", "NumRotatableBonds")
 MORGAN_RADIUS = 2
 MORGAN_BITS = 2048

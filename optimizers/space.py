@@ -173,6 +173,15 @@ class SearchSpace:
         """Names of the ``d + 1`` columns of an encoding (the last is ``fidelity``)."""
         return [n for b in self._blocks for n in b.names] + [FIDELITY_COLUMN]
 
+    def columns_by_parameter(self) -> dict[str, tuple[str, ...]]:
+        """Parameter name -> the names of its encoded columns, both in encoding order.
+
+        A fresh dict of tuples (changing it changes nothing here); concatenated, the
+        values are ``input_names`` without ``fidelity``: ``{"cure_temperature":
+        ("cure_temperature",), "blade": ("blade=anchor", "blade=dispersion"), ...}``.
+        """
+        return {b.parameter.name: b.names for b in self._blocks}
+
     def featurization_record(self, recipe: Mapping[str, object]) -> dict[str, dict]:
         """What the model saw of each molecule in ``recipe``: parameter name -> featurization record.
 

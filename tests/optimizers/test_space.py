@@ -76,6 +76,17 @@ def test_molecule_accepts_label_and_non_canonical_smiles(thermoset_space):
     assert torch.equal(a, b)
 
 
+def test_columns_by_parameter_names_each_parameters_encoded_columns(thermoset_space):
+    cols = thermoset_space.columns_by_parameter()
+    assert list(cols) == [p.name for p in thermoset_space.parameters]
+    assert cols["cure_temperature"] == ("cure_temperature",)
+    assert cols["additive"] == tuple(f"additive:{n}" for n in DESCRIPTOR_NAMES)
+    assert cols["blade"] == ("blade=anchor", "blade=dispersion")
+    assert [n for names in cols.values() for n in names] == thermoset_space.input_names[:-1]
+    cols["blade"] = ()  # a fresh dict: changing it leaves the space alone
+    assert thermoset_space.columns_by_parameter()["blade"] == ("blade=anchor", "blade=dispersion")
+
+
 def test_snap_moves_relaxed_values_onto_choices(thermoset_space):
     X = torch.full((1, thermoset_space.dim), 0.4, dtype=torch.double)
     recipe = thermoset_space.decode(X)[0]
