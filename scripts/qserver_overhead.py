@@ -51,7 +51,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from controller.config.campaign import config_from_dict
-    from controller.execution.queueserver import LocalQueueServer, QueueServerRobot
+    from controller.execution.queueserver.client import QueueServerRobot
+    from controller.execution.queueserver.manager import LocalQueueServer
     from controller.execution.robot import RobotCell
 
     raw = tomllib.loads((ROOT / "configs" / "thermoset_dryrun.toml").read_text())

@@ -11,7 +11,7 @@ import pytest
 from event_model import DocumentNames, schema_validators
 
 from controller.loop.runner import CampaignRunner
-from controller.ui.cli.main import main
+from controller.ui.cli import main
 from controller.config.campaign import config_from_dict
 from controller.records.store import RecordStore
 
@@ -138,13 +138,13 @@ def test_target_only_strategies_run_the_robot_only(tmp_path, strategy):
 
 
 def test_a_campaign_whose_robot_runs_are_all_refused_stops(tmp_path, monkeypatch):
-    from controller.execution.robot import RobotCell
+    from controller.execution.robot import LocalStation
     from core import LimitError
 
     def refuse(self, recipe):
         raise LimitError("oven.temperature: refused for the test")
 
-    monkeypatch.setattr(RobotCell, "check", refuse)
+    monkeypatch.setattr(LocalStation, "check", refuse)
     raw = tomllib.loads(DEFAULT.read_text())
     raw.update(name="refused", budget=200)
     raw["optimizer"] = {"strategy": "sobol"}

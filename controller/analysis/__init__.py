@@ -1,1 +1,1 @@
-"""The controller's analysis room (see controller/__init__.py)."""
+"""analysis"""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,9 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pint
 
-from controller.config.campaign import STRATEGIES, CampaignConfig
+from controller.config.optimizer import STRATEGIES
+from controller.config.campaign import CampaignConfig
+from controller.loop.strategy import PHYSICS_SUFFIX, build_strategy
+from controller.records.history import recipe_row
 from core import ConfigError, FieldIssue, OptimizerError
 
 TOP_FRACTIONS = (0.01, 0.05)
@@ -100,9 +101,6 @@ def default_methods(config: CampaignConfig) -> list[str]:
     return list(dict.fromkeys([config.optimizer.strategy, "single_fidelity", "random"]))
 
 
-PHYSICS_SUFFIX = "+physics"
-
-
 def method_issues(config: CampaignConfig, methods: Sequence[str], field: str) -> list[FieldIssue]:
     """A method is a strategy name, optionally with ``+physics``: the campaign's ``[optimizer]
     physics`` model (simulator prior / features) on top of that strategy."""
@@ -118,23 +116,6 @@ def method_issues(config: CampaignConfig, methods: Sequence[str], field: str) ->
     return issues
 
 
-def method_parts(config: CampaignConfig, method: str):
-    """(strategy name, the physics it gets or None)."""
-    if method.endswith(PHYSICS_SUFFIX):
-        from controller.config.campaign import physics_for
-
-        return method.removesuffix(PHYSICS_SUFFIX), physics_for(config)
-    return method, None
-
-
-def _row(config: CampaignConfig, recipe: dict) -> dict:
-    out = {}
-    for p in config.parameters:
-        v = recipe[p.name]
-        out[p.name] = float(v.to(p.unit).magnitude) if isinstance(v, pint.Quantity) else v
-    return out
-
-
 def run_method(config: CampaignConfig, source: TableSource, method: str, seed: int, budget: float,
                progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """One sequential run of ``method`` (a strategy name) with ``seed`` under ``budget``; its trace.
@@ -143,14 +124,7 @@ def run_method(config: CampaignConfig, source: TableSource, method: str, seed: i
     ``row`` (table row, -1 in continuous mode), ``value`` (objective's unit), ``cost``,
     ``cumulative_cost``, ``best_target`` (best value found so far at the target, NaN before the first).
     """
-    from optimizers.space import SearchSpace
-    from optimizers.strategies import make_strategy
-
-    space = SearchSpace(config.parameters, config.fidelities, config.objective)
-    base, physics = method_parts(config, method)
-    design = (config.optimizer.initial_design or None) if base == config.optimizer.strategy else None
-    strategy = make_strategy(base, space, seed=seed, initial_design=design,
-                             **({"physics": physics} if physics is not None else {}))
+    strategy = build_strategy(config, method, seed=seed)
     candidates = source.candidates()
     rng = np.random.default_rng([config.seed, seed, 7])
     sign = config.objective.sign
@@ -166,7 +140,7 @@ def run_method(config: CampaignConfig, source: TableSource, method: str, seed: i
             break  # nothing affordable is left, or every candidate has been tried
         value, cost, row = source.measure(sug.recipe, sug.fidelity, rng)
         spent += cost
-        params = _row(config, sug.recipe)
+        params = recipe_row(config, sug.recipe)
         history.append({**params, "fidelity": sug.fidelity, "objective": value, "status": "completed"})
         if sug.fidelity == source.target and (math.isnan(best) or sign * value > sign * best):
             best = value
@@ -366,25 +340,4 @@ def _json_default(obj):
     return str(obj)
 
 
-def cmd_backtest(args) -> int:
-    """CLI entry: ``sdl backtest CONFIG --seeds N [--output-dir DIR] [--methods ...] [--budget B] [--mode M]``."""
-    from controller.config.campaign import load_config
-
-    config = load_config(args.config)
-    if args.mode and config.backtest is not None and args.mode != config.backtest.mode:
-        import dataclasses
-
-        config = dataclasses.replace(config, backtest=dataclasses.replace(config.backtest, mode=args.mode))
-    out = args.output_dir or str(Path("backtest-out") / config.name)
-
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr if args.quiet else sys.stdout, flush=True)
-
-    result = run_backtest(config, args.seeds, methods=args.methods, output_dir=out, budget=args.budget,
-                          progress=None if args.quiet else say)
-    print(format_summary(config, result.summary, result.thresholds))
-    print("wrote " + ", ".join(str(f) for f in result.files))
-    return 0
-
-
-__all__ = ["BacktestResult", "TableSource", "cmd_backtest", "default_methods", "run_backtest", "run_method"]
+__all__ = ["BacktestResult", "TableSource", "default_methods", "run_backtest", "run_method"]

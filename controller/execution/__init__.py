@@ -1,1 +1,1 @@
-"""The controller's execution room (see controller/__init__.py)."""
+"""execution"""

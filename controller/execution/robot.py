@@ -1,9 +1,14 @@
-"""The robot fidelity: a RunEngine driving the synthesis line's plan for one sample.
+"""The robot fidelity: a station (a line and whoever runs its plan) behind one executor.
 
-The RunEngine lives in its own thread (the scheduler's main thread keeps
-dispatching simulations meanwhile), so it is built without the SIGINT context
-manager, which only works in the main thread; Ctrl-C is handled by the
-scheduler, which asks the engine to stop.
+:class:`RobotExecutor` owns what every station shares: the robot thread, the retry policy
+(:mod:`controller.execution.retry`), the documents of each attempt and their listeners. A
+station runs one attempt: :class:`LocalStation` on a RunEngine in this process, or
+:class:`controller.execution.queueserver.client.QueueServerStation` on a bluesky-queueserver
+RE Manager.
+
+The RunEngine lives in its own thread (the loop's main thread keeps dispatching
+simulations meanwhile), so it is built without the SIGINT context manager, which only
+works in the main thread; Ctrl-C is handled by the loop, which asks the engine to stop.
 """
 
 from __future__ import annotations
@@ -11,45 +16,41 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from bluesky import RunEngine
 
-from core import SDLError
 from controller.config.campaign import CampaignConfig
+from controller.config.devices import line_limits
+from controller.execution.protocol import DocumentCallback, RobotOutcome, RobotRunFailed, RunRequest
+from controller.execution.retry import run_with_retries
+
+__all__ = ["LocalStation", "RobotExecutor", "RobotOutcome", "RobotRunFailed", "Station", "build_line",
+           "dry_run_truth", "make_robot_executor"]
 
 
-@dataclass
-class RobotOutcome:
-    """A robot sample that was made: the last run's record and documents, and every attempt."""
-
-    record: Any
-    documents: list[tuple[str, dict]]
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-
-
-class RobotRunFailed(SDLError):
-    """Every attempt at a robot sample failed (or the fault was not worth retrying).
+class Station(Protocol):
+    """Where one robot attempt runs.
 
     Attributes:
-        attempts: ``[{"run_uid", "fault"}]`` in order.
-        fault: the last attempt's fault ``{device, kind, step, detail}`` (kind ``error`` if no device fault).
-        record: the last attempt's partial ``RobotRunRecord`` (completed steps), or None.
+        limits: the line's limits (``devices.LineLimits``) recipes are checked against.
+        time_scale: lab seconds per wall second (the retry backoff is lab time).
     """
 
-    def __init__(self, message: str, attempts: list[dict[str, Any]], record: Any = None):
-        super().__init__(message)
-        self.attempts = attempts
-        self.fault = attempts[-1]["fault"] if attempts else None
-        self.record = record
+    limits: Any
+    time_scale: float
 
+    def check(self, recipe: dict[str, Any]) -> None:
+        """Refuse a recipe the station cannot make (limits; an unreachable server)."""
 
-def line_limits(overrides: dict) -> Any:
-    """The line's default limits with the campaign file's ``[devices.limits]`` applied."""
-    from devices import DEFAULT_LIMITS
+    def run_once(self, recipe: dict[str, Any], run_id: str, md: dict[str, Any],
+                 collect: DocumentCallback, info: dict[str, Any]) -> None:
+        """Run the plan once; every document goes to ``collect``; ``info`` keeps what the
+        attempt's record should (a queue item). Raises on a fault."""
 
-    return DEFAULT_LIMITS.with_ranges(overrides) if overrides else DEFAULT_LIMITS
+    def request_stop(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def dry_run_truth(config: CampaignConfig, recipe: dict[str, Any], sample_id: str = "truth-check") -> dict[str, Any]:
@@ -83,8 +84,8 @@ def build_line(config: CampaignConfig, speedup: float, limits: Any) -> Any:
     return make_sim_line(seed=config.seed, speedup=speedup, limits=limits, faults=devices.faults)
 
 
-class RobotCell:
-    """One synthesis line and the RunEngine that drives it.
+class LocalStation:
+    """A synthesis line and the RunEngine in this process that drives it.
 
     Args:
         config: the campaign (its ``devices`` settings build the line).
@@ -95,16 +96,8 @@ class RobotCell:
         self.config = config
         self.limits = line_limits(config.devices.limits)
         self.line = build_line(config, speedup or config.devices.speedup, self.limits)
-        self.speedup = self.line.time_scale  # an IOC's own time scale on transport "epics"
-        self._stop_requested = False
-        self._stop_event = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot")
+        self.time_scale = self.line.time_scale  # an IOC's own time scale on transport "epics"
         self._RE: RunEngine | None = None
-        self._document_listeners: list = []
-
-    def add_document_listener(self, callback) -> None:
-        """``callback(name, doc)`` for every document of every run (e.g. a 0MQ publisher)."""
-        self._document_listeners.append(callback)
 
     def check(self, recipe: dict[str, Any]) -> None:
         """Raise :class:`core.LimitError` if any setpoint of the recipe is beyond the line's limits."""
@@ -112,60 +105,80 @@ class RobotCell:
 
         check_recipe_limits(recipe, self.limits, batch_mass=self.config.devices.batch_mass)
 
-    def submit(self, recipe: dict[str, Any], sample_id: str, md: dict[str, Any], on_document=None,
-               on_retry=None) -> Future:
-        """Start making one sample; the future gives a :class:`RobotOutcome` or raises
-        :class:`RobotRunFailed` once the retry policy gives up.
+    def run_once(self, recipe, run_id, md, collect, info) -> None:
+        from devices import make_and_characterize
 
-        Args:
-            on_document: ``callback(name, doc)`` for each document of each attempt, as emitted.
-            on_retry: ``callback(attempt, fault, delay_s)`` before each retry.
-        """
-        # Refuse before anything is queued: a plan that would exceed a limit never reaches a device.
-        self.check(recipe)
-        return self._pool.submit(self._run, recipe, sample_id, md, on_document, on_retry)
+        if self._RE is None:
+            self._RE = RunEngine({}, context_managers=[])
+            # A failed run is recorded with its fault (device, kind, step) and retried per
+            # policy; the engine's own "Run aborted" traceback on stderr would only bury that.
+            self._RE.log.setLevel(logging.CRITICAL)
+        token = self._RE.subscribe(collect)
+        try:
+            self._RE(make_and_characterize(self.line, recipe, sample_id=run_id, md=md,
+                                           batch_mass=self.config.devices.batch_mass,
+                                           watchdog_factor=self.config.devices.watchdog_factor))
+        finally:
+            self._RE.unsubscribe(token)
 
-    def _run(self, recipe, sample_id, md, on_document, on_retry):
-        """Make the sample, retrying retryable device faults with exponential backoff.
-
-        Each attempt is a new run on a new vial (``<sample_id>-r<attempt>`` on the tracker):
-        a half-cured film cannot be resumed.
-        """
-        from devices import fault_from_exception, steps_from_documents
-
-        policy = self.config.retry
-        delay = float(policy.backoff.to("s").magnitude) / self.speedup
-        attempts: list[dict[str, Any]] = []
-        for attempt in range(1, policy.retries + 2):
-            if attempt > 1 and self._stop_requested:
-                raise RobotRunFailed(f"stopped by the operator before attempt {attempt}", attempts)
-            run_id = sample_id if attempt == 1 else f"{sample_id}-r{attempt}"
-            documents: list[tuple[str, dict]] = []
+    def request_stop(self) -> None:
+        RE = self._RE
+        if RE is not None and RE.state != "idle":
             try:
-                self._run_once(recipe, run_id, {**md, "attempt": attempt}, documents, on_document)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                fault = fault_from_exception(exc)
-                record = steps_from_documents(documents) if documents else None
-                info = fault.as_dict() if fault is not None else {"device": None, "kind": "error", "step": None,
-                                                                  "detail": f"{type(exc).__name__}: {exc}"}
-                attempts.append({"run_uid": record.run_uid if record else None, "fault": info})
-                give_up = (fault is None or fault.kind not in policy.retryable or attempt > policy.retries
-                           or self._stop_requested)
-                if give_up:
-                    why = ("not retryable" if fault is not None and fault.kind not in policy.retryable
-                           else f"after {attempt} attempt{'s' if attempt > 1 else ''}")
-                    raise RobotRunFailed(f"{fault or exc} ({why})", attempts, record) from exc
-                if on_retry is not None:
-                    on_retry(attempt, info, delay)
-                self._stop_event.wait(delay)  # a stop request ends the backoff at once
-                delay *= 2
-                continue
-            record = steps_from_documents(documents)
-            attempts.append({"run_uid": record.run_uid, "fault": None})
-            return RobotOutcome(record, documents, attempts)
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+                RE.request_pause(defer=False)
+                RE.stop()
+            except Exception:  # the run may end between the check and the call
+                pass
 
-    def _collector(self, documents: list, on_document):
+    def close(self) -> None:
+        close_line = getattr(self.line, "close", None)  # an EPICS line drops its channels
+        if close_line is not None:
+            close_line()
+
+
+class RobotExecutor:
+    """The robot fidelity's :class:`~controller.execution.protocol.Executor`: one station,
+    one sample at a time, in a thread of its own, retried per the campaign's ``[retry]``.
+
+    Args:
+        config: the campaign (its retry policy).
+        station: where attempts run (:class:`LocalStation`, a queue server's station).
+    """
+
+    def __init__(self, config: CampaignConfig, station: Station):
+        self.config = config
+        self.station = station
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot")
+        self._document_listeners: list[DocumentCallback] = []
+
+    @property
+    def limits(self) -> Any:
+        return self.station.limits
+
+    def add_document_listener(self, callback: DocumentCallback) -> None:
+        """``callback(name, doc)`` for every document of every run (e.g. a 0MQ publisher)."""
+        self._document_listeners.append(callback)
+
+    def check(self, recipe: dict[str, Any]) -> None:
+        self.station.check(recipe)
+
+    def submit(self, request: RunRequest) -> Future:
+        """Start making one sample; the future gives a :class:`RobotOutcome` or raises
+        :class:`RobotRunFailed` once the retry policy gives up."""
+        # Refuse before anything is queued: a plan that would exceed a limit never reaches a device.
+        self.check(request.recipe)
+        return self._pool.submit(self._run, request)
+
+    def _run(self, request: RunRequest) -> RobotOutcome:
+        def attempt(run_id: str, number: int, documents: list, info: dict) -> None:
+            self.station.run_once(request.recipe, run_id, {**request.md, "attempt": number},
+                                  self._collector(documents, request.on_document), info)
+
+        return run_with_retries(self.config.retry, attempt, request.sample_id, self.station.time_scale,
+                                self._stop, request.on_retry)
+
+    def _collector(self, documents: list, on_document: DocumentCallback | None) -> DocumentCallback:
         """The callback every document of a run goes through: kept for the record, passed to
         the caller's ``on_document`` (stored as it comes) and to the document listeners."""
         def collect(name, doc):
@@ -177,50 +190,25 @@ class RobotCell:
 
         return collect
 
-    def _run_once(self, recipe, run_id, md, documents, on_document) -> None:
-        from devices import make_and_characterize
-
-        if self._RE is None:
-            self._RE = RunEngine({}, context_managers=[])
-            # A failed run is recorded with its fault (device, kind, step) and retried per
-            # policy; the engine's own "Run aborted" traceback on stderr would only bury that.
-            self._RE.log.setLevel(logging.CRITICAL)
-
-        token = self._RE.subscribe(self._collector(documents, on_document))
-        try:
-            self._RE(make_and_characterize(self.line, recipe, sample_id=run_id, md=md,
-                                           batch_mass=self.config.devices.batch_mass,
-                                           watchdog_factor=self.config.devices.watchdog_factor))
-        finally:
-            self._RE.unsubscribe(token)
-
     def request_stop(self) -> None:
-        """Ask a running plan to stop at the next checkpoint (Ctrl-C in the scheduler)."""
-        self._stop_requested = True
-        self._stop_event.set()
-        RE = self._RE
-        if RE is not None and RE.state != "idle":
-            try:
-                RE.request_pause(defer=False)
-                RE.stop()
-            except Exception:  # the run may end between the check and the call
-                pass
+        """Ask a running plan to stop at the next checkpoint (the operator's stop, Ctrl-C)."""
+        self._stop.set()
+        self.station.request_stop()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        close_line = getattr(self.line, "close", None)  # an EPICS line drops its channels
-        if close_line is not None:
-            close_line()
+        self.station.close()
 
 
-def make_robot_cell(config: CampaignConfig, speedup: float | None = None, event_log=None) -> RobotCell:
-    """The robot cell the campaign's ``[devices] executor`` asks for: ``local`` (:class:`RobotCell`)
-    or ``queueserver`` (:class:`controller.execution.queueserver.QueueServerRobot`).
+def make_robot_executor(config: CampaignConfig, speedup: float | None = None,
+                        event_log: Callable[[str, dict[str, Any]], None] | None = None) -> RobotExecutor:
+    """The robot executor the campaign's ``[devices] executor`` asks for: a :class:`LocalStation`
+    (``local``) or a queue server's station (``queueserver``).
 
-    ``event_log(kind, payload)`` records the executor's own events (queue items ...).
+    ``event_log(kind, payload)`` records the station's own events (queue items ...).
     """
     if getattr(config.devices, "executor", "local") == "queueserver":
-        from controller.execution.queueserver import QueueServerRobot
+        from controller.execution.queueserver.client import QueueServerStation
 
-        return QueueServerRobot(config, speedup=speedup, event_log=event_log)
-    return RobotCell(config, speedup=speedup)
+        return RobotExecutor(config, QueueServerStation(config, speedup=speedup, event_log=event_log))
+    return RobotExecutor(config, LocalStation(config, speedup=speedup))

@@ -26,6 +26,9 @@ import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any, Callable
 
+from controller.execution.protocol import RunRequest
+from controller.execution.simwork import run_simulation
+from controller.records.samples import to_jsonable
 from core import ConfigError, FieldIssue
 
 log = logging.getLogger(__name__)
@@ -246,3 +249,28 @@ def make_simulation_executor(settings) -> SimulationExecutor:
         return DaskSimulations(settings.simulation_workers, address=settings.dask_scheduler)
     raise ConfigError(FieldIssue("scheduler.backend", f"{settings.backend!r} is not a simulation backend; "
                                                       f"allowed: {', '.join(BACKENDS)}"))
+
+
+class Simulations:
+    """The simulator fidelities' :class:`~controller.execution.protocol.Executor`, over a worker pool.
+
+    Args:
+        pool: where simulations run (:func:`make_simulation_executor`).
+    """
+
+    def __init__(self, pool: SimulationExecutor):
+        self.pool = pool
+
+    def check(self, recipe: dict[str, Any]) -> None:
+        """Nothing to refuse up front: a simulator that rejects a recipe fails that sample."""
+
+    def submit(self, request: RunRequest) -> Future:
+        """Run ``request.model`` on the recipe with ``request.seed``; the future gives a
+        :class:`~controller.execution.protocol.SimulationOutcome`."""
+        return self.pool.submit(run_simulation, request.model, to_jsonable(request.recipe), request.seed)
+
+    def request_stop(self) -> None:
+        """Simulations are short and pure: what runs finishes and is recorded."""
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)

@@ -10,26 +10,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from controller.execution.protocol import SimulationOutcome
 from controller.records.samples import from_jsonable, to_jsonable
 
 
-def run_simulation(model: str, recipe: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Run one simulation and return a JSON-able result.
-
-    Returns:
-        ``{"model", "model_version", "steps", "structure", "properties", "start_time", "end_time"}``.
-    """
+def run_simulation(model: str, recipe: dict[str, Any], seed: int) -> SimulationOutcome:
+    """Run one simulation (``recipe`` JSON-able) and return its JSON-able outcome."""
     from simulators import get_simulator
 
     start = time.time()
     result = get_simulator(model).run(from_jsonable(recipe), seed=seed)
     end = time.time()
-    return {
-        "model": result.model,
-        "model_version": result.model_version,
-        "steps": to_jsonable([dict(step) for step in result.steps]),
-        "structure": to_jsonable(result.structure),
-        "properties": to_jsonable(result.properties),
-        "start_time": start,
-        "end_time": end,
-    }
+    return SimulationOutcome(
+        model=result.model,
+        model_version=result.model_version,
+        steps=to_jsonable([dict(step) for step in result.steps]),
+        structure=to_jsonable(result.structure),
+        properties=to_jsonable(result.properties),
+        start_time=start,
+        end_time=end,
+    )

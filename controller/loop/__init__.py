@@ -1,1 +1,1 @@
-"""The controller's loop room (see controller/__init__.py)."""
+"""loop"""

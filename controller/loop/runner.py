@@ -3,13 +3,15 @@
 One step (see ``../shared/DESIGN.md``)::
 
     history (store) -> strategy.recommend(history, pending, budget_left) -> Suggestion
-      -> simulator pool (parallel processes)  |  robot cell (RunEngine thread)
+      -> simulations (Dask / a pool)  |  approval gate -> robot station (RunEngine thread)
       -> Sample record (one transaction) -> progress / events
 
-Simulations run while the robot works; what is in flight is passed to the
-optimizer as pending points so it does not suggest the same thing twice. The
-budget is committed when a sample is dispatched, so the campaign never
-overspends, and the store's sum of sample costs is the spent budget.
+The runner is a small state machine: :meth:`CampaignRunner.run` opens the campaign, takes
+:meth:`~CampaignRunner._step` until a stop reason is set, winds down (nothing in flight is
+lost) and reports. Simulations run while the robot works; what is in flight is passed to
+the optimizer as pending points so it does not suggest the same thing twice. The budget is
+committed when a sample is dispatched, so the campaign never overspends, and the store's
+sum of sample costs is the spent budget.
 """
 
 from __future__ import annotations
@@ -21,20 +23,25 @@ import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from core import OptimizerError, SDLError, quantity_to_record
 from controller.config.campaign import CampaignConfig
-from controller.records.history import history_frame, objective_value, recipe_row
+from controller.execution.protocol import Executor
+from controller.execution.simulations import Simulations, make_simulation_executor
+from controller.loop import dispatch as book
+from controller.loop.dispatch import Dispatch, suggestion_record
+from controller.loop.gate import ControlGate
+from controller.loop.outcome import CampaignResult, ground_truth, recommendation
 from controller.loop.progress import ProgressView
-from controller.records.samples import ProcessStep, Sample, from_jsonable, to_jsonable
-from controller.execution.simulations import SimulationExecutor, make_simulation_executor
-from controller.execution.simwork import run_simulation
-from controller.records.store import RecordStore, redact, store_target
+from controller.loop.recovery import partial_steps, recover_inflight
+from controller.loop.strategy import build_strategy
+from controller.records.history import history_frame, objective_value
+from controller.records.location import redact, store_target
+from controller.records.samples import Sample, to_jsonable
+from controller.records.store import RecordStore
+from core import ConfigError, FieldIssue, OptimizerError, SDLError
 
 log = logging.getLogger(__name__)
 
@@ -43,43 +50,31 @@ MAX_REFUSALS_IN_A_ROW = 3
 # How often the loop looks for operator decisions (pause/resume/stop, approvals) in the store.
 CONTROL_POLL_S = 0.2
 
-@dataclass
-class Dispatch:
-    """A sample in flight."""
+__all__ = ["CONTROL_POLL_S", "MAX_REFUSALS_IN_A_ROW", "CampaignResult", "CampaignRunner", "suggestion_record"]
 
-    sample_id: str
+
+@dataclass
+class LoopState:
+    """Everything one run of the loop holds; ``reason`` set ends it."""
+
+    store: RecordStore
+    strategy: Any
+    executors: dict[str, Executor]  # by fidelity kind: "simulator", "robot"
+    samples: list[Sample]
+    committed: float
     seq: int
-    fidelity: str
-    recipe: dict[str, Any]
-    suggestion: dict[str, Any]
-    created: float
+    resumed: bool
+    inflight: dict[Future, Dispatch] = field(default_factory=dict)
+    awaiting: dict[str, Dispatch] = field(default_factory=dict)
+    refusals: int = 0
+    status: str = "finished"
+    reason: str | None = None
 
+    def end(self, status: str, reason: str) -> None:
+        self.status, self.reason = status, reason
 
-@dataclass
-class CampaignResult:
-    """What a finished (or stopped) campaign reports."""
-
-    name: str
-    store: str
-    status: str
-    stop_reason: str
-    budget: float
-    spent: float
-    samples_by_fidelity: dict[str, int]
-    failed: int
-    recommendation: dict[str, Any] | None
-    wall_time_s: float
-    ground_truth: dict[str, Any] | None = None
-    resumed: bool = False
-
-
-def suggestion_record(suggestion: Any, objective_unit: str) -> dict[str, Any]:
-    """The decision that asked for a sample, as stored with it (the recipe is stored beside it)."""
-    data = suggestion.to_record()
-    data.pop("recipe", None)
-    data["objective_unit"] = objective_unit
-    data["time"] = time.time()
-    return to_jsonable(data)
+    def open_dispatches(self) -> list[Dispatch]:
+        return [*self.inflight.values(), *self.awaiting.values()]
 
 
 def _share_cores_with_simulators(workers: int) -> None:
@@ -106,10 +101,8 @@ class CampaignRunner:
         self.store_path = store_target(store_path or config.store)  # a Path, or a PostgreSQL URL
         self.speedup = speedup
         self.view = ProgressView(config, enabled=show_progress, console=console)
-        self._stop_reason: str | None = None
+        self.gate = ControlGate(config, self.view, self._emit)
         self._stopping = False
-        self._paused = False
-        self._stop_request: dict[str, Any] | None = None
         self._interrupted = False
         self._listeners: list = []
         self._document_listeners: list = []
@@ -135,28 +128,52 @@ class CampaignRunner:
             except Exception as err:  # noqa: BLE001 - display callbacks must not stop a campaign
                 log.warning("campaign event listener %r failed on %s: %s", callback, kind, err)
 
-    # ------------------------------------------------------------------
+    # -- the state machine ----------------------------------------------------------------------
     def run(self) -> CampaignResult:
-        from optimizers import SearchSpace, make_strategy
-
-        cfg = self.config
         started = time.time()
-        if any(f.kind == "table" for f in cfg.fidelities):
-            from core import ConfigError, FieldIssue
+        loop = self._open()
+        previous_handlers = self._catch_stop_signals()
+        try:
+            while loop.reason is None:
+                self._step(loop)
+        except KeyboardInterrupt:
+            self._stopping = True
+            self.gate.stop_request = None
+            loop.end("stopped", "stopped by the operator (Ctrl-C); run `sdl run` on the same file to continue")
+            if "robot" in loop.executors:
+                loop.executors["robot"].request_stop()
+        finally:
+            self._wind_down(loop, previous_handlers)
+        return self._report(loop, started)
 
+    def _step(self, loop: LoopState) -> None:
+        """One pass: record what finished, heed the operators, dispatch what is decided and
+        what the optimizer asks for next (or wait)."""
+        if self._interrupted:
+            raise KeyboardInterrupt
+        for fut in [f for f in loop.inflight if f.done()]:
+            self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
+        self.gate.poll(loop.store)
+        if self.gate.stop_request is not None:
+            loop.end("stopped", self.gate.stop_reason())
+        elif self.gate.paused:
+            self._wait(loop)
+        else:
+            self._dispatch_decided(loop)
+            self._dispatch_next(loop)
+
+    # -- opening and closing --------------------------------------------------------------------
+    def _open(self) -> LoopState:
+        """Build everything that can fail on bad settings before the store is touched, then open
+        the campaign in the store and recover what a dead controller left running."""
+        cfg = self.config
+        if any(f.kind == "table" for f in cfg.fidelities):
             raise ConfigError(FieldIssue("fidelities", "fidelities of kind \"table\" are answered by a recorded table: "
                                                        f"run this campaign with `sdl backtest {cfg.source or 'CONFIG'}`"))
         _share_cores_with_simulators(cfg.scheduler.local_simulation_workers)
-        # Everything that can fail on bad settings is built before the store is touched.
-        space = SearchSpace(cfg.parameters, cfg.fidelities, cfg.objective)
-        from controller.config.campaign import physics_for
-
-        physics = physics_for(cfg)  # simulator features / prior for the model, per [optimizer] physics
-        strategy = make_strategy(cfg.optimizer.strategy, space, seed=cfg.seed,
-                                 initial_design=cfg.optimizer.initial_design or None,
-                                 **({"physics": physics} if physics is not None else {}))
+        strategy = build_strategy(cfg)
         # Dask (default) or a process pool, per [scheduler]; an unreachable Dask scheduler fails here.
-        sims = make_simulation_executor(cfg.scheduler)
+        sims = Simulations(make_simulation_executor(cfg.scheduler))
         try:
             store = RecordStore(self.store_path)
         except BaseException:
@@ -169,247 +186,195 @@ class CampaignRunner:
             store.close()
             sims.close()
             raise
-        robot = None
+        executors: dict[str, Executor] = {"simulator": sims}
         if any(f.kind == "robot" for f in cfg.fidelities):
-            from controller.execution.robot import make_robot_cell
+            from controller.execution.robot import make_robot_executor
 
-            robot = make_robot_cell(cfg, speedup=self.speedup,
-                                    event_log=lambda kind, payload: store.log_event(cfg.name, kind, payload))
+            robot = make_robot_executor(cfg, speedup=self.speedup,
+                                        event_log=lambda kind, payload: store.log_event(cfg.name, kind, payload))
             for callback in self._document_listeners:
                 robot.add_document_listener(callback)
-        inflight: dict[Future, Dispatch] = {}
-        self._recover_inflight(store)
+            executors["robot"] = robot
+        recover_inflight(store, cfg.name)
+        loop = LoopState(store=store, strategy=strategy, executors=executors, samples=store.samples(cfg.name),
+                         committed=store.spent(cfg.name), seq=store.next_seq(cfg.name), resumed=resumed)
         # Runs still waiting for an operator when the controller stopped wait on.
-        awaiting: dict[str, Dispatch] = {
-            s.id: Dispatch(s.id, s.seq, s.fidelity, dict(s.recipe), dict(s.suggestion), s.created)
-            for s in store.awaiting(cfg.name)
-        }
-        samples = store.samples(cfg.name)
-        committed = store.spent(cfg.name)
-        seq = store.next_seq(cfg.name)
-        status = "finished"
-        refusals = 0
-        self.view.start(samples, committed, resumed)
+        loop.awaiting = {s.id: Dispatch.of(s) for s in store.awaiting(cfg.name)}
+        self.view.start(loop.samples, loop.committed, resumed)
         kind = "campaign_resumed" if resumed else "campaign_started"
-        store.log_event(cfg.name, kind, {"spent": committed})
-        self._emit(kind, {"spent": committed, "budget": cfg.budget, "samples": len(samples)})
-        previous_handlers = self._catch_stop_signals()
-        try:
-            while True:
-                if self._interrupted:
-                    raise KeyboardInterrupt
-                for fut in [f for f in inflight if f.done()]:
-                    sample = self._record(store, inflight.pop(fut), fut)
-                    samples.append(sample)
-                    self._recorded(sample, store, samples)
-                self._poll_controls(store)
-                if self._stop_request is not None:
-                    request = self._stop_request
-                    self._stop_reason = (f"stopped by operator {request['operator']}"
-                                         + (f" ({request['note']})" if request.get("note") else "")
-                                         + "; run `sdl run` on the same file to continue")
-                    status = "stopped"
-                    break
-                if self._paused:
-                    self._wait(inflight)
-                    continue
-                for dispatch in self._decided(store, awaiting, samples):
-                    if dispatch.suggestion["approval"]["decision"] == "rejected":
-                        committed -= cfg.fidelity(dispatch.fidelity).cost
-                        continue
-                    try:
-                        fut = self._submit(dispatch, cfg.fidelity(dispatch.fidelity), sims, robot, store, approved=True)
-                    except SDLError as err:  # refused after approval (e.g. the line's limits changed): nothing ran
-                        committed -= cfg.fidelity(dispatch.fidelity).cost
-                        sample = self._failed(dispatch, err, cost=0.0)
-                        store.add_sample(sample)
-                        samples.append(sample)
-                        self._recorded(sample, store, samples)
-                        continue
-                    inflight[fut] = dispatch
-                    self._dispatched(dispatch, committed)
-                budget_left = cfg.budget - committed
-                affordable = [f for f in cfg.fidelities if f.cost <= budget_left + 1e-9]
-                if not affordable:
-                    if not inflight and not awaiting:
-                        self._stop_reason = (
-                            f"budget exhausted: {committed:g} of {cfg.budget:g} cost units committed; "
-                            f"the cheapest fidelity costs {min(f.cost for f in cfg.fidelities):g}"
-                        )
-                        break
-                    self._wait(inflight)
-                    continue
-                robot_busy = any(cfg.fidelity(d.fidelity).kind == "robot"
-                                 for d in [*inflight.values(), *awaiting.values()])
-                sims_busy = sum(cfg.fidelity(d.fidelity).kind == "simulator" for d in inflight.values())
-                sim_free = sims_busy < cfg.scheduler.simulation_workers
-                allowed = [f for f in affordable if not (f.kind == "robot" and robot_busy)]
-                if not allowed or not (sim_free or any(f.kind == "robot" for f in allowed)):
-                    self._wait(inflight)
-                    continue
-                history = history_frame(cfg, samples)
-                pending = self._pending_frame([*inflight.values(), *awaiting.values()], samples)
-                self.view.thinking(len(history), [f.name for f in allowed])
-                try:
-                    suggestion = strategy.recommend(history, pending=pending, budget_left=budget_left, q=1,
-                                                    allowed_fidelities=[f.name for f in allowed])[0]
-                except OptimizerError as err:
-                    # e.g. a single-fidelity strategy while the robot is busy, or with less budget
-                    # left than a robot run costs: wait for what is running, else stop here.
-                    if inflight or awaiting:
-                        self._wait(inflight)
-                        continue
-                    self._stop_reason = f"nothing left to suggest within the budget ({committed:g} of {cfg.budget:g} committed): {err}"
-                    break
-                fidelity = cfg.fidelity(suggestion.fidelity)
-                self._emit("suggestion", {"fidelity": fidelity.name, "reason": suggestion.reason,
-                                          "acquisition_by_fidelity": suggestion.acquisition_by_fidelity,
-                                          "predicted_mean": suggestion.predicted_mean, "budget_left": budget_left})
-                if fidelity.kind == "simulator" and not sim_free:
-                    # The optimizer wants a simulation but every worker is busy: wait for one.
-                    self._wait(inflight)
-                    continue
-                dispatch = Dispatch(
-                    sample_id=f"{cfg.name}-{seq:04d}", seq=seq, fidelity=fidelity.name,
-                    recipe=dict(suggestion.recipe), suggestion=suggestion_record(suggestion, cfg.objective.unit),
-                    created=time.time(),
-                )
-                try:
-                    fut = self._submit(dispatch, fidelity, sims, robot, store)
-                except SDLError as err:
-                    # Refused before anything ran (e.g. a setpoint beyond a device limit): record it as failed.
-                    sample = self._failed(dispatch, err, cost=0.0)
-                    store.add_sample(sample)  # nothing ran, nothing is charged
-                    samples.append(sample)
-                    self._recorded(sample, store, samples)
-                    seq += 1
-                    refusals += 1
-                    if refusals >= MAX_REFUSALS_IN_A_ROW:
-                        self._stop_reason = (f"{refusals} suggestions in a row were refused before running "
-                                             f"(last: {err}); fix the campaign's bounds or limits")
-                        status = "failed"
-                        break
-                    continue
-                refusals = 0
-                committed += fidelity.cost
-                seq += 1
-                if fut is None:  # held at the approval gate; its cost stays reserved
-                    awaiting[dispatch.sample_id] = dispatch
-                    self._approval_requested(store, dispatch, committed)
-                    continue
-                inflight[fut] = dispatch
-                self._dispatched(dispatch, committed)
-        except KeyboardInterrupt:
-            self._stopping = True
-            self._stop_request = None
-            status = "stopped"
-            self._stop_reason = "stopped by the operator (Ctrl-C); run `sdl run` on the same file to continue"
-            if robot is not None:
-                robot.request_stop()
-        finally:
-            for dispatch in list(awaiting.values()):  # never approved: nothing ran, nothing is charged
-                sample = self._closed_at_gate(dispatch, "cancelled", "the campaign stopped before an operator decided")
-                store.add_sample(sample)
-                samples.append(sample)
-                awaiting.pop(dispatch.sample_id)
-                self._recorded(sample, store, samples)
-            # Nothing in flight is lost: wait for it and record it.
-            for fut in list(inflight):
-                try:
-                    fut.exception()
-                except BaseException:  # noqa: BLE001 - recorded below
-                    pass
-                sample = self._record(store, inflight.pop(fut), fut)
-                samples.append(sample)
-                self._recorded(sample, store, samples)
-            sims.shutdown(wait=True, cancel_futures=True)
-            if robot is not None:
-                robot.close()
-            reason = self._stop_reason or "stopped by an error; see the log"
-            if status == "finished" and self._stop_reason is None:
-                status = "failed"
-            store.finish_campaign(cfg.name, status, reason)
-            self._emit(f"campaign_{status}", {"reason": reason, "spent": store.spent(cfg.name)})
-            self.view.stop()
-            for signum, handler in previous_handlers.items():
-                signal.signal(signum, handler)
+        store.log_event(cfg.name, kind, {"spent": loop.committed})
+        self._emit(kind, {"spent": loop.committed, "budget": cfg.budget, "samples": len(loop.samples)})
+        return loop
 
-        recommendation = self._recommend(strategy, samples, store)
+    def _wind_down(self, loop: LoopState, previous_handlers: dict) -> None:
+        """Nothing is lost: runs at the gate are cancelled, what is in flight is waited for and
+        recorded, the executors are closed and the campaign's end is recorded."""
+        for d in list(loop.awaiting.values()):  # never approved: nothing ran, nothing is charged
+            loop.awaiting.pop(d.sample_id)
+            sample = self.gate.cancelled(d)
+            loop.store.add_sample(sample)
+            self._recorded(loop, sample)
+        for fut in list(loop.inflight):
+            try:
+                fut.exception()
+            except BaseException:  # noqa: BLE001 - recorded below
+                pass
+            self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
+        for executor in loop.executors.values():
+            executor.close()
+        if loop.reason is None:  # an exception is on its way out
+            loop.end("failed", "stopped by an error; see the log")
+        loop.store.finish_campaign(self.config.name, loop.status, loop.reason)
+        self._emit(f"campaign_{loop.status}", {"reason": loop.reason, "spent": loop.store.spent(self.config.name)})
+        self.view.stop()
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+
+    def _report(self, loop: LoopState, started: float) -> CampaignResult:
+        cfg, store = self.config, loop.store
+        rec = recommendation(cfg, loop.strategy, loop.samples, store)
         try:
-            truth = self._ground_truth(recommendation)
+            truth = ground_truth(cfg, rec)
         except Exception as err:  # noqa: BLE001 - the check is informative only; the campaign is done
             store.log_event(cfg.name, "ground_truth_failed", {"error": f"{type(err).__name__}: {err}"})
             truth = None
-        if recommendation is not None:
-            store.log_event(cfg.name, "recommendation", {"recommendation": recommendation, "ground_truth": truth})
-            self._emit("recommendation", {"recommendation": recommendation})
+        if rec is not None:
+            store.log_event(cfg.name, "recommendation", {"recommendation": rec, "ground_truth": truth})
+            self._emit("recommendation", {"recommendation": rec})
         counts: dict[str, int] = {f.name: 0 for f in cfg.fidelities}
-        for s in samples:
+        for s in loop.samples:
             counts[s.fidelity] = counts.get(s.fidelity, 0) + 1
         result = CampaignResult(
-            name=cfg.name, store=redact(str(self.store_path)), status=status, stop_reason=reason, budget=cfg.budget,
-            spent=store.spent(cfg.name), samples_by_fidelity=counts,
-            failed=sum(s.status in ("failed", "interrupted") for s in samples), recommendation=recommendation,
-            wall_time_s=time.time() - started, ground_truth=truth, resumed=resumed,
+            name=cfg.name, store=redact(str(self.store_path)), status=loop.status, stop_reason=loop.reason,
+            budget=cfg.budget, spent=store.spent(cfg.name), samples_by_fidelity=counts,
+            failed=sum(s.status in ("failed", "interrupted") for s in loop.samples), recommendation=rec,
+            wall_time_s=time.time() - started, ground_truth=truth, resumed=loop.resumed,
         )
         store.close()
         return result
 
-    # ------------------------------------------------------------------
-    def _recorded(self, sample: Sample, store: RecordStore, samples: list[Sample]) -> None:
-        spent = store.spent(self.config.name)
-        self.view.sample_recorded(sample, spent, samples)
-        value = objective_value(self.config, sample)
-        self._emit("sample_recorded", {
-            "sample": sample.id, "fidelity": sample.fidelity, "status": sample.status, "cost": sample.cost,
-            "objective": value if value == value else None, "unit": self.config.objective.unit,
-            "predicted_mean": sample.suggestion.get("predicted_mean"), "fault": sample.fault, "error": sample.error,
-            "spent": spent, "budget": self.config.budget, "best_at_target": self.view.best(samples),
-        })
-        if sample.status == "failed":
-            self._emit("sample_failed", {"sample": sample.id, "fidelity": sample.fidelity, "fault": sample.fault,
-                                         "error": sample.error, "attempts": len(sample.attempts)})
+    # -- dispatching ----------------------------------------------------------------------------
+    def _dispatch_decided(self, loop: LoopState) -> None:
+        """Runs an operator decided on: a rejected one is recorded (its cost released), an
+        approved one starts (or, refused now, is recorded as failed at no cost)."""
+        for d, rejected in self.gate.decided(loop.store, loop.awaiting):
+            cost = self.config.fidelity(d.fidelity).cost
+            if rejected is not None:
+                loop.store.add_sample(rejected)
+                self._recorded(loop, rejected)
+                loop.committed -= cost
+                continue
+            try:
+                fut = self._submit(loop, d, approved=True)
+            except SDLError as err:  # refused after approval (e.g. the line's limits changed): nothing ran
+                loop.committed -= cost
+                sample = book.failed(self.config, d, err, cost=0.0)
+                loop.store.add_sample(sample)
+                self._recorded(loop, sample)
+                continue
+            loop.inflight[fut] = d
+            self._dispatched(d, loop.committed)
 
-    def _pending_frame(self, dispatches: list[Dispatch], samples: list[Sample]) -> pd.DataFrame:
-        """Running and awaiting samples, and interrupted or rejected ones: none has a measurement,
-        and none may be suggested again (an interrupted robot run is never repeated; a rejected
-        one was refused by the operator)."""
-        rows = [{**recipe_row(self.config, d.recipe), "fidelity": d.fidelity} for d in dispatches]
-        rows += [{**recipe_row(self.config, s.recipe), "fidelity": s.fidelity} for s in samples
-                 if s.status in ("interrupted", "rejected")]
-        return pd.DataFrame(rows, columns=[p.name for p in self.config.parameters] + ["fidelity"])
+    def _allowed_fidelities(self, loop: LoopState) -> tuple[list, bool]:
+        """The fidelities a suggestion may use now (affordable, with a free slot), and whether
+        a simulation worker is free."""
+        cfg = self.config
+        budget_left = cfg.budget - loop.committed
+        affordable = [f for f in cfg.fidelities if f.cost <= budget_left + 1e-9]
+        robot_busy = any(cfg.fidelity(d.fidelity).kind == "robot" for d in loop.open_dispatches())
+        sims_busy = sum(cfg.fidelity(d.fidelity).kind == "simulator" for d in loop.inflight.values())
+        sim_free = sims_busy < cfg.scheduler.simulation_workers
+        allowed = [f for f in affordable if not (f.kind == "robot" and robot_busy)]
+        if not (sim_free or any(f.kind == "robot" for f in allowed)):
+            allowed = []
+        return allowed, sim_free
 
-    def _submit(self, d: Dispatch, fidelity, sims: SimulationExecutor, robot, store: RecordStore,
-                approved: bool = False) -> Future | None:
+    def _dispatch_next(self, loop: LoopState) -> None:
+        """Ask the optimizer for the next sample where a slot and the budget allow, and start it;
+        otherwise wait for something to finish, or end the campaign when nothing can run again."""
+        cfg = self.config
+        budget_left = cfg.budget - loop.committed
+        if not any(f.cost <= budget_left + 1e-9 for f in cfg.fidelities) and not loop.open_dispatches():
+            loop.end("finished", f"budget exhausted: {loop.committed:g} of {cfg.budget:g} cost units committed; "
+                                 f"the cheapest fidelity costs {min(f.cost for f in cfg.fidelities):g}")
+            return
+        allowed, sim_free = self._allowed_fidelities(loop)
+        if not allowed:
+            return self._wait(loop)
+        history = history_frame(cfg, loop.samples)
+        pending = book.pending_frame(cfg, loop.open_dispatches(), loop.samples)
+        self.view.thinking(len(history), [f.name for f in allowed])
+        try:
+            suggestion = loop.strategy.recommend(history, pending=pending, budget_left=budget_left, q=1,
+                                                 allowed_fidelities=[f.name for f in allowed])[0]
+        except OptimizerError as err:
+            # e.g. a single-fidelity strategy while the robot is busy, or with less budget
+            # left than a robot run costs: wait for what is running, else stop here.
+            if loop.open_dispatches():
+                return self._wait(loop)
+            return loop.end("finished", f"nothing left to suggest within the budget ({loop.committed:g} of "
+                                        f"{cfg.budget:g} committed): {err}")
+        fidelity = cfg.fidelity(suggestion.fidelity)
+        self._emit("suggestion", {"fidelity": fidelity.name, "reason": suggestion.reason,
+                                  "acquisition_by_fidelity": suggestion.acquisition_by_fidelity,
+                                  "predicted_mean": suggestion.predicted_mean, "budget_left": budget_left})
+        if fidelity.kind == "simulator" and not sim_free:
+            return self._wait(loop)  # the optimizer wants a simulation but every worker is busy
+        d = Dispatch(sample_id=f"{cfg.name}-{loop.seq:04d}", seq=loop.seq, fidelity=fidelity.name,
+                     recipe=dict(suggestion.recipe), suggestion=suggestion_record(suggestion, cfg.objective.unit),
+                     created=time.time())
+        loop.seq += 1
+        try:
+            fut = self._submit(loop, d)
+        except SDLError as err:
+            return self._refused(loop, d, err)
+        loop.refusals = 0
+        loop.committed += fidelity.cost
+        if fut is None:  # held at the approval gate; its cost stays reserved
+            loop.awaiting[d.sample_id] = d
+            self.gate.requested(loop.store, d, loop.committed)
+            return
+        loop.inflight[fut] = d
+        self._dispatched(d, loop.committed)
+
+    def _refused(self, loop: LoopState, d: Dispatch, err: SDLError) -> None:
+        """Refused before anything ran (e.g. a setpoint beyond a device limit): recorded as
+        failed, nothing charged; too many in a row end the campaign."""
+        sample = book.failed(self.config, d, err, cost=0.0)
+        loop.store.add_sample(sample)
+        self._recorded(loop, sample)
+        loop.refusals += 1
+        if loop.refusals >= MAX_REFUSALS_IN_A_ROW:
+            loop.end("failed", f"{loop.refusals} suggestions in a row were refused before running "
+                               f"(last: {err}); fix the campaign's bounds or limits")
+
+    def _submit(self, loop: LoopState, d: Dispatch, approved: bool = False) -> Future | None:
         """Start the sample. It is recorded as ``running`` first, so a crash never loses it.
 
         A fidelity behind the approval gate is recorded as ``awaiting_approval`` instead (its
         cost reserved) and nothing starts: None is returned. Once approved it comes back here
         with ``approved=True``.
         """
-        if fidelity.kind == "robot":
-            robot.check(d.recipe)  # refuse an out-of-limit recipe before anything is recorded or sent
-        sample = Sample(
-            id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status="running",
-            cost=fidelity.cost, recipe=d.recipe, suggestion=d.suggestion, created=d.created,
-        )
+        fidelity = self.config.fidelity(d.fidelity)
+        executor = loop.executors[fidelity.kind]
+        executor.check(d.recipe)  # refuse an out-of-limit recipe before anything is recorded or sent
         if approved:
-            store.start_approved(sample)
-        elif self.config.control.needs_approval(fidelity.name):
-            sample.status = "awaiting_approval"
-            store.begin_sample(sample, budget=self.config.budget)
+            loop.store.start_approved(book.started_sample(self.config, d))
+        elif self.gate.needs_approval(fidelity.name):
+            loop.store.begin_sample(book.started_sample(self.config, d, "awaiting_approval"), budget=self.config.budget)
             return None
         else:
-            store.begin_sample(sample, budget=self.config.budget)
+            loop.store.begin_sample(book.started_sample(self.config, d), budget=self.config.budget)
         if fidelity.kind == "simulator":
-            seed = (self.config.seed * 1_000_003 + d.seq) % (2**31)
-            return sims.submit(run_simulation, fidelity.model, to_jsonable(d.recipe), seed)
-        md = {"campaign": self.config.name, "fidelity": fidelity.name,
-              "suggestion": {k: d.suggestion.get(k) for k in ("model_id", "strategy", "predicted_mean", "predicted_std")}}
+            return executor.submit(book.run_request(self.config, d))
+        return executor.submit(book.run_request(self.config, d, *self._robot_callbacks(loop.store, d)))
+
+    def _robot_callbacks(self, store: RecordStore, d: Dispatch) -> tuple:
+        """``on_document``: documents are stored as they come (an interrupted run keeps the steps
+        it did); ``on_retry``: each retry is logged and announced, and starts a new run."""
         run_uid: list[str] = []
 
         def keep(name: str, doc: dict) -> None:
-            # Documents are stored as they come: an interrupted run keeps the steps it did.
             if name == "start":
                 run_uid.append(doc["uid"])
                 store.attach_run(d.sample_id, doc["uid"])
@@ -417,13 +382,41 @@ class CampaignRunner:
                 store.add_document(run_uid[0], name, doc)
 
         def retrying(attempt: int, fault: dict, delay_s: float) -> None:
-            store.log_event(self.config.name, "sample_retried",
-                            {"sample": d.sample_id, "attempt": attempt, "fault": fault, "delay_s": delay_s})
+            payload = {"sample": d.sample_id, "attempt": attempt, "fault": fault, "delay_s": delay_s}
+            store.log_event(self.config.name, "sample_retried", payload)
             self.view.retrying(d.sample_id, attempt, fault)
-            self._emit("sample_retried", {"sample": d.sample_id, "attempt": attempt, "fault": fault, "delay_s": delay_s})
+            self._emit("sample_retried", payload)
             run_uid.clear()  # the next attempt is a new run
 
-        return robot.submit(d.recipe, d.sample_id, md, on_document=keep, on_retry=retrying)
+        return keep, retrying
+
+    def _record(self, loop: LoopState, d: Dispatch, fut: Future) -> Sample:
+        """Write a finished dispatch's record; a failed robot run keeps the steps its documents show."""
+        sample = book.finished_sample(self.config, d, fut)
+        if sample.status == "failed":
+            sample.run_uid = loop.store.run_uid_of(d.sample_id)
+            sample.steps = partial_steps(loop.store, self.config.name, sample.run_uid)
+            if self._stopping:
+                sample.status = "interrupted"
+                sample.error = f"stopped by the operator after {len(sample.steps)} process steps ({sample.error})"
+        loop.store.add_sample(sample)
+        return sample
+
+    # -- announcing -----------------------------------------------------------------------------
+    def _recorded(self, loop: LoopState, sample: Sample) -> None:
+        loop.samples.append(sample)
+        spent = loop.store.spent(self.config.name)
+        self.view.sample_recorded(sample, spent, loop.samples)
+        value = objective_value(self.config, sample)
+        self._emit("sample_recorded", {
+            "sample": sample.id, "fidelity": sample.fidelity, "status": sample.status, "cost": sample.cost,
+            "objective": value if value == value else None, "unit": self.config.objective.unit,
+            "predicted_mean": sample.suggestion.get("predicted_mean"), "fault": sample.fault, "error": sample.error,
+            "spent": spent, "budget": self.config.budget, "best_at_target": self.view.best(loop.samples),
+        })
+        if sample.status == "failed":
+            self._emit("sample_failed", {"sample": sample.id, "fidelity": sample.fidelity, "fault": sample.fault,
+                                         "error": sample.error, "attempts": len(sample.attempts)})
 
     def _dispatched(self, d: Dispatch, committed: float) -> None:
         self.view.dispatched(d, committed)
@@ -431,7 +424,14 @@ class CampaignRunner:
                                          "suggestion": d.suggestion, "committed": committed,
                                          "budget_left": self.config.budget - committed})
 
-    # operator control -------------------------------------------------
+    # -- waiting and signals --------------------------------------------------------------------
+    def _wait(self, loop: LoopState) -> None:
+        """Wait for a sample to finish, but never longer than the control poll interval."""
+        if loop.inflight:
+            wait(list(loop.inflight), timeout=CONTROL_POLL_S, return_when=FIRST_COMPLETED)
+        else:
+            time.sleep(CONTROL_POLL_S)
+
     def _catch_stop_signals(self) -> dict:
         """Ctrl-C (SIGINT) and SIGTERM set a flag the loop acts on between steps, rather than
         raising wherever the signal lands: a KeyboardInterrupt inside a library (a model fit,
@@ -451,178 +451,3 @@ class CampaignRunner:
             self.view.note("stopping: running samples are recorded first (Ctrl-C again to stop waiting)")
 
         return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
-
-    def _wait(self, inflight: dict[Future, Dispatch]) -> None:
-        """Wait for a sample to finish, but never longer than the control poll interval."""
-        if inflight:
-            wait(list(inflight), timeout=CONTROL_POLL_S, return_when=FIRST_COMPLETED)
-        else:
-            time.sleep(CONTROL_POLL_S)
-
-    def _poll_controls(self, store: RecordStore) -> None:
-        """Carry out the operators' pause/resume/stop requests (written to the store by `sdl serve`)."""
-        for request in store.pending_controls(self.config.name):
-            action, who = request["action"], request["operator"]
-            payload = {"operator": who, "note": request.get("note")}
-            if action == "stop":
-                self._stop_request = request
-                outcome = "stopping: running samples finish and are recorded"
-            elif action == "pause" and not self._paused:
-                self._paused = True
-                store.set_campaign_status(self.config.name, "paused")
-                outcome = "paused: nothing new starts; running samples finish and are recorded"
-                self.view.note(f"paused by {who}")
-            elif action == "resume" and self._paused:
-                self._paused = False
-                store.set_campaign_status(self.config.name, "running")
-                outcome = "resumed"
-                self.view.note(f"resumed by {who}")
-            else:
-                outcome = f"ignored: the campaign is already {'paused' if self._paused else 'running'}"
-            store.control_handled(request["id"], outcome)
-            if not outcome.startswith("ignored"):
-                kind = {"pause": "campaign_paused", "resume": "campaign_resumed", "stop": "campaign_stopping"}[action]
-                store.log_event(self.config.name, kind, payload)
-                self._emit(kind, payload)
-
-    def _approval_requested(self, store: RecordStore, d: Dispatch, committed: float) -> None:
-        s = d.suggestion
-        payload = {"sample": d.sample_id, "fidelity": d.fidelity, "recipe": d.recipe,
-                   "predicted_mean": s.get("predicted_mean"), "predicted_std": s.get("predicted_std"),
-                   "reason": s.get("reason"), "committed": committed}
-        store.log_event(self.config.name, "approval_requested", to_jsonable(payload))
-        self.view.note(f"{d.sample_id} ({d.fidelity}) awaits an operator's approval (sdl serve)")
-        self._emit("approval_requested", payload)
-
-    def _decided(self, store: RecordStore, awaiting: dict[str, Dispatch], samples: list[Sample]) -> list[Dispatch]:
-        """Samples at the gate an operator has decided on. Rejected ones are recorded here (cost
-        released); approved ones carry the decision in their suggestion record and are returned
-        for dispatch."""
-        out = []
-        for sample_id, d in list(awaiting.items()):
-            decision = store.decision(sample_id)
-            if decision is None:
-                continue
-            awaiting.pop(sample_id)
-            d.suggestion = {**d.suggestion, "approval": {
-                "decision": decision["decision"], "operator": decision["operator"],
-                "note": decision["note"], "time": decision["time"]}}
-            if decision["decision"] == "rejected":
-                sample = self._closed_at_gate(d, "rejected", f"rejected by operator {decision['operator']}"
-                                              + (f": {decision['note']}" if decision["note"] else ""))
-                store.add_sample(sample)
-                samples.append(sample)
-                self._recorded(sample, store, samples)
-            out.append(d)
-        return out
-
-    def _closed_at_gate(self, d: Dispatch, status: str, why: str) -> Sample:
-        return self._unmeasured(d, status, why, cost=0.0)
-
-    def _recover_inflight(self, store: RecordStore) -> None:
-        """Samples left ``running`` by a controller that died are recorded as interrupted,
-        with the process steps their stored documents show; their cost stays spent."""
-        for sample in store.inflight(self.config.name):
-            sample.steps = self._partial_steps(store, sample.run_uid)
-            sample.status = "interrupted"
-            sample.error = ("the controller stopped while this sample was in flight (crash or kill); "
-                            f"{len(sample.steps)} completed process steps kept; the run is not repeated")
-            sample.completed = time.time()
-            store.add_sample(sample)
-
-    def _partial_steps(self, store: RecordStore, run_uid: str | None) -> list[ProcessStep]:
-        """The process steps a robot run completed, read back from its stored documents."""
-        docs = store.documents(run_uid) if run_uid else []
-        if not docs:
-            return []
-        from devices import steps_from_documents
-
-        try:
-            partial = steps_from_documents(docs)
-        except Exception as err:  # noqa: BLE001 - a partial record is better than none
-            store.log_event(self.config.name, "recovery_note", {"run_uid": run_uid, "error": str(err)})
-            return []
-        return [ProcessStep.from_mapping(s if isinstance(s, dict) else asdict(s)) for s in partial.steps]
-
-    def _record(self, store: RecordStore, d: Dispatch, fut: Future) -> Sample:
-        cost = self.config.fidelity(d.fidelity).cost
-        try:
-            outcome = fut.result()
-        except BaseException as err:  # noqa: BLE001 - every failure becomes a record
-            from controller.execution.robot import RobotRunFailed
-
-            sample = self._failed(d, err, cost=cost)
-            sample.run_uid = store.run_uid_of(d.sample_id)
-            sample.steps = self._partial_steps(store, sample.run_uid)
-            if isinstance(err, RobotRunFailed):
-                sample.attempts, sample.fault = err.attempts, err.fault
-            if self._stopping:
-                sample.status = "interrupted"
-                sample.error = f"stopped by the operator after {len(sample.steps)} process steps ({sample.error})"
-            store.add_sample(sample)
-            return sample
-        if isinstance(outcome, dict):  # simulation
-            sample = Sample(
-                id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status="completed",
-                cost=cost, recipe=d.recipe,
-                steps=[ProcessStep.from_mapping({**from_jsonable(s), "start_time": outcome["start_time"],
-                                                 "end_time": outcome["end_time"]}) for s in outcome["steps"]],
-                structure=from_jsonable(outcome["structure"]), properties=from_jsonable(outcome["properties"]),
-                suggestion={**d.suggestion, "simulator": {"model": outcome["model"], "version": outcome["model_version"]}},
-                created=d.created, completed=time.time(),
-            )
-            store.add_sample(sample)
-            return sample
-        record = outcome.record  # its documents were stored as they were emitted
-        ok = record.exit_status == "success"
-        sample = Sample(
-            id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity,
-            status="completed" if ok else "interrupted", cost=cost, recipe=d.recipe,
-            steps=[ProcessStep.from_mapping(s if isinstance(s, dict) else asdict(s)) for s in record.steps],
-            structure=dict(record.structure), properties=dict(record.properties), suggestion=d.suggestion,
-            run_uid=record.run_uid, error=None if ok else f"run ended with exit status {record.exit_status!r}",
-            attempts=outcome.attempts, created=d.created, completed=time.time(),
-        )
-        store.add_sample(sample)
-        return sample
-
-    def _failed(self, d: Dispatch, err: BaseException, cost: float) -> Sample:
-        return self._unmeasured(d, "failed", f"{type(err).__name__}: {err}", cost=cost)
-
-    def _unmeasured(self, d: Dispatch, status: str, error: str, cost: float) -> Sample:
-        """The record of a dispatch that ends without a measurement, finished now."""
-        return Sample(
-            id=d.sample_id, campaign=self.config.name, seq=d.seq, fidelity=d.fidelity, status=status,
-            cost=cost, recipe=d.recipe, suggestion=d.suggestion, error=error, created=d.created, completed=time.time(),
-        )
-
-    def _recommend(self, strategy, samples: list[Sample], store: RecordStore) -> dict[str, Any] | None:
-        history = history_frame(self.config, samples)
-        target = self.config.target.name
-        if not (history["fidelity"] == target).any() and len(history) == 0:
-            return None
-        try:
-            rec = strategy.recommendation(history)
-        except SDLError as err:
-            store.log_event(self.config.name, "recommendation_failed", {"error": str(err)})
-            return None
-        return {
-            "recipe": to_jsonable(rec.recipe),
-            "mean": rec.mean,
-            "std": rec.std,
-            "unit": self.config.objective.unit,
-            "property": self.config.objective.property,
-            "fidelity": target,
-            "model_id": rec.model_id,
-        }
-
-    def _ground_truth(self, recommendation: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Dry runs only: what the simulated line's hidden truth says of the recommended recipe."""
-        if recommendation is None or not any(f.kind == "robot" for f in self.config.fidelities):
-            return None
-        from controller.execution.robot import dry_run_truth
-
-        prop = dry_run_truth(self.config, from_jsonable(recommendation["recipe"])).get(self.config.objective.property)
-        if prop is None:
-            return None
-        return {"property": self.config.objective.property, **quantity_to_record(prop.to(self.config.objective.unit))}

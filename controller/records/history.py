@@ -1,4 +1,9 @@
-"""Tables built from stored samples: the optimizer's history and the export table."""
+"""Tables built from stored samples: the optimizer's history and the export table.
+
+``config`` is anything with ``parameters`` (``core`` parameter objects), ``objective``
+(``core.Objective``) and ``parameter(name)``: a ``CampaignConfig``, but records never
+import the config loader.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,10 @@ import pandas as pd
 import pint
 
 from core import ContinuousParameter, unit_text
-from controller.config.campaign import CampaignConfig
 from controller.records.samples import Sample
 
 
-def recipe_row(config: CampaignConfig, recipe: dict[str, Any]) -> dict[str, Any]:
+def recipe_row(config: Any, recipe: dict[str, Any]) -> dict[str, Any]:
     """Recipe -> optimizer columns: magnitudes in each parameter's unit, strings otherwise."""
     row: dict[str, Any] = {}
     for p in config.parameters:
@@ -25,7 +29,7 @@ def recipe_row(config: CampaignConfig, recipe: dict[str, Any]) -> dict[str, Any]
     return row
 
 
-def objective_value(config: CampaignConfig, sample: Sample) -> float:
+def objective_value(config: Any, sample: Sample) -> float:
     """The sample's objective in the objective unit, NaN if it has none."""
     value = sample.properties.get(config.objective.property)
     if value is None or sample.status != "completed":
@@ -35,7 +39,7 @@ def objective_value(config: CampaignConfig, sample: Sample) -> float:
     return float(value)
 
 
-def history_frame(config: CampaignConfig, samples: Iterable[Sample]) -> pd.DataFrame:
+def history_frame(config: Any, samples: Iterable[Sample]) -> pd.DataFrame:
     """The optimizer's view of the store (columns per ``docs/interfaces.md``)."""
     rows = []
     for s in samples:
@@ -58,7 +62,7 @@ def _magnitude(value: Any) -> Any:
     return float(value.magnitude) if isinstance(value, pint.Quantity) else value
 
 
-def sample_table(config_or_none: CampaignConfig | None, samples: list[Sample]) -> pd.DataFrame:
+def sample_table(config_or_none: Any | None, samples: list[Sample]) -> pd.DataFrame:
     """One row per sample for export: id, fidelity, cost, status, parameters with units in
     the column names, structure features, properties, Bluesky run uid, and the decision."""
     rows = []

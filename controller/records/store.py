@@ -15,90 +15,30 @@ opened, and a store made by a newer sdl is refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
-import signal
 import socket
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
-
 from core import StoreError
 from controller.records.samples import OPEN_STATUSES, Sample
+from controller.records.backends import HEAD_REVISION, Backend, PostgresBackend, SQLiteBackend, schema_state, scrub
+from controller.records.location import StoreLocation
 
-SCHEMA_VERSION = 2  # 2: approvals and controls (operator decisions)
-# Alembic revision of each schema version (REVISIONS[v - 1]); the last is the newest.
-REVISIONS = ("0001", "0002")
-HEAD_REVISION = REVISIONS[-1]
-APPLICATION_ID = 0x53444C31  # "SDL1": marks a SQLite file as this project's store
+
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 
 CONTROL_ACTIONS = ("pause", "resume", "stop")
+
 DECISIONS = ("approved", "rejected")
 
-STORE_FORMS = "a SQLite file path, sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _SAMPLE_COLUMNS = "id, campaign, seq, fidelity, status, cost, run_uid, created, completed, record_json"
+
 _EVENT = "INSERT INTO campaign_events (campaign, time, kind, payload_json) VALUES (?,?,?,?)"
-
-
-def redact(url: str) -> str:
-    """``url`` with its password (in the authority or a ``password=`` parameter) shown as ``***``."""
-    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
-
-
-@dataclass(frozen=True)
-class StoreLocation:
-    """Where a record store lives.
-
-    Attributes:
-        kind: ``"sqlite"`` or ``"postgresql"``.
-        url: the complete URL, credentials included (``sqlite:///PATH`` for SQLite).
-        path: the SQLite file; None for PostgreSQL.
-        display: for messages: the SQLite path as given, or the URL with its password masked.
-    """
-
-    kind: str
-    url: str
-    path: Path | None
-    display: str
-
-    @classmethod
-    def parse(cls, value: str | Path) -> "StoreLocation":
-        """Read a store path or URL.
-
-        Raises:
-            StoreError: an unsupported URL scheme, or a URL with no file or database.
-        """
-        if isinstance(value, Path) or not _URL.match(str(value)):
-            text = str(value)
-            if not text.strip():
-                raise StoreError(f"store: empty; give {STORE_FORMS}")
-            return cls("sqlite", f"sqlite:///{text}", Path(text), text)
-        text = str(value)
-        scheme = _URL.match(text)["scheme"].lower()
-        if scheme in ("sqlite", "sqlite+pysqlite"):
-            rest = text.split("://", 1)[1]
-            if not rest.startswith("/") or not rest[1:].split("?", 1)[0]:
-                raise StoreError(f"store {text!r}: a SQLite URL names its file: sqlite:///relative/path.sqlite "
-                                 "or sqlite:////absolute/path.sqlite")
-            path = rest[1:].split("?", 1)[0]
-            return cls("sqlite", f"sqlite:///{path}", Path(path), path)
-        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-            url = "postgresql://" + text.split("://", 1)[1]
-            database = url.split("://", 1)[1].split("?", 1)[0].partition("/")[2]
-            if not database:
-                raise StoreError(f"store {redact(url)!r}: name the database: postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
-            return cls("postgresql", url, None, redact(url))
-        raise StoreError(f"store {redact(text)!r}: unsupported URL scheme {scheme!r}; give {STORE_FORMS}")
-
 
 class RecordStore:
     """Persistent store of campaigns and their samples.
@@ -128,9 +68,9 @@ class RecordStore:
         # Test seam: called inside begin_sample's transaction, after its budget check.
         self._on_budget_checked: Callable[[], None] | None = None
         if where.kind == "sqlite":
-            self._db = _SQLite(where.path, self.location)
+            self._db = SQLiteBackend(where.path, self.location)
         else:
-            self._db = _Postgres(where)
+            self._db = PostgresBackend(where)
         try:
             self._open()
         except BaseException:
@@ -143,7 +83,7 @@ class RecordStore:
     def _open(self) -> None:
         try:
             self._db.check()
-            revision, stamped = _schema_state(self._db.query, self._db.has_table, self.location)
+            revision, stamped = schema_state(self._db.query, self._db.has_table, self.location)
             self._db.configure()
             if revision != HEAD_REVISION or not stamped:
                 self._migrate()
@@ -170,7 +110,7 @@ class RecordStore:
                 def query(sql):
                     return conn.exec_driver_sql(sql).fetchall()
 
-                revision, stamped = _schema_state(query, sa.inspect(conn).has_table, self.location)
+                revision, stamped = schema_state(query, sa.inspect(conn).has_table, self.location)
                 if revision == HEAD_REVISION and stamped:
                     return  # another process migrated it while we waited for the lock
                 config = Config()
@@ -183,12 +123,12 @@ class RecordStore:
             raise
         except Exception as err:  # noqa: BLE001 - SQLAlchemy, Alembic or driver errors alike
             raise StoreError(f"store {self.location!r}: migrating its schema to revision {HEAD_REVISION} failed "
-                             f"({_scrub(err, self.url)}); nothing was changed") from err
+                             f"({scrub(err, self.url)}); nothing was changed") from err
         finally:
             engine.dispose()
 
     @contextmanager
-    def _transaction(self) -> Iterator["_Backend"]:
+    def _transaction(self) -> Iterator["Backend"]:
         with self._lock:
             self._db.begin()
             try:
@@ -468,7 +408,6 @@ class RecordStore:
                 _EVENT,
                 (sample.campaign, time.time(), f"sample_{sample.status}", json.dumps({"sample": sample.id, "fidelity": sample.fidelity})),
             )
-            _fault_point(sample.seq)
 
     def run_uid_of(self, sample_id: str) -> str | None:
         """The Bluesky run attached to a sample (also while it is still running)."""
@@ -532,12 +471,10 @@ class RecordStore:
         except (ValueError, TypeError, KeyError) as err:
             raise StoreError(f"a sample record in {self.location!r} is corrupt ({err})") from err
 
-
 def _columns(sample: Sample) -> tuple:
     """The ``samples`` row after its id, in the table's column order."""
     return (sample.campaign, sample.seq, sample.fidelity, sample.status, sample.cost,
             sample.run_uid, sample.created, sample.completed, json.dumps(sample.to_json(), allow_nan=True))
-
 
 def _alive(owner: str) -> bool:
     """Whether the controller ``host:pid`` still runs (a process on another host is assumed alive)."""
@@ -552,310 +489,9 @@ def _alive(owner: str) -> bool:
         return True
     return True
 
-
-def _fault_point(seq: int) -> None:
-    """Fault injection for the crash tests: ``SDL_FAULT_KILL_IN_WRITE=N`` makes the process
-    SIGKILL itself inside the transaction that finishes sample N, before it commits."""
-    target = os.environ.get("SDL_FAULT_KILL_IN_WRITE")
-    if target and int(target) == seq:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if hasattr(obj, "item"):
         return obj.item()
     return str(obj)
-
-
-# schema versions -----------------------------------------------------------
-def _schema_state(query: Callable[[str], list], has_table: Callable[[str], bool], location: str) -> tuple[str | None, bool]:
-    """The store's schema revision and whether Alembic has stamped it.
-
-    Returns:
-        ``(revision, stamped)``: ``(None, False)`` for an empty database; ``(revision, False)``
-        for a store made before the migrations (``meta.schema_version`` only).
-
-    Raises:
-        StoreError: the store was made by a newer sdl (or by something else that uses Alembic).
-    """
-    if has_table("alembic_version"):
-        found = [r[0] for r in query("SELECT version_num FROM alembic_version")]
-        if len(found) == 1 and found[0] in REVISIONS:
-            return found[0], True
-        if found:
-            raise StoreError(f"store {location!r} has schema revision {', '.join(found)}, which this sdl does not know "
-                             f"(it reads revisions {REVISIONS[0]} to {HEAD_REVISION}): it was made by a newer sdl, "
-                             "or it is not an sdl record store; upgrade sdl or give another store")
-    if has_table("meta"):
-        rows = query("SELECT value FROM meta WHERE key = 'schema_version'")
-        if rows:
-            try:
-                version = int(rows[0][0])
-            except ValueError:
-                version = -1
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise StoreError(f"store {location!r} has schema version {rows[0][0]}, this sdl reads up to "
-                                 f"{SCHEMA_VERSION}; upgrade sdl")
-            return REVISIONS[version - 1], False
-    return None, False
-
-
-def _lock_key(name: str) -> int:
-    """A stable signed 64-bit key for a PostgreSQL advisory lock on ``name``."""
-    return int.from_bytes(hashlib.sha256(f"sdl:{name}".encode()).digest()[:8], "big", signed=True)
-
-
-def _scrub(err: BaseException, url: str) -> str:
-    """An error's text without the store's password, should a driver ever quote it."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    password = re.match(r"^[^:]+://[^:/?#@]*:([^@/?#]*)@", url)
-    if password and password[1]:
-        text = text.replace(password[1], "***")
-    return text
-
-
-# backends --------------------------------------------------------------------
-class _SQLite:
-    """One SQLite connection shared by the store's threads (the store serializes them).
-
-    Every write transaction is ``BEGIN IMMEDIATE``: it holds the file's write lock from its
-    first statement, so a budget check and the insert after it are never interleaved with
-    another controller's.
-    """
-
-    kind = "sqlite"
-
-    def __init__(self, path: Path, location: str):
-        self.path = path
-        self.location = location
-        self.existed = path.exists() and path.stat().st_size > 0
-        if not self.existed:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        except sqlite3.Error as err:
-            raise StoreError(f"store {location!r} cannot be opened ({err}); give another store path") from err
-        self.con.row_factory = sqlite3.Row
-
-    def check(self) -> None:
-        """Refuse a file that is not this project's store, or is damaged, before anything is written."""
-        if self.existed:
-            self._check_existing()
-
-    def configure(self) -> None:
-        if not self.existed:  # the file's first write: another process opening it sees whose it is
-            self.con.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=FULL")
-        self.con.execute("PRAGMA foreign_keys=ON")
-
-    def _check_existing(self) -> None:
-        try:
-            app_id = self.con.execute("PRAGMA application_id").fetchone()[0]
-            ok = self.con.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"store {self.location!r} is corrupt or not SQLite ({err}); move it aside or give another store path") from err
-        if ok != "ok":
-            raise StoreError(f"store {self.location!r} failed its integrity check ({ok}); restore it from a backup or move it aside")
-        if app_id != APPLICATION_ID:
-            raise StoreError(f"{self.location!r} is a SQLite file but not an sdl record store; give another store path")
-
-    def execute(self, sql: str, args: tuple | list = ()) -> sqlite3.Cursor:
-        return self.con.execute(sql, args)
-
-    def executemany(self, sql: str, rows: list) -> None:
-        self.con.executemany(sql, rows)
-
-    def query(self, sql: str) -> list:
-        return self.con.execute(sql).fetchall()
-
-    def has_table(self, name: str) -> bool:
-        return self.con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
-
-    def begin(self) -> None:
-        self.con.execute("BEGIN IMMEDIATE")
-
-    def commit(self) -> None:
-        self.con.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self.con.execute("ROLLBACK")
-
-    def lock_campaign(self, name: str) -> None:
-        """Nothing to do: ``BEGIN IMMEDIATE`` already made this the only writer."""
-
-    def migration_engine(self):
-        import sqlalchemy as sa
-        from sqlalchemy.pool import NullPool
-
-        path = str(self.path)
-        engine = sa.create_engine("sqlite://", poolclass=NullPool,
-                                  creator=lambda: sqlite3.connect(path, timeout=30, isolation_level=None))
-
-        @sa.event.listens_for(engine, "begin")
-        def _begin_immediate(conn):  # the migration is one transaction holding the write lock
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-
-    def lock_migrations(self, conn) -> None:
-        """Nothing to do: the migration's ``BEGIN IMMEDIATE`` holds the write lock."""
-
-    def close(self) -> None:
-        self.con.close()
-
-
-class _Row(tuple):
-    """A PostgreSQL row read like ``sqlite3.Row``: by position, by column name, and ``dict(row)``."""
-
-    def __new__(cls, values, names: list[str], index: dict[str, int]):
-        row = super().__new__(cls, values)
-        row._names, row._index = names, index
-        return row
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._names)
-
-
-def _row_factory(cursor):
-    names = [c.name for c in cursor.description or ()]
-    index = {n: i for i, n in enumerate(names)}
-    return lambda values: _Row(values, names, index)
-
-
-class _Postgres:
-    """One psycopg 3 connection shared by the store's threads (the store serializes them).
-
-    In autocommit mode outside the store's transactions; each transaction is READ COMMITTED,
-    and the steps that must not interleave with another controller's (the budget check and
-    its insert, taking over a campaign, an operator's decision) first take a transaction-level
-    advisory lock on their campaign. A dropped connection (server restart, network) is reopened
-    by the next read, which is retried once, or by the next transaction; a transaction that it
-    broke fails (and is rolled back by the server).
-    """
-
-    kind = "postgresql"
-
-    def __init__(self, where: StoreLocation):
-        try:
-            import psycopg
-        except ImportError as err:
-            raise StoreError(f"store {where.display!r}: PostgreSQL needs psycopg 3: pip install 'psycopg[binary]'") from err
-        self._psycopg = psycopg
-        self.url = where.url
-        self.location = where.display
-        self._sql: dict[str, str] = {}
-        self.con = None
-        self._in_transaction = False
-        self._connect()
-
-    def _connect(self) -> None:
-        try:
-            self.con = self._psycopg.connect(self.url, autocommit=True, row_factory=_row_factory,
-                                             application_name="sdl", connect_timeout=30)
-        except self._psycopg.Error as err:
-            raise StoreError(f"store {self.location!r} cannot be reached ({_scrub(err, self.url)}); check that the "
-                             "server runs, the user and password, and that the database exists (createdb NAME)") from err
-
-    def _error(self, err: Exception) -> StoreError:
-        return StoreError(f"store {self.location!r}: {type(err).__name__}: {_scrub(err, self.url)}")
-
-    def check(self) -> None:
-        """Nothing to vouch for before the schema is read: a database has no file header."""
-
-    def configure(self) -> None:
-        """Nothing to set: durability and isolation are the server's and each transaction's."""
-
-    def execute(self, sql: str, args: tuple | list = ()):
-        query = self._sql.get(sql)
-        if query is None:  # the store's SQL has no '?' or '%' in literals
-            query = self._sql[sql] = sql.replace("?", "%s")
-        params = tuple(args) if args else None
-        try:
-            if self.con.broken and not self._in_transaction:
-                self._reconnect()
-            return self.con.execute(query, params)
-        except self._psycopg.OperationalError as err:
-            if self._in_transaction or not self.con.broken:
-                raise self._error(err) from err
-        except self._psycopg.Error as err:
-            raise self._error(err) from err
-        try:  # the connection dropped under a read (no transaction was open): once more on a new one
-            self._reconnect()
-            return self.con.execute(query, params)
-        except self._psycopg.Error as err:
-            raise self._error(err) from err
-
-    def executemany(self, sql: str, rows: list) -> None:
-        try:
-            with self.con.cursor() as cur:
-                cur.executemany(sql.replace("?", "%s"), rows)
-        except self._psycopg.Error as err:
-            raise self._error(err) from err
-
-    def query(self, sql: str) -> list:
-        return self.execute(sql).fetchall()
-
-    def has_table(self, name: str) -> bool:
-        return self.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
-                            "AND table_name = ?", (name,)).fetchone() is not None
-
-    def _reconnect(self) -> None:
-        self.con.close()
-        self._connect()
-
-    def begin(self) -> None:
-        self.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-        self._in_transaction = True
-
-    def commit(self) -> None:
-        try:
-            self.execute("COMMIT")
-        finally:
-            self._in_transaction = False
-
-    def rollback(self) -> None:
-        self._in_transaction = False
-        if self.con.broken or self.con.closed:
-            return  # the server rolls back a transaction whose connection is gone
-        try:
-            self.con.execute("ROLLBACK")
-        except self._psycopg.Error:
-            pass
-
-    def lock_campaign(self, name: str) -> None:
-        self.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(f"campaign:{name}"),))
-
-    def migration_engine(self):
-        import sqlalchemy as sa
-        from sqlalchemy.pool import NullPool
-
-        url = self.url
-        return sa.create_engine("postgresql+psycopg://", poolclass=NullPool,
-                                creator=lambda: self._psycopg.connect(url, application_name="sdl-migrate"))
-
-    def lock_migrations(self, conn) -> None:
-        import sqlalchemy as sa
-
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("migrations")})
-
-    def close(self) -> None:
-        if self.con is not None:
-            self.con.close()
-
-
-_Backend = _SQLite | _Postgres
-
-
-def store_target(value: str | Path) -> Path | str:
-    """What a store setting points at: a SQLite store as its :class:`~pathlib.Path`, a PostgreSQL
-    store as its URL (``Path()`` would fold the URL's ``//``)."""
-    where = StoreLocation.parse(value)
-    return where.path if where.kind == "sqlite" else where.url

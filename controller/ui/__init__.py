@@ -1,1 +1,1 @@
-"""The controller's ui room (see controller/__init__.py)."""
+"""ui"""

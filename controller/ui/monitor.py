@@ -298,7 +298,7 @@ def run_monitor(campaign: str | None, settings: StreamSettings, store_path: str 
         store_path: seed the view with the store's samples if the file exists.
     """
     state = MonitorState(campaign=campaign)
-    from controller.records.store import StoreLocation
+    from controller.records.location import StoreLocation
 
     if store_path and (StoreLocation.parse(store_path).kind == "postgresql" or Path(store_path).exists()):
         seed_from_store(state, store_path)  # a campaign=None state still follows a new campaign

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from controller.analysis.backtest import TableSource, _cost_to_reach, run_backtest, run_method
-from controller.ui.cli.main import main
+from controller.ui.cli import main
 from controller.config.campaign import config_from_dict, load_config
 from core import ConfigError, Q_
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.ui.cli.main import main
+from controller.ui.cli import main
 from controller.records.store import RecordStore
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"

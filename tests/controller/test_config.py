@@ -181,7 +181,7 @@ def test_physics_defaults_to_the_cheapest_simulator():
 
 
 def test_physics_for_builds_the_injected_featurizer():
-    from controller.config.campaign import physics_for
+    from controller.config.optimizer import physics_for
 
     cfg = config_from_dict(mutate(lambda r: r["optimizer"].update(physics="prior_mean",
                                                                    physics_model="thermoset.kinetics_phase_field")))

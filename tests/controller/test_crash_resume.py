@@ -72,10 +72,15 @@ def wait_for(store: Path | str, sql: str, timeout: float = 120.0):
     raise AssertionError(f"timed out waiting for: {sql}")
 
 
-def start(config: Path, store: Path | str, env_extra=None) -> subprocess.Popen:
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "controller.ui.cli.main", "run", str(config), "--store", str(store), "--quiet"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+KILL_IN_WRITE = Path(__file__).with_name("kill_in_write.py")
+
+
+def start(config: Path, store: Path | str, kill_in_write: int | None = None) -> subprocess.Popen:
+    """``sdl run`` in a subprocess; ``kill_in_write=N``: it kills itself inside the write of sample N
+    (injected by a wrapper, so no fault hook lives in the production store)."""
+    entry = ["-m", "controller.ui.cli"] if kill_in_write is None else [str(KILL_IN_WRITE), str(kill_in_write)]
+    return subprocess.Popen([sys.executable, *entry, "run", str(config), "--store", str(store), "--quiet"],
+                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def check_store(store: Path | str, name: str, budget: float):
@@ -95,11 +100,11 @@ def check_store(store: Path | str, name: str, budget: float):
 
 KILL_POINTS = [
     ("during-simulation",
-     "SELECT id FROM samples WHERE status='running' AND fidelity='kinetics_phase_field'", {}),
+     "SELECT id FROM samples WHERE status='running' AND fidelity='kinetics_phase_field'", None),
     ("during-robot-plan",
      "SELECT id FROM samples WHERE status='running' AND fidelity='robot' AND run_uid IS NOT NULL "
-     "AND (SELECT COUNT(*) FROM documents d WHERE d.run_uid = samples.run_uid) >= 4", {}),
-    ("during-store-write", None, {"SDL_FAULT_KILL_IN_WRITE": "4"}),
+     "AND (SELECT COUNT(*) FROM documents d WHERE d.run_uid = samples.run_uid) >= 4", None),
+    ("during-store-write", None, 4),
 ]
 
 
@@ -108,11 +113,11 @@ def store(store_url) -> Path | str:
     return store_url if "://" in store_url else Path(store_url)
 
 
-@pytest.mark.parametrize("moment, sql, env", KILL_POINTS, ids=[k[0] for k in KILL_POINTS])
-def test_kill_then_resume(tmp_path, store, moment, sql, env):
+@pytest.mark.parametrize("moment, sql, kill_in_write", KILL_POINTS, ids=[k[0] for k in KILL_POINTS])
+def test_kill_then_resume(tmp_path, store, moment, sql, kill_in_write):
     name = f"crash-{moment}"
     config = write_config(tmp_path, name)
-    proc = start(config, store, env)
+    proc = start(config, store, kill_in_write)
     try:
         if sql is not None:
             wait_for(store, sql)
@@ -125,7 +130,7 @@ def test_kill_then_resume(tmp_path, store, moment, sql, env):
     before = {r[0]: r[1] for r in rows(store, "SELECT id, status FROM samples")}
     assert before, "nothing was recorded before the kill"
 
-    resumed = subprocess.run([sys.executable, "-m", "controller.ui.cli.main", "resume", name, "--store", str(store), "--quiet"],
+    resumed = subprocess.run([sys.executable, "-m", "controller.ui.cli", "resume", name, "--store", str(store), "--quiet"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     samples = check_store(store, name, budget=140)
@@ -165,7 +170,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, store):
     assert robot and robot[0].steps and robot[0].run_uid
     assert [n for n, _ in s.documents(robot[0].run_uid)][-1] == "stop", "the stopped run is closed with a stop document"
     s.close()
-    resumed = subprocess.run([sys.executable, "-m", "controller.ui.cli.main", "resume", name, "--store", str(store), "--quiet"],
+    resumed = subprocess.run([sys.executable, "-m", "controller.ui.cli", "resume", name, "--store", str(store), "--quiet"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     check_store(store, name, budget=140)

@@ -17,8 +17,9 @@ import pytest
 import controller.loop.runner as campaign_module
 import controller.execution.simulations as simexec
 from controller.loop.runner import CampaignRunner
-from controller.ui.cli.main import main
-from controller.config.campaign import SchedulerSettings, config_from_dict
+from controller.ui.cli import main
+from controller.config.scheduler import SchedulerSettings
+from controller.config.campaign import config_from_dict
 from controller.execution.simulations import DaskSimulations, make_simulation_executor
 from controller.records.store import RecordStore
 from core import ConfigError

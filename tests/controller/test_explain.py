@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from controller.loop.runner import suggestion_record
-from controller.ui.cli.main import main
+from controller.ui.cli import main
 from controller.config.campaign import config_from_dict
 from controller.records.history import history_frame
 from controller.records.samples import ProcessStep, Sample
@@ -155,7 +155,8 @@ def test_sdl_explain_without_a_store(tmp_path, capsys):
 
 
 def test_physics_features_are_explained_as_model_inputs(store_path):
-    from controller.analysis.explain import explain_campaign, render
+    from controller.analysis.explain import explain_campaign
+    from controller.ui.explain_view import render
     from rich.console import Console
 
     out = explain_campaign(store_path, PHYSICS, n_sobol=128, n_correlation=32)

@@ -158,7 +158,7 @@ def test_profile_plan_runs_from_json_records_and_checks_the_settings_key(profile
 def test_document_feed_routes_only_the_requested_runs():
     from bluesky.callbacks.zmq import Publisher
 
-    from controller.execution.queueserver import DOCUMENT_PREFIX, REQUEST_KEY, DocumentFeed
+    from controller.execution.queueserver.feed import DOCUMENT_PREFIX, REQUEST_KEY, DocumentFeed
     from controller.ui.stream import StreamProxy
 
     proxy = StreamProxy("tcp://127.0.0.1:0", "tcp://127.0.0.1:0")
@@ -203,11 +203,13 @@ def test_document_feed_routes_only_the_requested_runs():
 
 # ------------------------------------------------------------------------------ no RE Manager
 def test_an_unreachable_re_manager_refuses_the_sample_naming_the_address():
-    from controller.execution.queueserver import QueueServerRobot, QueueServerUnavailable
+    from controller.execution.queueserver.client import QueueServerStation, QueueServerUnavailable
+    from controller.execution.robot import RobotExecutor
 
     address = f"tcp://127.0.0.1:{free_port()}"
-    robot = QueueServerRobot(campaign(executor="queueserver"), speedup=FAST, control=address,
-                             data=f"tcp://127.0.0.1:{free_port()}")
+    cfg = campaign(executor="queueserver")
+    robot = RobotExecutor(cfg, QueueServerStation(cfg, speedup=FAST, control=address,
+                                                  data=f"tcp://127.0.0.1:{free_port()}"))
     try:
         started = time.monotonic()
         with pytest.raises(QueueServerUnavailable, match=address):
@@ -223,10 +225,10 @@ def test_an_unreachable_re_manager_refuses_the_sample_naming_the_address():
 def _missing_servers() -> str | None:
     if shutil.which("redis-server") is None:
         return "redis-server is not installed (Debian package redis-server; .ci/run installs it)"
-    from controller.execution.queueserver import _re_manager_command
+    from controller.execution.queueserver.manager import re_manager_command
 
     try:
-        _re_manager_command()
+        re_manager_command()
     except Exception as err:  # noqa: BLE001 - any reason is a reason to skip
         return str(err)
     return None
@@ -240,7 +242,7 @@ def re_manager(tmp_path_factory):
         pytest.fail(f"$SDL_REQUIRE_REDIS is set (CI) but: {reason}")
     if reason:
         pytest.skip(reason)
-    from controller.execution.queueserver import LocalQueueServer
+    from controller.execution.queueserver.manager import LocalQueueServer
 
     tmp = tmp_path_factory.mktemp("qserver")
     redis_port = free_port()
@@ -278,7 +280,8 @@ def _run(config, store_path):
 
 @pytest.mark.slow
 def test_robot_samples_run_on_re_manager_with_their_whole_history(re_manager, tmp_path):
-    from controller.execution.robot import RobotCell
+    from controller.execution.protocol import RunRequest
+    from controller.execution.robot import LocalStation, RobotExecutor
     from controller.records.samples import from_jsonable
 
     cfg = campaign(name="qs-ok", executor="queueserver", qserver_control=re_manager.control,
@@ -307,10 +310,10 @@ def test_robot_samples_run_on_re_manager_with_their_whole_history(re_manager, tm
 
     # The same seed and recipe on a local RunEngine measure the same film: same line, same physics.
     first = robot[0]
-    local = RobotCell(cfg, speedup=FAST)
+    local = RobotExecutor(cfg, LocalStation(cfg, speedup=FAST))
     try:
-        outcome = local.submit(from_jsonable(first.recipe) if isinstance(first.recipe, dict) else first.recipe,
-                               first.id, {"campaign": "local"}).result(timeout=60)
+        outcome = local.submit(RunRequest(first.id, from_jsonable(first.recipe) if isinstance(first.recipe, dict)
+                                          else first.recipe, md={"campaign": "local"})).result(timeout=60)
     finally:
         local.close()
     remote_tg = first.properties["glass_transition_temperature"]
@@ -350,17 +353,20 @@ def test_a_failing_plan_is_recorded_with_the_queue_error_and_leaves_no_item_queu
 
 @pytest.mark.slow
 def test_a_stop_request_stops_the_running_item_and_clears_the_queue(re_manager):
-    from controller.execution.queueserver import QueueServerRobot
-    from controller.execution.robot import RobotRunFailed
+    from controller.execution.protocol import RobotRunFailed, RunRequest
+    from controller.execution.queueserver.client import QueueServerStation
+    from controller.execution.robot import RobotExecutor
 
     events = []
     cfg = campaign(name="qs-stop", executor="queueserver")
     # 1000x: the 2 h cure takes seconds, long enough to stop it halfway.
-    robot = QueueServerRobot(cfg, speedup=1000, control=re_manager.control, data=re_manager.data_out,
-                             event_log=lambda kind, payload: events.append(kind))
+    station = QueueServerStation(cfg, speedup=1000, control=re_manager.control, data=re_manager.data_out,
+                                 event_log=lambda kind, payload: events.append(kind))
+    robot = RobotExecutor(cfg, station)
     docs = []
     try:
-        future = robot.submit(recipe(), "stop-1", {"campaign": "qs-stop"}, on_document=lambda n, d: docs.append(n))
+        future = robot.submit(RunRequest("stop-1", recipe(), md={"campaign": "qs-stop"},
+                                         on_document=lambda n, d: docs.append(n)))
         deadline = time.monotonic() + 30
         while docs.count("event") < 3 and time.monotonic() < deadline:  # ambient, tracker, dispense done
             time.sleep(0.05)
@@ -371,8 +377,8 @@ def test_a_stop_request_stops_the_running_item_and_clears_the_queue(re_manager):
         assert docs[-1] == "stop" and docs.count("event") < 6  # the run ended early, and its stop came back
         (attempt,) = info.value.attempts
         assert attempt["queue_item"]["exit_status"] in ("failed", "stopped", "aborted")
-        assert robot.status()["manager_state"] == "idle"
-        assert robot._queue_items() == []
+        assert station.status()["manager_state"] == "idle"
+        assert station._queue_items() == []
     finally:
         robot.close()
     assert events[-1] == "qserver_history"

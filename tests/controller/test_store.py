@@ -10,7 +10,9 @@ import threading
 import pytest
 
 from controller.records.samples import ProcessStep, Sample
-from controller.records.store import HEAD_REVISION, MIGRATIONS, REVISIONS, SCHEMA_VERSION, RecordStore, StoreLocation, redact
+from controller.records.store import MIGRATIONS, RecordStore
+from controller.records.location import StoreLocation, redact
+from controller.records.backends import HEAD_REVISION, REVISIONS, SCHEMA_VERSION
 from core import Q_, StoreError
 
 
@@ -456,7 +458,7 @@ def test_the_campaign_file_takes_a_store_url():
     from pathlib import Path
 
     from controller.config.campaign import config_from_dict
-    from controller.records.store import store_target
+    from controller.records.location import store_target
     from core import ConfigError
 
     raw = tomllib.loads((Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml").read_text())

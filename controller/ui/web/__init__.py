@@ -1,1 +1,1 @@
-"""The controller's ui web room (see controller/__init__.py)."""
+"""ui/web"""

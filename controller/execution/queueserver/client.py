@@ -1,8 +1,8 @@
 """The robot fidelity on a bluesky-queueserver RE Manager: the instrument may live on another host.
 
-:class:`QueueServerRobot` has the interface of :class:`controller.execution.robot.RobotCell`
-(``check``, ``submit``, ``add_document_listener``, ``request_stop``, ``close``) and the same
-retry policy; only one attempt differs. Instead of a RunEngine thread in this process,
+:class:`QueueServerStation` is a :class:`controller.execution.robot.Station`: the
+:class:`~controller.execution.robot.RobotExecutor` around it gives it the same thread, retry
+policy and document listeners as a local RunEngine; only one attempt differs. Instead of a RunEngine thread in this process,
 each attempt:
 
 1. makes sure RE Manager answers and its worker environment is open (opens it if closed);
@@ -35,62 +35,42 @@ which starts a bluesky 0MQ proxy (``tcp://127.0.0.1:5567`` in, ``5568`` out) and
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import pickle
 import queue
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import zmq
-
-from core import ConfigError, DeviceFault, FieldIssue, SDLError
+from core import DeviceFault, SDLError
 from controller.config.campaign import CampaignConfig
 from controller.records.samples import to_jsonable
-from controller.execution.robot import RobotCell, RobotRunFailed, line_limits
+from controller.config.devices import line_limits
+from controller.config.queueserver import DEFAULT_CONTROL, DEFAULT_DATA
+from controller.execution.queueserver.feed import DocumentFeed, REQUEST_KEY, _drain
+
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("local", "queueserver")
-DEFAULT_CONTROL = "tcp://127.0.0.1:60615"
-DEFAULT_INFO = "tcp://127.0.0.1:60625"
-DEFAULT_DATA_IN = "tcp://127.0.0.1:5567"
-DEFAULT_DATA = "tcp://127.0.0.1:5568"
-DEFAULT_REDIS = "127.0.0.1:6379"
 #: Redis keys of this project's RE Manager start with this (a shared Redis keeps queues apart).
 REDIS_PREFIX = "sdl"
+
 #: The plan, and the profile's functions, by their names in the startup module.
 PLAN = "make_and_characterize"
+
 CONFIGURE_FUNCTION = "configure_sim_line"
-#: Same prefix as the profile's Publisher and the live stream (``controller.ui.stream.DOCUMENT_PREFIX``).
-DOCUMENT_PREFIX = b"sdl.documents"
-#: Start-document key carrying the controller's request token (routes documents to their attempt).
-REQUEST_KEY = "sdl_request"
+
 #: Seconds between status requests while an item runs.
 POLL_S = 0.1
+
 #: Seconds the documents may lag behind the history entry before they count as lost.
 DOCUMENT_GRACE_S = 5.0
+
 #: Seconds RE Manager may stay unreachable during a run before the attempt fails.
 UNREACHABLE_GRACE_S = 20.0
+
 #: Characters of a failed item's traceback kept with the sample.
 TRACEBACK_TAIL = 4000
-
-_ADDRESS = re.compile(r"^tcp://(?P<host>[^\s:/]+|\[[0-9a-fA-F:]+\]|\*):(?P<port>\d{1,5})$")
-
 
 class QueueServerError(SDLError):
     """RE Manager refused a request, or an item ended without a device fault to blame.
@@ -99,47 +79,8 @@ class QueueServerError(SDLError):
     reason other than a device (a limit, a bad parameter) fails the same way again.
     """
 
-
 class QueueServerUnavailable(QueueServerError):
     """RE Manager does not answer at its control address (not started, wrong address, firewall)."""
-
-
-def address_issue(field_name: str, value: Any, example: str) -> FieldIssue | None:
-    """A problem with a ``tcp://HOST:PORT`` address, or None."""
-    match = _ADDRESS.match(value) if isinstance(value, str) else None
-    if match is None:
-        return FieldIssue(field_name, f"{value!r} is not a 0MQ tcp address; give tcp://HOST:PORT, e.g. {example}")
-    if not 1 <= int(match["port"]) <= 65535:
-        return FieldIssue(field_name, f"port {match['port']} is outside 1 to 65535")
-    return None
-
-
-def executor_settings(raw: dict[str, Any]) -> tuple[dict[str, Any], list[FieldIssue]]:
-    """``[devices]``' ``executor``, ``qserver_control`` and ``qserver_data``, validated.
-
-    Returns:
-        The three values (defaults filled in) and the problems found, each naming its field.
-    """
-    values = {
-        "executor": raw.get("executor", "local"),
-        "qserver_control": raw.get("qserver_control", DEFAULT_CONTROL),
-        "qserver_data": raw.get("qserver_data", DEFAULT_DATA),
-    }
-    issues = []
-    if values["executor"] not in EXECUTORS:
-        issues.append(FieldIssue("devices.executor", f"{values['executor']!r} is not one of {', '.join(EXECUTORS)} "
-                                                     "(local: a RunEngine in this process; queueserver: RE Manager)"))
-    if values["executor"] == "queueserver" and raw.get("transport", "sim") != "sim":
-        issues.append(FieldIssue("devices.executor", f"the queue server's startup profile runs the simulated twins; "
-                                                     f"transport = {raw.get('transport')!r} needs executor = \"local\""))
-    for key, example in (("qserver_control", DEFAULT_CONTROL), ("qserver_data", DEFAULT_DATA)):
-        issue = address_issue(f"devices.{key}", values[key], example)
-        if issue is None and "*" in values[key]:
-            issue = FieldIssue(f"devices.{key}", f"{values[key]!r}: the controller connects, so give a host, not '*'")
-        if issue is not None:
-            issues.append(issue)
-    return values, issues
-
 
 def campaign_line_settings(config: CampaignConfig, speedup: float | None = None) -> dict[str, Any]:
     """The simulated line's settings record for a campaign (see :mod:`devices.qserver_profile.settings`)."""
@@ -148,106 +89,11 @@ def campaign_line_settings(config: CampaignConfig, speedup: float | None = None)
     return line_settings_record(config.seed, speedup or config.devices.speedup, config.devices.limits,
                                 config.devices.faults)
 
-
 # ---------------------------------------------------------------------------------------------
-class DocumentFeed:
-    """Bluesky documents from a 0MQ proxy, routed to the attempts that wait for them.
-
-    A daemon thread reads the proxy's output (messages ``prefix name pickle(doc)``, as bluesky's
-    ``Publisher`` sends them) and puts each document of a run whose start document carries a
-    registered request token (``start[REQUEST_KEY]``) on that token's queue. Documents of other
-    runs (other clients of the same RE Manager) are dropped; a document seen twice (uid) is
-    passed on once.
-
-    The proxy's output carries pickles: connect only to a proxy on a network you trust.
-    """
-
-    def __init__(self, address: str, prefix: bytes = DOCUMENT_PREFIX):
-        self.address = address
-        self._prefix = prefix
-        self._context = zmq.Context()
-        self._socket = self._context.socket(zmq.SUB)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.connect(address)
-        self._socket.setsockopt(zmq.SUBSCRIBE, prefix + b" ")
-        self._lock = threading.Lock()
-        self._queues: dict[str, queue.Queue] = {}
-        self._run_token: dict[str, str] = {}
-        self._descriptor_run: dict[str, str] = {}
-        self._seen: dict[str, set[str]] = {}  # token -> document uids passed on
-        self._closed = threading.Event()
-        self.received = 0
-        self._thread = threading.Thread(target=self._loop, name="qserver-documents", daemon=True)
-        self._thread.start()
-
-    def expect(self, token: str) -> queue.Queue:
-        """A queue that will receive ``(name, doc)`` of every run started with ``md[REQUEST_KEY] == token``."""
-        with self._lock:
-            self._seen.setdefault(token, set())
-            return self._queues.setdefault(token, queue.Queue())
-
-    def forget(self, token: str) -> None:
-        with self._lock:
-            self._queues.pop(token, None)
-            self._seen.pop(token, None)
-            runs = [uid for uid, t in self._run_token.items() if t == token]
-            for uid in runs:
-                self._run_token.pop(uid, None)
-            self._descriptor_run = {d: r for d, r in self._descriptor_run.items() if r not in runs}
-
-    def _loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                if not self._socket.poll(100):
-                    continue
-                message = self._socket.recv()
-            except zmq.ZMQError:  # closed under us
-                return
-            try:
-                _prefix, name, body = message.split(b" ", 2)
-                doc = pickle.loads(body)  # noqa: S301 - bluesky's own wire format; see the class docstring
-                self._route(name.decode(), doc)
-            except Exception as err:  # noqa: BLE001 - one bad message must not end the feed
-                log.warning("qserver document feed: dropped a message (%s: %s)", type(err).__name__, err)
-
-    def _route(self, name: str, doc: dict) -> None:
-        self.received += 1
-        with self._lock:
-            if name == "start":
-                token = doc.get(REQUEST_KEY)
-                if token not in self._queues:
-                    return
-                self._run_token[doc["uid"]] = token
-                run = doc["uid"]
-            elif name == "descriptor":
-                run = doc.get("run_start")
-                if run in self._run_token:
-                    self._descriptor_run[doc["uid"]] = run
-            elif name in ("event", "event_page"):
-                run = self._descriptor_run.get(doc.get("descriptor"))
-            else:  # stop, resource, datum ...
-                run = doc.get("run_start")
-            token = self._run_token.get(run) if run is not None else None
-            target = self._queues.get(token) if token is not None else None
-            uid = doc.get("uid")
-            if target is not None and uid is not None and name != "event_page":
-                seen = self._seen.setdefault(token, set())
-                if uid in seen:  # the same document through two paths (e.g. a republishing stream)
-                    return
-                seen.add(uid)
-        if target is not None:
-            target.put((name, doc))
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join(timeout=2)
-        self._socket.close(linger=0)
-        self._context.term()
-
-
-# ---------------------------------------------------------------------------------------------
-class QueueServerRobot(RobotCell):
-    """The robot fidelity executed by a bluesky-queueserver RE Manager.
+class QueueServerStation:
+    """A robot station whose plans run on a bluesky-queueserver RE Manager (a
+    :class:`controller.execution.robot.Station`; :class:`~controller.execution.robot.RobotExecutor`
+    adds the thread, the retries and the document listeners).
 
     Args:
         config: the campaign; ``config.devices.qserver_control`` / ``qserver_data`` say where
@@ -263,10 +109,10 @@ class QueueServerRobot(RobotCell):
     def __init__(self, config: CampaignConfig, speedup: float | None = None,
                  event_log: Callable[[str, dict[str, Any]], None] | None = None,
                  control: str | None = None, data: str | None = None, timeout_s: float | None = None):
-        # RobotCell.__init__ would build a local line; this cell's line lives in RE Manager.
         self.config = config
         self.limits = line_limits(config.devices.limits)
         self.speedup = speedup or config.devices.speedup
+        self.time_scale = self.speedup  # the profile's simulated line runs this much faster than the lab
         self.control = control or getattr(config.devices, "qserver_control", DEFAULT_CONTROL)
         self.data = data or getattr(config.devices, "qserver_data", DEFAULT_DATA)
         self.line_settings = campaign_line_settings(config, self.speedup)
@@ -276,15 +122,10 @@ class QueueServerRobot(RobotCell):
         self.timeout_s = timeout_s or self._default_timeout()
         self._event_log = event_log
         self._stop_requested = False
-        self._stop_event = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot")
-        self._RE = None
-        self._document_listeners: list = []
         self._api_lock = threading.RLock()
         self._api = None
         self._feed = DocumentFeed(self.data)
-        self._attempt_items: list[dict[str, Any]] = []
-        self._item_requests: dict[str, str] = {}  # item uid -> request token, of every item this cell added
+        self._item_requests: dict[str, str] = {}  # item uid -> request token, of every item this station added
         self._configured = False
         self._closed = False
 
@@ -328,34 +169,25 @@ class QueueServerRobot(RobotCell):
         """RE Manager's status (raises :class:`QueueServerUnavailable`)."""
         return self._request("status", lambda api: api.status(reload=True))
 
-    # -- the RobotCell interface --------------------------------------------------------------
+    # -- the Station interface ----------------------------------------------------------------
     def check(self, recipe: dict[str, Any]) -> None:
         """Refuse a recipe beyond the limits, or any recipe while RE Manager is unreachable
         (a refusal costs nothing; three in a row stop the campaign)."""
-        super().check(recipe)
+        from devices import check_recipe_limits
+
+        check_recipe_limits(recipe, self.limits, batch_mass=self.config.devices.batch_mass)
         self.status()
 
-    def _run(self, recipe, sample_id, md, on_document, on_retry):
-        """RobotCell's retry loop, with each attempt's queue item added to its entry in ``attempts``."""
-        self._attempt_items = []
-        try:
-            outcome = super()._run(recipe, sample_id, md, on_document, on_retry)
-        except RobotRunFailed as err:
-            self._merge(err.attempts)
-            raise
-        self._merge(outcome.attempts)
-        return outcome
-
-    def _merge(self, attempts: list[dict[str, Any]]) -> None:
-        for attempt, item in zip(attempts, self._attempt_items):
-            attempt["queue_item"] = item
-
-    def _run_once(self, recipe, run_id, md, documents, on_document) -> None:
-        info: dict[str, Any] = {"item_uid": None, "request": uuid.uuid4().hex, "control": self.control}
-        self._attempt_items.append(info)
+    def run_once(self, recipe, run_id, md, collect, info) -> None:
+        """One attempt as one queue item; ``info`` becomes the attempt's ``queue_item``."""
+        info.update({"item_uid": None, "request": uuid.uuid4().hex, "control": self.control})
         inbox = self._feed.expect(info["request"])
+        documents: list[tuple[str, dict]] = []
+        forward = collect
 
-        collect = self._collector(documents, on_document)
+        def collect(name, doc):
+            documents.append((name, doc))
+            forward(name, doc)
 
         try:
             self._prepare()
@@ -389,7 +221,7 @@ class QueueServerRobot(RobotCell):
                     f"RE Manager at {self.control} could not open its worker environment; its log says why "
                     "(is it started with --startup-module devices.qserver_profile.startup?)")
             self._log("qserver_environment_opened", {"control": self.control, "manager": status.get("msg")})
-        # The first attempt of this cell starts a fresh line, as a local RobotCell would.
+        # The first attempt of this station starts a fresh line, as a local station would.
         result = self._execute_function(CONFIGURE_FUNCTION, self.line_settings, rebuild=not self._configured)
         self._configured = True
         if result.get("key") != self.settings_key:
@@ -611,10 +443,9 @@ class QueueServerRobot(RobotCell):
     def request_stop(self) -> None:
         """Ask the running item to stop; the robot thread sends the pause and stop to RE Manager."""
         self._stop_requested = True
-        self._stop_event.set()
 
     def history(self) -> list[dict[str, Any]]:
-        """This cell's items in RE Manager's history: uid, sample, exit status, message, run uids."""
+        """This station's items in RE Manager's history: uid, sample, exit status, message, run uids."""
         mine = set(self._item_requests)
         history = self._request("history_get", lambda api: api.history_get())
         out = []
@@ -629,7 +460,6 @@ class QueueServerRobot(RobotCell):
         if self._closed:
             return
         self._closed = True
-        self._pool.shutdown(wait=True)
         if self._item_requests:
             try:
                 self._log("qserver_history", {"control": self.control, "items": self.history()})
@@ -639,26 +469,10 @@ class QueueServerRobot(RobotCell):
         if self._api is not None:
             self._api.close()
 
-
-def _drain(inbox: queue.Queue, collect, wait_s: float) -> None:
-    """Pass every document waiting in ``inbox`` to ``collect``; wait up to ``wait_s`` for the first."""
-    try:
-        item = inbox.get(timeout=wait_s) if wait_s > 0 else inbox.get_nowait()
-    except queue.Empty:
-        return
-    while True:
-        collect(*item)
-        try:
-            item = inbox.get_nowait()
-        except queue.Empty:
-            return
-
-
 def _request_of(item: dict[str, Any]) -> str | None:
     """The controller's request token in a queue item's metadata, if any."""
     md = (item.get("kwargs") or {}).get("md") or {}
     return md.get(REQUEST_KEY) if isinstance(md, dict) else None
-
 
 def _result_summary(result: dict[str, Any]) -> dict[str, Any]:
     """What a sample keeps of a history entry's ``result``."""
@@ -668,235 +482,3 @@ def _result_summary(result: dict[str, Any]) -> dict[str, Any]:
     if result.get("documents_missing"):
         out["documents_missing"] = result["documents_missing"]
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class LocalQueueServer:
-    """A 0MQ document proxy (thread) and RE Manager (subprocess) with the project's profile.
-
-    Redis is a service of its own: it must already answer at ``redis``.
-
-    Args:
-        control: RE Manager's control address (``tcp://*:60615`` serves other hosts).
-        info: RE Manager's info address (console output).
-        data_in, data_out: the document proxy's input (the profile publishes there) and output
-            (controllers subscribe there); port 0 picks a free port (see :attr:`data_out`).
-        redis: Redis address ``host:port``.
-        lists_dir: where RE Manager keeps the generated list of plans and devices, its log and
-            the line settings file.
-        line_settings: a settings record the profile starts with (``$SDL_LINE_SETTINGS``).
-        start_proxy: False when a proxy already runs (e.g. ``bluesky-0MQ-proxy 5567 5568``).
-    """
-
-    control: str = DEFAULT_CONTROL
-    info: str = DEFAULT_INFO
-    data_in: str = DEFAULT_DATA_IN
-    data_out: str = DEFAULT_DATA
-    redis: str = DEFAULT_REDIS
-    lists_dir: str | Path = "runs/qserver"
-    line_settings: dict[str, Any] | None = None
-    start_proxy: bool = True
-
-    def __post_init__(self) -> None:
-        self._open_requested = False
-        self._proxy = None
-        self._process: subprocess.Popen | None = None
-        self._log_file = None
-
-    @property
-    def log_path(self) -> Path:
-        return Path(self.lists_dir) / "re_manager.log"
-
-    def start(self, timeout_s: float = 60.0, open_environment: bool = False) -> LocalQueueServer:
-        """Start the proxy and RE Manager; return once RE Manager answers (and, with
-        ``open_environment``, once its worker environment is open, so the first plan need not wait).
-
-        Raises:
-            QueueServerUnavailable: Redis does not answer, or RE Manager did not come up (its log's tail).
-        """
-        from bluesky_queueserver_api.zmq import REManagerAPI
-
-        from controller.ui.stream import StreamProxy
-        from devices.qserver_profile import PERMISSIONS_FILE, STARTUP_MODULE
-
-        _check_redis(self.redis)
-        probe = self.control.replace("*", "127.0.0.1")
-        api = REManagerAPI(zmq_control_addr=probe, timeout_recv=1.0, timeout_send=0.5)
-        try:
-            other = api.status(reload=True)
-        except Exception:  # noqa: BLE001 - nothing answers there: the address is free for ours
-            other = None
-        if other is not None:
-            api.close()
-            raise QueueServerError(f"an RE Manager ({other.get('msg')}) already answers at {probe}; stop it or "
-                                   "give another --control address")
-        lists = Path(self.lists_dir)
-        lists.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if self.start_proxy:
-            try:
-                self._proxy = StreamProxy(self.data_in, self.data_out)
-            except zmq.ZMQError as err:
-                api.close()
-                raise QueueServerError(f"cannot bind the document proxy on {self.data_in} / {self.data_out}: {err}; "
-                                       "give other --data-in/--data-out, or --no-proxy if one runs there") from err
-            self.data_in, self.data_out = self._proxy.proxy_in, self._proxy.proxy_out
-        env["SDL_QSERVER_PUBLISH"] = self.data_in.replace("*", "127.0.0.1")
-        if self.line_settings is not None:
-            path = lists / "line_settings.json"
-            path.write_text(json.dumps(self.line_settings, indent=1))
-            env["SDL_LINE_SETTINGS"] = str(path.resolve())
-        command = [*_re_manager_command(),
-                   "--startup-module", STARTUP_MODULE,
-                   "--user-group-permissions", str(PERMISSIONS_FILE),
-                   "--existing-plans-devices", str((lists / "existing_plans_and_devices.yaml").resolve()),
-                   "--redis-addr", self.redis, "--redis-name-prefix", REDIS_PREFIX,
-                   "--zmq-control-addr", self.control, "--zmq-info-addr", self.info]
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in close()
-        # Ctrl-C (SIGINT to its process group) is how RE Manager shuts down cleanly; a shell that
-        # started us in the background ignores SIGINT, and children would inherit that.
-        self._process = subprocess.Popen(command, stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True,
-                                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        deadline = asked = time.monotonic() + timeout_s
-        try:
-            while time.monotonic() < deadline:
-                if self._process.poll() is not None:
-                    break
-                try:
-                    status = api.status(reload=True)
-                except Exception:  # noqa: BLE001 - not up yet
-                    time.sleep(0.3)
-                    continue
-                if not open_environment or status.get("worker_environment_exists"):
-                    return self
-                if status.get("manager_state") == "idle":
-                    if self._open_requested and time.monotonic() - asked > 1.0:
-                        break  # it was asked, went idle, and has no environment: the startup code failed
-                    if not self._open_requested:
-                        api.environment_open()
-                        self._open_requested, asked = True, time.monotonic()
-                time.sleep(0.3)
-        finally:
-            api.close()
-        tail = self.log_path.read_text(errors="replace")[-2000:]
-        self.close()
-        what = "open its worker environment" if self._open_requested else "answer"
-        raise QueueServerUnavailable(f"RE Manager did not {what} at {probe} within {timeout_s:g} s; "
-                                     f"its log ({self.log_path}) ends:\n{tail}")
-
-    def close(self) -> None:
-        """Stop RE Manager (SIGINT, then SIGKILL after 15 s) and the proxy."""
-        if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGINT)
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(timeout=5)
-        self._process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        if self._proxy is not None:
-            self._proxy.close()
-            self._proxy = None
-
-    def wait(self) -> int:
-        """Block until RE Manager exits; its exit status."""
-        return self._process.wait() if self._process is not None else 0
-
-    def __enter__(self) -> LocalQueueServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _re_manager_command() -> list[str]:
-    beside = Path(sys.executable).with_name("start-re-manager")
-    found = str(beside) if beside.exists() else shutil.which("start-re-manager")
-    if found is None:
-        raise QueueServerError("start-re-manager is not installed; `pip install bluesky-queueserver`")
-    return [found]
-
-
-def _check_redis(address: str) -> None:
-    host, _, port = address.partition(":")
-    port = (port.split("/")[0] or "6379")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2) as conn:
-            conn.sendall(b"PING\r\n")
-            if not conn.recv(16).startswith(b"+PONG"):
-                raise OSError("no PONG")
-    except (OSError, ValueError) as err:
-        raise QueueServerUnavailable(
-            f"Redis does not answer at {address} ({err}); RE Manager keeps its queue there. Start it with "
-            f"`redis-server --port {port} --daemonize yes` (Debian package redis-server)") from err
-
-
-# ---------------------------------------------------------------------------------------------
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m controller.execution.queueserver",
-                                     description="RE Manager with the synthesis line's startup profile")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="start a 0MQ document proxy and RE Manager; Ctrl-C stops both")
-    serve.add_argument("--config", help="campaign file whose [devices] the line starts with (the controller "
-                                        "configures it anyway) and whose qserver_control/qserver_data are used")
-    serve.add_argument("--control", help=f"RE Manager's control address (default {DEFAULT_CONTROL}; "
-                                          "tcp://*:60615 for other hosts)")
-    serve.add_argument("--info", default=DEFAULT_INFO, help=f"RE Manager's info address (default {DEFAULT_INFO})")
-    serve.add_argument("--data-in", default=DEFAULT_DATA_IN, help="document proxy input (the profile publishes here)")
-    serve.add_argument("--data-out", help=f"document proxy output (default {DEFAULT_DATA})")
-    serve.add_argument("--no-proxy", action="store_true", help="a 0MQ proxy already runs at --data-in/--data-out")
-    serve.add_argument("--redis", default=DEFAULT_REDIS, help=f"Redis address (default {DEFAULT_REDIS})")
-    serve.add_argument("--lists-dir", default="runs/qserver",
-                       help="RE Manager's list of plans and devices, log and line settings (default runs/qserver)")
-    settings = sub.add_parser("line-settings", help="print a campaign's line settings as JSON ($SDL_LINE_SETTINGS)")
-    settings.add_argument("config")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    from controller.config.campaign import load_config
-
-    args = _parser().parse_args(argv)
-    try:
-        config = load_config(args.config) if args.config else None
-        if args.command == "line-settings":
-            print(json.dumps(campaign_line_settings(config), indent=1))
-            return 0
-        control = args.control or (config.devices.qserver_control if config else DEFAULT_CONTROL)
-        data_out = args.data_out or (config.devices.qserver_data if config else DEFAULT_DATA)
-        issues = [issue for issue in (address_issue("--control", control, DEFAULT_CONTROL),
-                                      address_issue("--data-in", args.data_in, DEFAULT_DATA_IN),
-                                      address_issue("--data-out", data_out, DEFAULT_DATA)) if issue]
-        if issues:
-            raise ConfigError(issues, source="command line")
-        server = LocalQueueServer(control=control, info=args.info, data_in=args.data_in, data_out=data_out,
-                                  redis=args.redis, lists_dir=args.lists_dir, start_proxy=not args.no_proxy,
-                                  line_settings=campaign_line_settings(config) if config else None)
-        server.start(open_environment=True)
-    except SDLError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"RE Manager answers at {server.control}; documents: proxy in {server.data_in}, out {server.data_out}; "
-          f"log {server.log_path}. Ctrl-C stops it.", flush=True)
-    # `kill` (SIGTERM) and Ctrl-C stop RE Manager alike; SIGINT too when a shell started us in the background.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    try:
-        return server.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        server.close()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Read-only API: campaigns, samples, progress, devices, explanations and the report."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from controller.analysis import readmodels as data
+from controller.records.store import RecordStore
+from controller.ui.web.common import clean, known_campaign, store_of
+from core import StoreError
+
+router = APIRouter(prefix="/api")
+_explain_lock = threading.Lock()  # one model fit at a time
+
+
+@router.get("/campaigns")
+def list_campaigns(records: RecordStore = Depends(store_of)) -> JSONResponse:
+    return JSONResponse(clean(data.campaigns(records)))
+
+
+@router.get("/campaigns/{name}")
+def campaign(name: str, records: RecordStore = Depends(store_of)) -> JSONResponse:
+    known_campaign(records, name)
+    return JSONResponse(clean(data.summary(records, name)))
+
+
+@router.get("/campaigns/{name}/samples")
+def samples(name: str, fidelity: str | None = None, status: str | None = None,
+            records: RecordStore = Depends(store_of)) -> JSONResponse:
+    known_campaign(records, name)
+    return JSONResponse(clean(data.sample_rows(records, name, fidelity=fidelity, status=status)))
+
+
+@router.get("/campaigns/{name}/progress")
+def progress(name: str, records: RecordStore = Depends(store_of)) -> JSONResponse:
+    known_campaign(records, name)
+    return JSONResponse(clean(data.progress_series(records, name)))
+
+
+@router.get("/campaigns/{name}/devices")
+def devices(name: str, records: RecordStore = Depends(store_of)) -> JSONResponse:
+    known_campaign(records, name)
+    return JSONResponse(clean(data.device_states(records, name)))
+
+
+@router.get("/campaigns/{name}/controls")
+def controls(name: str, records: RecordStore = Depends(store_of)) -> JSONResponse:
+    known_campaign(records, name)
+    return JSONResponse(clean(records.controls(name)))
+
+
+@router.get("/campaigns/{name}/explain")
+def explain(name: str, request: Request, records: RecordStore = Depends(store_of)) -> JSONResponse:
+    """The campaign's explanation, cached (per app) until a new sample is recorded."""
+    from controller.analysis.explain import explain_campaign
+
+    known_campaign(records, name)
+    cache = request.app.state.explain_cache
+    key = (name, len(records.samples(name)))
+    with _explain_lock:
+        if key not in cache:
+            try:
+                cache[key] = clean(explain_campaign(records, name))
+            except Exception as err:  # noqa: BLE001 - too little data, say so rather than fail the page
+                return JSONResponse({"error": f"{type(err).__name__}: {err}"}, status_code=409)
+        return JSONResponse(cache[key])
+
+
+@router.get("/samples/{sample_id}")
+def sample(sample_id: str, records: RecordStore = Depends(store_of)) -> JSONResponse:
+    try:
+        return JSONResponse(clean(data.sample_detail(records, sample_id)))
+    except StoreError as err:
+        raise HTTPException(404, str(err)) from err
+
+
+@router.get("/campaigns/{name}/report", response_class=HTMLResponse)
+def report(name: str, records: RecordStore = Depends(store_of)) -> str:
+    from controller.ui.htmlreport import render_report
+
+    known_campaign(records, name)
+    return render_report(records, name)
