@@ -12,7 +12,7 @@ from core import (
     Objective,
     Parameter,
 )
-from core.units import Q_
+from core.units import parse_unit
 from controller.config.optimizer import STRATEGIES
 
 
@@ -86,9 +86,9 @@ def parse_backtest(raw: Any, fidelities: list[Fidelity] | None, source: str | No
         units = {}
     for col, unit in units.items():
         try:
-            Q_(1, unit)
-        except Exception as err:  # pint raises several types for bad unit text
-            issues.append(FieldIssue(f"backtest.units.{col}", f"unknown unit {unit!r} ({err})"))
+            parse_unit(unit, f"backtest.units.{col}")
+        except ConfigError as err:
+            issues.extend(err.issues)
     noise = raw.get("noise", False)
     if not isinstance(noise, bool):
         issues.append(FieldIssue("backtest.noise", f"{noise!r} must be true or false"))

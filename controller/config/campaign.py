@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +23,14 @@ from core import (
     Objective,
     Parameter,
 )
+from controller.config.names import label_issue
+
 from controller.config.backtest import BacktestSettings, parse_backtest, check_backtest_table
 from controller.config.control import ControlSettings, parse_control
 from controller.config.devices import DeviceSettings, RetryPolicy, check_device_limits, parse_devices, parse_retry
 from controller.config.optimizer import OptimizerSettings, check_physics, parse_optimizer
 from controller.config.scheduler import SchedulerSettings, parse_scheduler
-from controller.config.space import SYSTEMS, SYSTEM_PROPERTIES, check_objective, parse_fidelities, parse_objective, parse_parameters
+from controller.config.space import MAX_COST, SYSTEMS, SYSTEM_PROPERTIES, check_objective, parse_fidelities, parse_objective, parse_parameters
 
 
 
@@ -127,8 +128,8 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
     if not isinstance(name, str) or not name.strip():
         issues.append(FieldIssue("name", "missing: give the campaign a name, e.g. name = \"thermoset-tg\""))
         name = ""
-    elif not all(c.isalnum() or c in "-_." for c in name):
-        issues.append(FieldIssue("name", f"{name!r} may only contain letters, digits, '-', '_' and '.'"))
+    elif (issue := label_issue(name, "name", "campaign name")) is not None:
+        issues.append(issue)
 
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -139,8 +140,8 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
     if budget is None:
         issues.append(FieldIssue("budget", "missing: the campaign's budget in cost units, e.g. budget = 200"))
         budget = 0.0
-    elif isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0:
-        issues.append(FieldIssue("budget", f"{budget!r} must be a positive number of cost units"))
+    elif isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= MAX_COST:
+        issues.append(FieldIssue("budget", f"{budget!r} must be a positive number of cost units, at most {MAX_COST:g}"))
         budget = 0.0
 
     store = raw.get("store", DEFAULT_STORE)

@@ -17,6 +17,12 @@ from core import (
 from core.units import Q_, unit_text
 
 
+#: Simulated seconds per wall second: past this a simulated line's timers no longer mean anything.
+MAX_SPEEDUP = 1e9
+#: The longest first backoff before a robot retry (it doubles with each retry).
+MAX_BACKOFF_S = 86400.0
+
+
 @dataclass(frozen=True)
 class DeviceSettings:
     """The synthesis line used by the robot fidelity.
@@ -99,8 +105,9 @@ def parse_devices(raw: Any) -> DeviceSettings:
     if dry_run is not True:
         issues.append(FieldIssue("devices.dry_run", "only dry runs on the simulated twins are supported in this release; set dry_run = true"))
     speedup = raw.get("speedup", 2000.0)
-    if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or not speedup >= 1:
-        issues.append(FieldIssue("devices.speedup", f"{speedup!r} must be a number >= 1 (simulated seconds per wall second)"))
+    if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or not 1 <= speedup <= MAX_SPEEDUP:
+        issues.append(FieldIssue("devices.speedup", f"{speedup!r} must be a number from 1 to {MAX_SPEEDUP:g} "
+                                                    "(simulated seconds per wall second)"))
         speedup = 1.0
     batch_mass = Q_(10.0, "g")
     try:
@@ -178,8 +185,9 @@ def parse_retry(raw: Any) -> RetryPolicy:
     if "backoff" in raw:
         try:
             backoff = parse_quantity(raw["backoff"], "retry.backoff", like="s")
-            if backoff.magnitude < 0:
-                issues.append(FieldIssue("retry.backoff", f"{raw['backoff']!r} must not be negative"))
+            if not 0 <= backoff.to("s").magnitude <= MAX_BACKOFF_S:
+                issues.append(FieldIssue("retry.backoff", f"{raw['backoff']!r} must be from 0 s to 1 day"))
+                backoff = default.backoff
         except ConfigError as err:
             issues.extend(err.issues)
     retryable = raw.get("retryable", list(default.retryable))

@@ -14,9 +14,17 @@ from core import (
     Parameter,
     parse_quantity,
 )
+from controller.config.names import identifier_issue, label_issue
 from core.space import FIDELITY_KINDS
-from core.units import Q_, unit_text
+from core.units import Q_, parse_unit, unit_text
 
+
+#: Cost units: a budget or a fidelity's cost outside these is a typo, not a campaign.
+MIN_COST, MAX_COST = 1e-6, 1e9
+#: The longest a robot run may be expected to take (a watchdog multiplies it).
+MAX_DURATION_S = 30 * 86400.0
+#: The longest SMILES a molecule choice may have (rdkit's parsing grows fast with length).
+MAX_SMILES = 500
 
 SYSTEMS = ("thermoset_blend", "generic")  # generic: any parameters and property (backtests on recorded tables)
 
@@ -33,11 +41,14 @@ def parse_objective(raw: Any) -> Objective:
     prop = table.get("property")
     if not isinstance(prop, str) or not prop:
         issues.append(FieldIssue("objective.property", "missing: the property to optimize, e.g. \"glass_transition_temperature\""))
+    elif (issue := identifier_issue(prop, "objective.property", "property")) is not None:
+        issues.append(issue)
     unit = table.get("unit", "dimensionless")
     try:
-        Q_(1, unit)
-    except Exception as err:  # pint raises several types for bad unit text
-        issues.append(FieldIssue("objective.unit", f"unknown unit {unit!r} ({err})"))
+        parse_unit(unit, "objective.unit")
+    except ConfigError as err:
+        issues.extend(err.issues)
+        unit = "dimensionless"
     direction = table.get("direction", "maximize")
     if direction not in ("maximize", "minimize"):
         issues.append(FieldIssue("objective.direction", f"{direction!r} is not one of 'maximize', 'minimize'"))
@@ -65,7 +76,12 @@ def check_objective(objective: Objective, system: str) -> None:
     if objective.property not in props:
         raise ConfigError(FieldIssue("objective.property", f"{objective.property!r} is not measured in the {system} system; "
                                                            f"allowed: {sorted(props)}"))
-    if Q_(1, objective.unit).dimensionality != Q_(1, props[objective.property]).dimensionality:
+    try:
+        Q_(1, props[objective.property]).to(objective.unit)
+        fits = True
+    except Exception:  # noqa: BLE001 - pint: another dimension, or absolute vs difference temperature
+        fits = False
+    if not fits:
         raise ConfigError(FieldIssue("objective.unit", f"{objective.unit!r} does not fit {objective.property}; "
                                                        f"use a unit like {props[objective.property]!r}"))
 
@@ -80,6 +96,9 @@ def parse_parameters(raw: Any, system: str | None) -> list[Parameter]:
         issues.append(FieldIssue(f"parameters.{name}", f"missing: the {system} system needs parameters {sorted(expected)}"))
     for name, spec in table.items():
         where = f"parameters.{name}"
+        if (issue := identifier_issue(name, where, "parameter")) is not None:
+            issues.append(issue)
+            continue
         if expected and name not in expected:
             issues.append(FieldIssue(where, f"not a parameter of the {system} system; allowed: {sorted(expected)}"))
             continue
@@ -118,11 +137,7 @@ def _parameter(name: str, spec: Any, where: str, like: str | None = None) -> Par
         if issues:
             raise ConfigError(issues)
         low = parse_quantity(spec["low"], f"{where}.low", like=like)
-        unit = spec.get("unit", unit_text(low.units))
-        try:
-            Q_(1, unit)
-        except Exception as err:
-            raise ConfigError(FieldIssue(f"{where}.unit", f"unknown unit {unit!r} ({err})")) from err
+        unit = parse_unit(spec.get("unit", unit_text(low.units)), f"{where}.unit")
         high = parse_quantity(spec["high"], f"{where}.high", like=unit)
         low = parse_quantity(spec["low"], f"{where}.low", like=unit)
         return ContinuousParameter(name=name, low=low, high=high, unit=unit)
@@ -130,11 +145,19 @@ def _parameter(name: str, spec: Any, where: str, like: str | None = None) -> Par
         choices = spec.get("choices")
         if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
             raise ConfigError(FieldIssue(f"{where}.choices", "must be a list of strings"))
+        bad = [issue for c in choices if (issue := label_issue(c, f"{where}.choices", "choice")) is not None]
+        if bad:
+            raise ConfigError(bad)
         return CategoricalParameter(name=name, choices=tuple(choices))
     if kind == "molecule":
         choices = spec.get("choices")
         if not isinstance(choices, dict) or not all(isinstance(v, str) for v in choices.values()):
             raise ConfigError(FieldIssue(f"{where}.choices", "must be a table of label = \"SMILES\""))
+        bad = [issue for label in choices if (issue := label_issue(label, f"{where}.choices", "label")) is not None]
+        bad += [FieldIssue(f"{where}.choices.{label}", f"a SMILES of {len(s)} characters; at most {MAX_SMILES}")
+                for label, s in choices.items() if len(s) > MAX_SMILES]
+        if bad:
+            raise ConfigError(bad)
         return _molecule_parameter(name, spec, where, dict(choices))
     raise ConfigError(
         FieldIssue(f"{where}.type", f"{kind!r} is not one of 'continuous' (with low/high), 'categorical', 'molecule'")
@@ -165,6 +188,9 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
     specs = []
     for name, spec in table.items():
         where = f"fidelities.{name}"
+        if (issue := identifier_issue(name, where, "fidelity")) is not None:
+            issues.append(issue)
+            continue
         if not isinstance(spec, dict):
             issues.append(FieldIssue(where, "must be a table with kind and cost"))
             continue
@@ -174,8 +200,9 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
         cost = spec.get("cost")
         if kind not in FIDELITY_KINDS:
             issues.append(FieldIssue(f"{where}.kind", f"{kind!r} is not one of {', '.join(map(repr, FIDELITY_KINDS))}"))
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost > 0:
-            issues.append(FieldIssue(f"{where}.cost", f"{cost!r} must be a positive number of cost units"))
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not MIN_COST <= cost <= MAX_COST:
+            issues.append(FieldIssue(f"{where}.cost", f"{cost!r} must be a number of cost units from {MIN_COST:g} "
+                                                      f"to {MAX_COST:g}"))
         if kind == "simulator":
             model = spec.get("model")
             if not isinstance(model, str):
@@ -184,6 +211,10 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
         if "expected_duration" in spec:
             try:
                 duration = parse_quantity(spec["expected_duration"], f"{where}.expected_duration", like="s")
+                if not 0 < duration.to("s").magnitude <= MAX_DURATION_S:
+                    issues.append(FieldIssue(f"{where}.expected_duration", f"{spec['expected_duration']!r} must be "
+                                                                          "positive and at most 30 days"))
+                    duration = None
             except ConfigError as err:
                 issues.extend(err.issues)
         specs.append((name, spec, duration))

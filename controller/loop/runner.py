@@ -174,27 +174,25 @@ class CampaignRunner:
         strategy = build_strategy(cfg)
         # Dask (default) or a process pool, per [scheduler]; an unreachable Dask scheduler fails here.
         sims = Simulations(make_simulation_executor(cfg.scheduler))
+        executors: dict[str, Executor] = {"simulator": sims}
+        store = None
         try:
             store = RecordStore(self.store_path)
-        except BaseException:
-            sims.close()
-            raise
-        try:
+            if cfg.name in store.campaign_names():
+                # Read what is recorded before taking the campaign: a store that fails to load
+                # leaves the campaign as it was (status, stop reason, no owner).
+                store.samples(cfg.name, include_running=True)
+                store.awaiting(cfg.name)
+            if any(f.kind == "robot" for f in cfg.fidelities):
+                executors["robot"] = self._robot_executor(store)
             resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget,
                                           owner=f"{socket.gethostname()}:{os.getpid()}")
         except BaseException:
-            store.close()
-            sims.close()
+            for executor in executors.values():
+                executor.close()
+            if store is not None:
+                store.close()
             raise
-        executors: dict[str, Executor] = {"simulator": sims}
-        if any(f.kind == "robot" for f in cfg.fidelities):
-            from controller.execution.robot import make_robot_executor
-
-            robot = make_robot_executor(cfg, speedup=self.speedup,
-                                        event_log=lambda kind, payload: store.log_event(cfg.name, kind, payload))
-            for callback in self._document_listeners:
-                robot.add_document_listener(callback)
-            executors["robot"] = robot
         recover_inflight(store, cfg.name)
         loop = LoopState(store=store, strategy=strategy, executors=executors, samples=store.samples(cfg.name),
                          committed=store.spent(cfg.name), seq=store.next_seq(cfg.name), resumed=resumed)
@@ -205,6 +203,16 @@ class CampaignRunner:
         store.log_event(cfg.name, kind, {"spent": loop.committed})
         self._emit(kind, {"spent": loop.committed, "budget": cfg.budget, "samples": len(loop.samples)})
         return loop
+
+    def _robot_executor(self, store: RecordStore) -> Executor:
+        from controller.execution.robot import make_robot_executor
+
+        name = self.config.name
+        robot = make_robot_executor(self.config, speedup=self.speedup,
+                                    event_log=lambda kind, payload: store.log_event(name, kind, payload))
+        for callback in self._document_listeners:
+            robot.add_document_listener(callback)
+        return robot
 
     def _wind_down(self, loop: LoopState, previous_handlers: dict) -> None:
         """Nothing is lost: runs at the gate are cancelled, what is in flight is waited for and

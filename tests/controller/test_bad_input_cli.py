@@ -35,6 +35,28 @@ CASES = [
     ("duplicate-parameter", edit('hardener_ratio = { low = 0.7, high = 1.3 }', 'hardener_ratio = { low = 0.7, high = 1.3 }\nhardener_ratio = { low = 0.8, high = 1.2 }'),
      "malformed TOML"),
     ("malformed-toml", edit('name = "thermoset-tg-dryrun"', 'name = "thermoset-tg-dryrun'), "malformed TOML"),
+    # Values that once crashed or hung validation, or were accepted although meaningless.
+    ("nan-bound", edit('low = "60 degC"', 'low = "nan degC"'), "parameters.cure_temperature.low"),
+    ("inf-bound", edit('high = "180 degC"', 'high = "inf degC"'), "parameters.cure_temperature.high"),
+    ("huge-power-bound", edit('high = "180 degC"', 'high = "2**1000 degC"'), "parameters.cure_temperature.high"),
+    ("endless-power-bound", edit('high = "2000 rpm"', 'high = "9**9**9 rpm"'), "parameters.mixing_speed.high"),
+    ("endless-power-unit", edit('unit = "degC"', 'unit = "K**9**9**9"'), "objective.unit"),
+    ("temperature-difference-unit", edit('cure_temperature = { low = "60 degC", high = "180 degC" }',
+                                         'cure_temperature = { low = "60 degC", high = "180 degC", unit = "delta_degC" }'),
+     "parameters.cure_temperature"),
+    ("temperature-difference-objective", edit('unit = "degC"', 'unit = "delta_degC"'), "objective.unit"),
+    ("endless-smiles", edit('butyl_glycidyl_ether = "CCCCOCC1CO1"', 'butyl_glycidyl_ether = "' + "C" * 100_000 + '"'),
+     "parameters.additive.choices.butyl_glycidyl_ether"),
+    ("huge-budget", edit("budget = 400 ", "budget = 1e308 "), "budget"),
+    ("infinite-cost", edit("cost = 40", "cost = inf"), "fidelities.robot.cost"),
+    ("vanishing-cost", edit("cost = 1\n", "cost = 1e-300\n"), "fidelities.closed_form.cost"),
+    ("infinite-backoff", edit("[scheduler]", '[retry]\nbackoff = "inf min"\n[scheduler]'), "retry.backoff"),
+    ("infinite-speedup", edit("speedup = 3000 ", "speedup = inf "), "devices.speedup"),
+    ("negative-duration", edit('expected_duration = "4 h"', 'expected_duration = "-4 h"'), "fidelities.robot.expected_duration"),
+    ("dot-dot-name", edit('name = "thermoset-tg-dryrun"', 'name = ".."'), "name"),
+    ("script-in-fidelity-name", edit("[fidelities.closed_form]", '[fidelities."<img src=x onerror=alert(1)>"]'),
+     "fidelities.<img src=x onerror=alert(1)>"),
+    ("script-in-label", edit('tgap = "C1OC1CN', '"<b>tgap</b>" = "C1OC1CN'), "parameters.additive.choices"),
 ]
 
 
@@ -76,3 +98,30 @@ def test_store_of_another_campaign_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "different search space" in err and len(err.strip().splitlines()) == 1
     assert sqlite3.connect(store).execute("SELECT * FROM campaigns").fetchall() == rows_before
+
+
+def test_a_resume_that_cannot_load_the_store_leaves_the_campaign_as_it_was(tmp_path, capsys):
+    """A sample record that no longer decodes: `sdl resume` exits 2 with one line, and the
+    campaign keeps its status, its stop reason and no owner (it once stayed `running`,
+    owned by the dead process, its stop reason erased)."""
+    from controller.config.campaign import load_config
+    from controller.records.samples import Sample
+
+    config = load_config(DEFAULT)
+    store_path = tmp_path / "records.sqlite"
+    store = RecordStore(store_path)
+    store.open_campaign(config.name, config.fingerprint, config.to_json(), config.budget, owner="elsewhere:1")
+    store.add_sample(Sample(id=f"{config.name}-0001", campaign=config.name, seq=1, fidelity="closed_form",
+                            status="completed", cost=1.0, recipe={}))
+    store.finish_campaign(config.name, "stopped", "stopped by operator ada; run `sdl run` on the same file to continue")
+    store.close()
+    con = sqlite3.connect(store_path)
+    con.execute("UPDATE samples SET record_json = '{\"damaged' WHERE id = ?", (f"{config.name}-0001",))
+    con.commit()
+    before = con.execute("SELECT status, stop_reason, owner FROM campaigns").fetchall()
+    con.close()
+    assert main(["resume", config.name, "--store", str(store_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "corrupt" in err
+    after = sqlite3.connect(store_path).execute("SELECT status, stop_reason, owner FROM campaigns").fetchall()
+    assert after == before == [("stopped", "stopped by operator ada; run `sdl run` on the same file to continue", None)]

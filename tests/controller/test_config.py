@@ -91,7 +91,7 @@ BAD = [
     ("bad-duration", lambda r: r["fidelities"]["robot"].__setitem__("expected_duration", "4 kg"),
      "fidelities.robot.expected_duration", "dimension"),
     ("bad-strategy", lambda r: r["optimizer"].__setitem__("strategy", "magic"), "optimizer.strategy", "multi_fidelity"),
-    ("bad-speedup", lambda r: r["devices"].__setitem__("speedup", 0), "devices.speedup", ">= 1"),
+    ("bad-speedup", lambda r: r["devices"].__setitem__("speedup", 0), "devices.speedup", "from 1 to"),
     ("bad-workers", lambda r: r["scheduler"].__setitem__("simulation_workers", 0), "scheduler.simulation_workers", "1 to 64"),
 ]
 

@@ -3,7 +3,8 @@
 Each case starts a real dry run in a subprocess, waits until the store shows the
 moment to kill (a simulation in flight, a robot plan in flight, a store write in
 progress), sends SIGKILL, resumes with ``sdl resume`` and checks the store. Every case runs
-on SQLite and, with ``$SDL_TEST_POSTGRES_URL`` set, on PostgreSQL (tests/conftest.py).
+on SQLite; the store-write case also on PostgreSQL, with ``$SDL_TEST_POSTGRES_URL`` set
+(tests/conftest.py): the crash tests run once per backend, not once per variant and backend.
 """
 
 import json
@@ -108,12 +109,22 @@ KILL_POINTS = [
 ]
 
 
+# Every kill point on SQLite; on PostgreSQL the one that tests its write path (a transaction
+# killed before commit). What happens at the other moments does not depend on the backend,
+# and each of these runs takes a minute or two of CI.
+CRASH_CASES = [pytest.param("sqlite", *point, id=f"sqlite-{point[0]}") for point in KILL_POINTS] + [
+    pytest.param("postgresql", *KILL_POINTS[-1], id=f"postgresql-{KILL_POINTS[-1][0]}")]
+
+
 @pytest.fixture
-def store(store_url) -> Path | str:
-    return store_url if "://" in store_url else Path(store_url)
+def store(request, tmp_path) -> Path | str:
+    """A SQLite store, or a fresh PostgreSQL database for a test parametrized with backend="postgresql"."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return tmp_path / "records.sqlite"
+    return request.getfixturevalue("postgres_url")  # skips the test without a PostgreSQL server
 
 
-@pytest.mark.parametrize("moment, sql, kill_in_write", KILL_POINTS, ids=[k[0] for k in KILL_POINTS])
+@pytest.mark.parametrize("store, moment, sql, kill_in_write", CRASH_CASES, indirect=["store"])
 def test_kill_then_resume(tmp_path, store, moment, sql, kill_in_write):
     name = f"crash-{moment}"
     config = write_config(tmp_path, name)
