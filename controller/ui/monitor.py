@@ -294,7 +294,8 @@ def run_monitor(campaign: str | None, settings: StreamSettings, store_path: str 
 
     Args:
         campaign: only this campaign's events; None follows whichever campaign runs.
-        settings: ``settings.proxy_out`` is where the events are read.
+        settings: ``settings.proxy_out`` is where the events are read (with ``settings.keys()``
+            when the stream is CurveZMQ).
         store_path: seed the view with the store's samples if the file exists.
     """
     state = MonitorState(campaign=campaign)
@@ -304,7 +305,7 @@ def run_monitor(campaign: str | None, settings: StreamSettings, store_path: str 
         seed_from_store(state, store_path)  # a campaign=None state still follows a new campaign
     console = console or Console()
     deadline = None if duration_s is None else time.monotonic() + duration_s
-    with subscribe_events(settings.proxy_out, campaign=campaign) as events, \
+    with subscribe_events(settings.proxy_out, campaign=campaign, keys=settings.keys()) as events, \
             Live(render(state), console=console, refresh_per_second=4) as live:
         try:
             while deadline is None or time.monotonic() < deadline:

@@ -10,7 +10,8 @@ Start RE Manager with it (see README.md, "Robot plans on a queue server")::
 Environment variables read when the worker environment opens:
 
 - ``SDL_QSERVER_PUBLISH``: the 0MQ proxy *input* the RunEngine publishes every document to
-  with bluesky's ``Publisher`` (prefix ``b"sdl.documents"``); default ``tcp://127.0.0.1:5567``.
+  with bluesky's ``Publisher`` (prefix ``b"sdl.documents"``, JSON: never pickle, so the
+  controller's feed parses what arrives as data); default ``tcp://127.0.0.1:5567``.
   The controller subscribes to the proxy's output (``[devices] qserver_data``).
 - ``SDL_LINE_SETTINGS``: optional path of a JSON line-settings file
   (:mod:`devices.qserver_profile.settings`); without it the line has the default settings
@@ -44,6 +45,19 @@ _DEFAULT_PUBLISH = "tcp://127.0.0.1:5567"
 _log = _logging.getLogger("sdl.qserver_profile")
 
 
+def _json_value(value):
+    """``json.dumps``' fallback for documents: numpy arrays become lists, numpy scalars numbers
+    (the same wire format as ``controller.execution.proxy.serialize_document``, which this
+    profile cannot import: devices never import the controller)."""
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _serialize_document(doc) -> bytes:
+    return _json.dumps(doc, default=_json_value, separators=(",", ":")).encode()
+
+
 def _initial_settings() -> dict:
     path = _os.environ.get("SDL_LINE_SETTINGS")
     if not path:
@@ -67,7 +81,8 @@ _expose_devices()
 RE = _RunEngine({})
 # A failed run is recorded with its fault by the controller; the engine's own traceback only buries it.
 RE.log.setLevel(_logging.CRITICAL)
-_publisher = _Publisher(_os.environ.get("SDL_QSERVER_PUBLISH", _DEFAULT_PUBLISH), prefix=_DOCUMENT_PREFIX)
+_publisher = _Publisher(_os.environ.get("SDL_QSERVER_PUBLISH", _DEFAULT_PUBLISH), prefix=_DOCUMENT_PREFIX,
+                        serializer=_serialize_document)
 RE.subscribe(_publisher)
 
 

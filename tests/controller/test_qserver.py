@@ -128,6 +128,18 @@ def test_profile_exposes_the_plan_functions_and_devices(profile):
     assert {"configure_sim_line", "line_status", "RE", "line", "oven", "mixer", "tracker"} <= public
 
 
+def test_profile_publishes_documents_as_json_never_pickle(profile):
+    import numpy as np
+
+    from controller.execution.proxy import deserialize_document
+
+    assert profile._publisher._serializer is profile._serialize_document
+    body = profile._serialize_document({"uid": "u", "data": {"a": np.float64(2.5), "b": np.arange(2)}})
+    assert deserialize_document(body) == {"uid": "u", "data": {"a": 2.5, "b": [0, 1]}}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        profile._serialize_document({"bad": object()})
+
+
 def test_profile_plan_runs_from_json_records_and_checks_the_settings_key(profile):
     from controller.records.samples import to_jsonable
     from devices import steps_from_documents
@@ -158,12 +170,13 @@ def test_profile_plan_runs_from_json_records_and_checks_the_settings_key(profile
 def test_document_feed_routes_only_the_requested_runs():
     from bluesky.callbacks.zmq import Publisher
 
+    from controller.execution.proxy import serialize_document
     from controller.execution.queueserver.feed import DOCUMENT_PREFIX, REQUEST_KEY, DocumentFeed
     from controller.ui.stream import StreamProxy
 
     proxy = StreamProxy("tcp://127.0.0.1:0", "tcp://127.0.0.1:0")
     feed = DocumentFeed(proxy.proxy_out)
-    publisher = Publisher(proxy.proxy_in, prefix=DOCUMENT_PREFIX)
+    publisher = Publisher(proxy.proxy_in, prefix=DOCUMENT_PREFIX, serializer=serialize_document)
     try:
         inbox = feed.expect("mine")
         probe = {"uid": "probe", REQUEST_KEY: "nobody", "time": 0}

@@ -20,10 +20,12 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
+from waiting import wait_until
 from controller.loop.runner import CampaignRunner
 from controller.config.campaign import config_from_dict
 from controller.ui.monitor import MonitorState, render, run_monitor, seed_from_store
 from controller.records.store import RecordStore
+from controller.execution.proxy import serialize_document
 from controller.ui.stream import (
     DOCUMENT_PREFIX, CampaignStream, StreamSettings, decode_event, encode_event, subscribe_events,
 )
@@ -33,14 +35,15 @@ DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.to
 ANY_PORT = StreamSettings("tcp://127.0.0.1:0", "tcp://127.0.0.1:0")
 PROBE = "stream-probe"
 
-# A standard bluesky subscriber in its own process: prints one JSON line per document
-# (its readings, if any), ends when told which runs to expect and
-# their stop documents have all arrived.
+# A standard bluesky subscriber in its own process, subscribed exactly as README.md
+# ("Watching a campaign") says: prints one JSON line per document (its readings, if any),
+# ends when told which runs to expect and their stop documents have all arrived.
 DISPATCHER = r"""
 import json, sys, threading, time
 from bluesky.callbacks.zmq import RemoteDispatcher
+from controller.ui.stream import document_deserializer
 
-d = RemoteDispatcher(sys.argv[1], prefix=sys.argv[2].encode())
+d = RemoteDispatcher(sys.argv[1], prefix=b"sdl.documents", deserializer=document_deserializer)
 stops, expected, deadline = set(), [None], [time.monotonic() + 300]
 
 def out(obj):
@@ -99,26 +102,16 @@ def _lines(proc) -> queue.Queue:
     return lines
 
 
-def _wait_until(condition, timeout_s: float, what: str, poke=None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        if poke is not None:
-            poke()
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def streamed_run(tmp_path_factory):
     from bluesky.callbacks.zmq import Publisher
 
     store_path = tmp_path_factory.mktemp("stream") / "records.sqlite"
     stream = CampaignStream(ANY_PORT)
-    proc = subprocess.Popen([sys.executable, "-c", DISPATCHER, stream.proxy_out, DOCUMENT_PREFIX.decode()],
+    proc = subprocess.Popen([sys.executable, "-c", DISPATCHER, stream.proxy_out],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     events = subscribe_events(stream.proxy_out)
-    probe = Publisher(stream.proxy_in, prefix=DOCUMENT_PREFIX)
+    probe = Publisher(stream.proxy_in, prefix=DOCUMENT_PREFIX, serializer=serialize_document)
     try:
         lines = _lines(proc)
         # 0MQ subscriptions take a moment to reach the proxy: probe until both readers hear us.
@@ -132,7 +125,7 @@ def streamed_run(tmp_path_factory):
                 ready["dispatcher"] |= bool((lines.get() or {}).get("probe"))
             ready["events"] |= events.receive(0) is not None
 
-        _wait_until(lambda: all(ready.values()), 60, "the subscribers to connect", poke)
+        wait_until(lambda: all(ready.values()), 60, "the subscribers to connect", poke)
         while events.receive(0.2) is not None:  # drop the probes' echo
             pass
 
@@ -188,7 +181,7 @@ def test_remote_dispatcher_receives_every_document_of_the_dry_run(streamed_run):
         stored = [name for name, _ in run.store.documents(uid)]
         assert got == stored, f"run {uid}: the subscriber saw {got}, the store holds {stored}"
         assert got[0] == "start" and got[-1] == "stop" and "descriptor" in got and "event" in got
-        # The readings themselves cross the wire unchanged (pickled, bluesky's default serializer).
+        # The readings themselves cross the wire unchanged (as JSON: nothing is pickled).
         got_data = [d["data"] for d in run.documents if run_of(d) == uid and d["name"] == "event"]
         assert got_data == [doc["data"] for name, doc in run.store.documents(uid) if name == "event"]
     streams = {d["stream"] for d in run.documents if d["name"] == "descriptor"}
@@ -232,7 +225,7 @@ def test_event_wire_format_is_strict_json():
 
 def test_publishing_never_raises_into_the_campaign(caplog):
     with CampaignStream(ANY_PORT, campaign="c") as stream:
-        stream.document("start", {"uid": "u", "bad": threading.Lock()})  # cannot be pickled
+        stream.document("start", {"uid": "u", "bad": threading.Lock()})  # not JSON: dropped, not sent as text
         stream.event("sample_recorded", {"bad": object()})  # not JSON: sent as its str
         assert stream.dropped == 1
     stream.document("start", {"uid": "after-close"})  # closed: ignored
@@ -253,7 +246,7 @@ def test_second_controller_reuses_the_running_proxy():
                 if event is not None:
                     got.append(event)
 
-            _wait_until(lambda: bool(got), 10, "the second controller's event", poke)
+            wait_until(lambda: bool(got), 10, "the second controller's event", poke)
             assert got[0]["campaign"] == "second"
 
 

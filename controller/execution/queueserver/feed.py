@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-import pickle
 import queue
 import threading
+
 import zmq
+
+from controller.execution.proxy import deserialize_document
+
 log = logging.getLogger(__name__)
 
 
@@ -20,13 +23,14 @@ REQUEST_KEY = "sdl_request"
 class DocumentFeed:
     """Bluesky documents from a 0MQ proxy, routed to the attempts that wait for them.
 
-    A daemon thread reads the proxy's output (messages ``prefix name pickle(doc)``, as bluesky's
-    ``Publisher`` sends them) and puts each document of a run whose start document carries a
+    A daemon thread reads the proxy's output (messages ``prefix name json(doc)``, as the
+    profile's bluesky ``Publisher(serializer=serialize_document)`` sends them) and puts each document of a run whose start document carries a
     registered request token (``start[REQUEST_KEY]``) on that token's queue. Documents of other
     runs (other clients of the same RE Manager) are dropped; a document seen twice (uid) is
     passed on once.
 
-    The proxy's output carries pickles: connect only to a proxy on a network you trust.
+    Nothing is unpickled: a message that is not a JSON document is dropped with a logged
+    warning (a forged one is at worst parsed as data).
     """
 
     def __init__(self, address: str, prefix: bytes = DOCUMENT_PREFIX):
@@ -72,7 +76,7 @@ class DocumentFeed:
                 return
             try:
                 _prefix, name, body = message.split(b" ", 2)
-                doc = pickle.loads(body)  # noqa: S301 - bluesky's own wire format; see the class docstring
+                doc = deserialize_document(body)
                 self._route(name.decode(), doc)
             except Exception as err:  # noqa: BLE001 - one bad message must not end the feed
                 log.warning("qserver document feed: dropped a message (%s: %s)", type(err).__name__, err)
