@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL cluster on loopback for the record-store tests.
 #
 #   eval "$(bash .ci/postgres.sh start)"   # prints: export SDL_TEST_POSTGRES_URL=postgresql://...
+#   bash .ci/postgres.sh restart           # restarts it: same data directory, port and URL
 #   bash .ci/postgres.sh stop              # stops it and deletes its files
 #
 # Installs nothing: it needs Debian's `postgresql` package (initdb, pg_ctl under
@@ -68,6 +69,18 @@ start() {
     echo "export SDL_TEST_POSTGRES_URL=$url"
 }
 
+restart() {
+    local bin
+    bin="$(bindir)"
+    if [[ ! -f "$DIR/url" ]]; then
+        echo "postgres.sh: no cluster in $DIR to restart; start one first" >&2
+        exit 1
+    fi
+    # pg_ctl restart reuses the options the server was started with (port, socket, fsync)
+    as_server_user "$bin/pg_ctl" -D "$DATA" -l "$DIR/server.log" -m fast -w -t 60 restart >/dev/null \
+        || { cat "$DIR/server.log" >&2; exit 1; }
+}
+
 stop() {
     local bin
     bin="$(bindir)"
@@ -79,6 +92,7 @@ stop() {
 
 case "${1:-}" in
     start) start ;;
+    restart) restart ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    *) echo "usage: $0 start|restart|stop" >&2; exit 2 ;;
 esac

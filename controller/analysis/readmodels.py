@@ -14,11 +14,13 @@ from typing import Any
 
 from controller.config.campaign import CampaignConfig, config_from_dict
 from controller.records.history import objective_value
+from controller.records.operators import has_operators
 from controller.records.samples import OPEN_STATUSES, Sample, to_jsonable
 from controller.records.store import RecordStore
 from core import SDLError
 
 TOKEN_ENV = "SDL_CONTROL_TOKEN"
+MIN_TOKEN_CHARS = 16  # a shared control token shorter than this is refused (guessable over a lab network)
 
 
 def campaign_config(store: RecordStore, name: str) -> CampaignConfig | None:
@@ -30,8 +32,14 @@ def campaign_config(store: RecordStore, name: str) -> CampaignConfig | None:
 
 
 def control_token(config: CampaignConfig | None) -> str | None:
-    """``$SDL_CONTROL_TOKEN`` if set, else the campaign file's ``[control] token``; None disables control."""
-    return os.environ.get(TOKEN_ENV) or (config.control.token if config is not None else None)
+    """``$SDL_CONTROL_TOKEN`` if set, else the campaign file's ``[control] token``; None disables control.
+
+    A token shorter than :data:`MIN_TOKEN_CHARS` counts as none (`sdl serve` refuses such an
+    environment token at start; this also keeps a dashboard started another way, or a
+    campaign stored before the minimum, from accepting it).
+    """
+    token = os.environ.get(TOKEN_ENV) or (config.control.token if config is not None else None)
+    return token if token is not None and len(token) >= MIN_TOKEN_CHARS else None
 
 
 def _finite(value: float) -> float | None:
@@ -71,7 +79,8 @@ def summary(store: RecordStore, name: str) -> dict[str, Any]:
         "name": name, "status": row["status"], "stop_reason": row["stop_reason"], "budget": row["budget"],
         "spent": store.spent(name), "by_fidelity": by_fidelity, "samples": len(samples),
         "created": row["created"], "updated": row["updated"], "last_event_id": store.last_event_id(),
-        "control_enabled": control_token(config) is not None,
+        "control_enabled": has_operators(store) or control_token(config) is not None,
+        "auth": "operators" if has_operators(store) else "token",
     }
     recommendations = [e for e in store.events(name) if e["kind"] == "recommendation"]
     out["recommendation"] = recommendations[-1]["payload"] if recommendations else None

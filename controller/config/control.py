@@ -40,8 +40,8 @@ def parse_control(raw: Any, fidelities: list[Fidelity] | None) -> ControlSetting
     elif fidelities:
         issues += [FieldIssue("control.approval", f"unknown fidelity {a!r}; allowed: {names}") for a in approval if a not in names]
     token = raw.get("token")
-    if token is not None and (not isinstance(token, str) or len(token) < 8):
-        issues.append(FieldIssue("control.token", "must be a string of at least 8 characters (or set $SDL_CONTROL_TOKEN instead)"))
+    if token is not None and (not isinstance(token, str) or len(token) < 16):
+        issues.append(FieldIssue("control.token", "must be a string of at least 16 characters (or set $SDL_CONTROL_TOKEN instead)"))
     if issues:
         raise ConfigError(issues)
     return ControlSettings(approval=tuple(approval), token=token)

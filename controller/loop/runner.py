@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import getpass
 import signal
-import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -32,12 +32,14 @@ from controller.execution.protocol import Executor
 from controller.execution.simulations import Simulations, make_simulation_executor
 from controller.loop import dispatch as book
 from controller.loop.dispatch import Dispatch, suggestion_record
+from controller.loop.custody import check_chain
 from controller.loop.gate import ControlGate
 from controller.loop.outcome import CampaignResult, ground_truth, recommendation
 from controller.loop.progress import ProgressView
 from controller.loop.recovery import partial_steps, recover_inflight
 from controller.loop.strategy import build_strategy
 from controller.records.history import history_frame, objective_value
+from controller.records.lease import Heartbeat, owner_id
 from controller.records.location import redact, store_target
 from controller.records.samples import Sample, to_jsonable
 from controller.records.store import RecordStore
@@ -67,6 +69,7 @@ class LoopState:
     inflight: dict[Future, Dispatch] = field(default_factory=dict)
     awaiting: dict[str, Dispatch] = field(default_factory=dict)
     refusals: int = 0
+    lease: Heartbeat | None = None
     status: str = "finished"
     reason: str | None = None
 
@@ -93,11 +96,15 @@ class CampaignRunner:
         store_path: overrides ``config.store``.
         speedup: overrides ``config.devices.speedup`` for the simulated line.
         show_progress: draw the live progress view on the console.
+        accept_broken_chain: continue a campaign whose records' hash chain is broken (an
+            event records who overrode it); without it such a campaign is refused.
     """
 
     def __init__(self, config: CampaignConfig, store_path: str | Path | None = None,
-                 speedup: float | None = None, show_progress: bool = True, console=None):
+                 speedup: float | None = None, show_progress: bool = True, console=None,
+                 accept_broken_chain: bool = False):
         self.config = config
+        self.accept_broken_chain = accept_broken_chain
         self.store_path = store_target(store_path or config.store)  # a Path, or a PostgreSQL URL
         self.speedup = speedup
         self.view = ProgressView(config, enabled=show_progress, console=console)
@@ -151,6 +158,8 @@ class CampaignRunner:
         what the optimizer asks for next (or wait)."""
         if self._interrupted:
             raise KeyboardInterrupt
+        if loop.lease is not None and loop.lease.lost:  # another controller runs it now: dispatch nothing more
+            return loop.end("stopped", loop.lease.lost)
         for fut in [f for f in loop.inflight if f.done()]:
             self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
         self.gate.poll(loop.store)
@@ -176,6 +185,7 @@ class CampaignRunner:
         sims = Simulations(make_simulation_executor(cfg.scheduler))
         executors: dict[str, Executor] = {"simulator": sims}
         store = None
+        owner, broken = owner_id(), None
         try:
             store = RecordStore(self.store_path)
             if cfg.name in store.campaign_names():
@@ -183,19 +193,22 @@ class CampaignRunner:
                 # leaves the campaign as it was (status, stop reason, no owner).
                 store.samples(cfg.name, include_running=True)
                 store.awaiting(cfg.name)
+                broken = check_chain(store, cfg.name, self.accept_broken_chain)
             if any(f.kind == "robot" for f in cfg.fidelities):
                 executors["robot"] = self._robot_executor(store)
-            resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget,
-                                          owner=f"{socket.gethostname()}:{os.getpid()}")
+            resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget, owner=owner)
         except BaseException:
             for executor in executors.values():
                 executor.close()
             if store is not None:
                 store.close()
             raise
+        lease = store.heartbeat(cfg.name, owner)
+        if broken is not None:
+            store.log_event(cfg.name, "broken_chain_accepted", {"by": f"{getpass.getuser()} ({owner})", "problem": broken})
         recover_inflight(store, cfg.name)
         loop = LoopState(store=store, strategy=strategy, executors=executors, samples=store.samples(cfg.name),
-                         committed=store.spent(cfg.name), seq=store.next_seq(cfg.name), resumed=resumed)
+                         committed=store.spent(cfg.name), seq=store.next_seq(cfg.name), resumed=resumed, lease=lease)
         # Runs still waiting for an operator when the controller stopped wait on.
         loop.awaiting = {s.id: Dispatch.of(s) for s in store.awaiting(cfg.name)}
         self.view.start(loop.samples, loop.committed, resumed)
@@ -216,7 +229,10 @@ class CampaignRunner:
 
     def _wind_down(self, loop: LoopState, previous_handlers: dict) -> None:
         """Nothing is lost: runs at the gate are cancelled, what is in flight is waited for and
-        recorded, the executors are closed and the campaign's end is recorded."""
+        recorded, the executors are closed and the campaign's end is recorded. A controller
+        whose lease was taken over records nothing more: the new owner recovered its samples."""
+        if loop.lease is not None and loop.lease.lost:
+            return self._abandon(loop, previous_handlers)
         for d in list(loop.awaiting.values()):  # never approved: nothing ran, nothing is charged
             loop.awaiting.pop(d.sample_id)
             sample = self.gate.cancelled(d)
@@ -232,8 +248,24 @@ class CampaignRunner:
             executor.close()
         if loop.reason is None:  # an exception is on its way out
             loop.end("failed", "stopped by an error; see the log")
+        if loop.lease is not None:
+            loop.lease.stop()  # before finish_campaign releases the lease (its next beat would find no owner)
         loop.store.finish_campaign(self.config.name, loop.status, loop.reason)
         self._emit(f"campaign_{loop.status}", {"reason": loop.reason, "spent": loop.store.spent(self.config.name)})
+        self.view.stop()
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+
+    def _abandon(self, loop: LoopState, previous_handlers: dict) -> None:
+        """The lease was lost: stop the executors, leave the campaign and its open samples to the new owner."""
+        loop.lease.stop()
+        loop.end("stopped", loop.lease.lost)
+        for executor in loop.executors.values():
+            executor.request_stop()
+            executor.close()
+        loop.inflight.clear()
+        loop.awaiting.clear()
+        self._emit("campaign_stopped", {"reason": loop.reason, "spent": loop.store.spent(self.config.name)})
         self.view.stop()
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)

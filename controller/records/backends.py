@@ -3,18 +3,48 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
+import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Callable
 from core import StoreError
 from controller.records.location import StoreLocation
 
+log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: approvals and controls (operator decisions)
+RETRY_ENV = "SDL_STORE_RETRY_S"
+DEFAULT_RETRY_S = 60.0
+
+
+class ConnectionLost(StoreError):
+    """The database connection dropped inside a transaction: the server rolled it back, so
+    the whole transaction may be tried again (see ``RecordStore._write``)."""
+
+
+def retry_window() -> float:
+    """How long a lost PostgreSQL connection is waited for, in seconds (``$SDL_STORE_RETRY_S``, default 60)."""
+    text = os.environ.get(RETRY_ENV)
+    if text is None:
+        return DEFAULT_RETRY_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise StoreError(f"{RETRY_ENV}={text!r}: give seconds, a finite number >= 0 (default {DEFAULT_RETRY_S:g})")
+    return value
+
+
+# 2: approvals and controls (operator decisions); 3: operators (identities, roles);
+# 4: integrity (the hash chain of records, lease heartbeats, write tokens)
+SCHEMA_VERSION = 4
 
 # Alembic revision of each schema version (REVISIONS[v - 1]); the last is the newest.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003", "0004")
 
 HEAD_REVISION = REVISIONS[-1]
 
@@ -181,9 +211,11 @@ class PostgresBackend:
     In autocommit mode outside the store's transactions; each transaction is READ COMMITTED,
     and the steps that must not interleave with another controller's (the budget check and
     its insert, taking over a campaign, an operator's decision) first take a transaction-level
-    advisory lock on their campaign. A dropped connection (server restart, network) is reopened
-    by the next read, which is retried once, or by the next transaction; a transaction that it
-    broke fails (and is rolled back by the server).
+    advisory lock on their campaign. A dropped connection (server restart, network) is waited
+    for: a read outside a transaction reconnects with backoff for up to :func:`retry_window`
+    seconds (each attempt logged at WARNING) and runs again; a statement inside a transaction
+    raises :class:`ConnectionLost` (the server rolled the transaction back) and the store
+    retries the whole transaction.
     """
 
     kind = "postgresql"
@@ -224,24 +256,58 @@ class PostgresBackend:
             query = self._sql[sql] = sql.replace("?", "%s")
         params = tuple(args) if args else None
         try:
-            if self.con.broken and not self._in_transaction:
-                self._reconnect()
+            if (self.con.broken or self.con.closed) and not self._in_transaction:
+                self._reconnect_waiting()
             return self.con.execute(query, params)
         except self._psycopg.OperationalError as err:
-            if self._in_transaction or not self.con.broken:
+            if not self._lost():
                 raise self._error(err) from err
+            if self._in_transaction:
+                raise ConnectionLost(f"store {self.location!r}: the connection dropped in a transaction "
+                                     f"({scrub(err, self.url)})") from err
+            lost = err
         except self._psycopg.Error as err:
             raise self._error(err) from err
-        try:  # the connection dropped under a read (no transaction was open): once more on a new one
-            self._reconnect()
-            return self.con.execute(query, params)
-        except self._psycopg.Error as err:
-            raise self._error(err) from err
+        # the connection dropped under a read (no transaction was open): again on a new one
+        self._reconnect_waiting(lost)
+        return self.execute(sql, args)
+
+    def _lost(self) -> bool:
+        return self.con.broken or self.con.closed
+
+    def _reconnect_waiting(self, cause: BaseException | None = None) -> None:
+        """Reopen the connection, waiting with backoff (0.25 s doubling to 5 s) for up to
+        :func:`retry_window` seconds: a server restart takes a few seconds. Each attempt is
+        logged at WARNING with its number.
+
+        Raises:
+            StoreError: the server did not come back in time.
+        """
+        deadline = time.monotonic() + retry_window()
+        attempt, why = 0, scrub(cause, self.url) if cause is not None else "the connection is closed"
+        while True:
+            attempt += 1
+            log.warning("store %s: connection lost (%s); reconnecting, attempt %d", self.location, why, attempt)
+            try:
+                self._reconnect()
+                return
+            except StoreError as err:
+                delay = min(0.25 * 2 ** (attempt - 1), 5.0)
+                if time.monotonic() + delay > deadline:
+                    raise StoreError(f"{err} (gave up after {attempt} attempts in {retry_window():g} s; "
+                                     f"${RETRY_ENV} sets how long to wait)") from err
+                why = str(err)
+                time.sleep(delay)
 
     def executemany(self, sql: str, rows: list) -> None:
         try:
             with self.con.cursor() as cur:
                 cur.executemany(sql.replace("?", "%s"), rows)
+        except self._psycopg.OperationalError as err:
+            if self._lost():
+                raise ConnectionLost(f"store {self.location!r}: the connection dropped in a transaction "
+                                     f"({scrub(err, self.url)})") from err
+            raise self._error(err) from err
         except self._psycopg.Error as err:
             raise self._error(err) from err
 
@@ -253,12 +319,19 @@ class PostgresBackend:
                             "AND table_name = ?", (name,)).fetchone() is not None
 
     def _reconnect(self) -> None:
-        self.con.close()
+        if self.con is not None:
+            self.con.close()
         self._connect()
 
     def begin(self) -> None:
+        self._in_transaction = False  # a connection lost since is reopened (waiting) before BEGIN
         self.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         self._in_transaction = True
+
+    def reopen(self) -> None:
+        """After a lost connection: wait for the server again (see ``_reconnect_waiting``)."""
+        self._in_transaction = False
+        self._reconnect_waiting()
 
     def commit(self) -> None:
         try:
@@ -268,7 +341,7 @@ class PostgresBackend:
 
     def rollback(self) -> None:
         self._in_transaction = False
-        if self.con.broken or self.con.closed:
+        if self._lost():
             return  # the server rolls back a transaction whose connection is gone
         try:
             self.con.execute("ROLLBACK")

@@ -16,37 +16,43 @@ opened, and a store made by a newer sdl is refused.
 from __future__ import annotations
 
 import json
-import os
-import socket
+import logging
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 from core import StoreError
+from controller.records import integrity
+from controller.records.decisions import CONTROL_ACTIONS, DECISIONS, OperatorDecisions
 from controller.records.samples import OPEN_STATUSES, Sample
-from controller.records.backends import HEAD_REVISION, Backend, PostgresBackend, SQLiteBackend, schema_state, scrub
+from controller.records.backends import (HEAD_REVISION, Backend, ConnectionLost, PostgresBackend, SQLiteBackend,
+                                         retry_window, schema_state, scrub)
+from controller.records.lease import Heartbeat, holds, lease_timeout
 from controller.records.location import StoreLocation
 
+__all__ = ["CONTROL_ACTIONS", "DECISIONS", "RecordStore"]
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 
-CONTROL_ACTIONS = ("pause", "resume", "stop")
-
-DECISIONS = ("approved", "rejected")
+T = TypeVar("T")
 
 _SAMPLE_COLUMNS = "id, campaign, seq, fidelity, status, cost, run_uid, created, completed, record_json"
 
 _EVENT = "INSERT INTO campaign_events (campaign, time, kind, payload_json) VALUES (?,?,?,?)"
 
-class RecordStore:
+class RecordStore(OperatorDecisions):
     """Persistent store of campaigns and their samples.
 
     Args:
         path: where the store lives: a SQLite file (its folder is created if needed),
             ``sqlite:///PATH``, or ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (the
             database must exist; its tables are created). See :class:`StoreLocation`.
+        lease_timeout_s: seconds after the last heartbeat when another controller may take
+            a campaign over (default ``$SDL_LEASE_TIMEOUT_S``, else 60).
 
     Attributes:
         path: the SQLite file (None for PostgreSQL).
@@ -58,8 +64,10 @@ class RecordStore:
             that cannot be reached, or a store whose schema is newer than this sdl.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, lease_timeout_s: float | None = None):
         where = StoreLocation.parse(path)
+        self.lease_timeout_s = lease_timeout(lease_timeout_s)
+        self._where = where
         self.kind = where.kind
         self.path = where.path
         self.url = where.url
@@ -67,10 +75,7 @@ class RecordStore:
         self._lock = threading.RLock()
         # Test seam: called inside begin_sample's transaction, after its budget check.
         self._on_budget_checked: Callable[[], None] | None = None
-        if where.kind == "sqlite":
-            self._db = SQLiteBackend(where.path, self.location)
-        else:
-            self._db = PostgresBackend(where)
+        self._db = self._connection()
         try:
             self._open()
         except BaseException:
@@ -79,6 +84,10 @@ class RecordStore:
 
     def __repr__(self) -> str:
         return f"RecordStore({self.location!r})"
+
+    def _connection(self) -> Backend:
+        where = self._where
+        return SQLiteBackend(where.path, self.location) if where.kind == "sqlite" else PostgresBackend(where)
 
     def _open(self) -> None:
         try:
@@ -127,17 +136,45 @@ class RecordStore:
         finally:
             engine.dispose()
 
-    @contextmanager
-    def _transaction(self) -> Iterator["Backend"]:
+    def _write(self, work: Callable[[Backend], T]) -> T:
+        """Run ``work(db)`` as one transaction and return its result.
+
+        On PostgreSQL a lost connection is waited for and the transaction tried again whole
+        (the server rolled it back); each try logged at WARNING, for up to ``retry_window()``
+        seconds. A commit whose outcome the lost connection hid is looked up by its write
+        token (``write_tokens``, committed with it) rather than written twice.
+        """
+        token = uuid.uuid4().hex if self.kind == "postgresql" else None
+        deadline = time.monotonic() + retry_window()
+        attempt = 0
         with self._lock:
-            self._db.begin()
-            try:
-                yield self._db
-            except BaseException:
-                self._db.rollback()
-                raise
-            else:
-                self._db.commit()
+            while True:
+                attempt += 1
+                db = self._db
+                committing = False
+                try:
+                    db.begin()
+                    try:
+                        result = work(db)
+                        if token is not None:
+                            db.execute("INSERT INTO write_tokens (token, time, result_json) VALUES (?,?,?)",
+                                       (token, time.time(), json.dumps(result, default=str)))
+                    except BaseException:
+                        db.rollback()
+                        raise
+                    committing = True
+                    db.commit()
+                    return result
+                except ConnectionLost as err:
+                    if time.monotonic() > deadline:
+                        raise StoreError(f"{err}; gave up after {attempt} tries") from err
+                    log.warning("store %s: connection lost %s (attempt %d): %s; waiting for the server",
+                                self.location, "at commit" if committing else "in a transaction", attempt, err)
+                    db.reopen()
+                    if committing:  # did that commit land? its token says
+                        found = db.execute("SELECT result_json FROM write_tokens WHERE token=?", (token,)).fetchone()
+                        if found is not None:
+                            return json.loads(found[0]) if found[0] is not None else None
 
     def close(self) -> None:
         with self._lock:
@@ -160,14 +197,17 @@ class RecordStore:
                 fidelities is already in this store, or another controller is running it.
         """
         now = time.time()
-        with self._transaction() as db:
+
+        def work(db) -> bool:
             db.lock_campaign(name)
-            row = db.execute("SELECT fingerprint, status, owner FROM campaigns WHERE name=?", (name,)).fetchone()
+            row = db.execute("SELECT fingerprint, status, owner, heartbeat FROM campaigns WHERE name=?", (name,)).fetchone()
+            if self.kind == "postgresql":  # write tokens outlive any lost commit by far after a day
+                db.execute("DELETE FROM write_tokens WHERE time < ?", (now - 86400,))
             if row is None:
                 db.execute(
-                    "INSERT INTO campaigns (name, fingerprint, config_json, budget, status, stop_reason, owner, created, updated) "
-                    "VALUES (?,?,?,?,?,?,?,?,?)",
-                    (name, fingerprint, config_json, budget, "running", None, owner, now, now),
+                    "INSERT INTO campaigns (name, fingerprint, config_json, budget, status, stop_reason, owner, created, "
+                    "updated, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (name, fingerprint, config_json, budget, "running", None, owner, now, now, now if owner else None),
                 )
                 return False
             if row["fingerprint"] != fingerprint:
@@ -175,17 +215,41 @@ class RecordStore:
                     f"store {self.location!r} already holds a campaign {name!r} with a different search space, objective or fidelities; "
                     "rename the campaign or give another store path"
                 )
-            holder = row["owner"]
-            if owner and row["status"] in ("running", "paused") and holder and holder != owner and _alive(holder):
+            holder, beat = row["owner"], row["heartbeat"]
+            if (owner and row["status"] in ("running", "paused") and holder and holder != owner
+                    and holds(holder, beat, self.lease_timeout_s, now)):
+                since = "" if beat is None else f" (last heartbeat {now - beat:.0f} s ago)"
                 raise StoreError(
-                    f"campaign {name!r} is being run right now by controller {holder}; two controllers must never "
-                    "share a campaign: stop that one first (Ctrl-C) or wait for it"
+                    f"campaign {name!r} is being run right now by controller {holder}{since}; two controllers must never "
+                    "share a campaign: stop that one first (Ctrl-C) or wait for it; a controller that stopped beating "
+                    f"loses the campaign {self.lease_timeout_s:g} s after its last heartbeat ($SDL_LEASE_TIMEOUT_S)"
                 )
             db.execute(
-                "UPDATE campaigns SET status='running', stop_reason=NULL, budget=?, config_json=?, owner=?, updated=? WHERE name=?",
-                (budget, config_json, owner, now, name),
+                "UPDATE campaigns SET status='running', stop_reason=NULL, budget=?, config_json=?, owner=?, updated=?, "
+                "heartbeat=? WHERE name=?",
+                (budget, config_json, owner, now, now if owner else None, name),
             )
+            if owner and holder and holder != owner and row["status"] in ("running", "paused"):
+                db.execute(_EVENT, (name, now, "lease_taken_over", json.dumps(
+                    {"from": holder, "to": owner, "last_heartbeat": beat})))
             return True
+
+        return self._write(work)
+
+    def heartbeat(self, campaign: str, owner: str, on_lost: Callable[[str], None] | None = None) -> Heartbeat:
+        """Start renewing ``owner``'s lease on ``campaign`` (a daemon thread on its own connection),
+        every quarter of the lease timeout, at most 5 s. Stop it before :meth:`finish_campaign`."""
+        return Heartbeat(self._connection(), campaign, owner, min(self.lease_timeout_s / 4, 5.0), on_lost).start()
+
+    def verify_chain(self, campaign: str) -> integrity.ChainReport:
+        """Check the campaign's hash chain and its records (see :mod:`controller.records.integrity`)."""
+        self.campaign(campaign)  # raises with the known names
+
+        def rows(sql: str, args: tuple) -> list:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+
+        return integrity.verify(rows, campaign)
 
     def campaign(self, name: str) -> dict[str, Any]:
         with self._lock:
@@ -199,25 +263,23 @@ class RecordStore:
             return [r[0] for r in self._db.execute("SELECT name FROM campaigns ORDER BY created")]
 
     def finish_campaign(self, name: str, status: str, reason: str) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE campaigns SET status=?, stop_reason=?, owner=NULL, updated=? WHERE name=?",
-                       (status, reason, time.time(), name))
-            db.execute(
-                _EVENT,
-                (name, time.time(), f"campaign_{status}", json.dumps({"reason": reason})),
-            )
+        now = time.time()
+
+        def work(db) -> None:
+            db.execute("UPDATE campaigns SET status=?, stop_reason=?, owner=NULL, heartbeat=NULL, updated=? WHERE name=?",
+                       (status, reason, now, name))
+            db.execute(_EVENT, (name, now, f"campaign_{status}", json.dumps({"reason": reason})))
+
+        self._write(work)
 
     def set_campaign_status(self, name: str, status: str) -> None:
         """``running`` <-> ``paused`` while the controller runs it (finish_campaign ends it)."""
-        with self._transaction() as db:
-            db.execute("UPDATE campaigns SET status=?, updated=? WHERE name=?", (status, time.time(), name))
+        now = time.time()
+        self._write(lambda db: db.execute("UPDATE campaigns SET status=?, updated=? WHERE name=?", (status, now, name)))
 
     def log_event(self, campaign: str, kind: str, payload: dict[str, Any]) -> None:
-        with self._transaction() as db:
-            db.execute(
-                _EVENT,
-                (campaign, time.time(), kind, json.dumps(payload, default=str)),
-            )
+        row = (campaign, time.time(), kind, json.dumps(payload, default=str))
+        self._write(lambda db: db.execute(_EVENT, row))
 
     def events(self, campaign: str | None, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Campaign events in order; ``after`` an event id gives only newer ones (for tailing),
@@ -234,78 +296,6 @@ class RecordStore:
     def last_event_id(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM campaign_events").fetchone()[0])
-
-    # operator decisions --------------------------------------------------
-    def decide(self, sample_id: str, decision: str, operator: str, note: str | None = None) -> dict[str, Any]:
-        """Record an operator's approval or rejection of a sample awaiting approval.
-
-        Raises:
-            StoreError: unknown decision, no operator, no such sample, the sample is not
-                awaiting approval, or it was already decided (a decision is never changed).
-        """
-        if decision not in DECISIONS:
-            raise StoreError(f"decision {decision!r}: allowed {list(DECISIONS)}")
-        if not operator or not operator.strip():
-            raise StoreError("operator: say who decides (a name or initials)")
-        now = time.time()
-        with self._transaction() as db:
-            row = db.execute("SELECT campaign, status FROM samples WHERE id=?", (sample_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"no sample {sample_id!r} in {self.location!r}")
-            db.lock_campaign(row["campaign"])  # two operators deciding at once: the second sees the first
-            prior = db.execute("SELECT decision, operator, time FROM approvals WHERE sample_id=?", (sample_id,)).fetchone()
-            if prior is not None:
-                raise StoreError(f"sample {sample_id} was already {prior['decision']} by {prior['operator']} "
-                                 f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(prior['time']))}")
-            if row["status"] != "awaiting_approval":
-                raise StoreError(f"sample {sample_id} is {row['status']}, not awaiting approval")
-            db.execute("INSERT INTO approvals (sample_id, campaign, decision, operator, note, time) VALUES (?,?,?,?,?,?)",
-                       (sample_id, row["campaign"], decision, operator.strip(), note, now))
-            db.execute(_EVENT,
-                       (row["campaign"], now, f"sample_{decision}",
-                        json.dumps({"sample": sample_id, "operator": operator.strip(), "note": note})))
-        return {"sample": sample_id, "decision": decision, "operator": operator.strip(), "note": note, "time": now}
-
-    def decision(self, sample_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM approvals WHERE sample_id=?", (sample_id,)).fetchone()
-        return dict(row) if row else None
-
-    def awaiting(self, campaign: str) -> list[Sample]:
-        """Samples held at the approval gate, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT record_json FROM samples WHERE campaign=? AND status='awaiting_approval' "
-                                    "ORDER BY seq", (campaign,)).fetchall()
-        return [self._decode(r[0]) for r in rows]
-
-    def request_control(self, campaign: str, action: str, operator: str, note: str | None = None) -> int:
-        """Queue an operator's pause/resume/stop for the controller running ``campaign``."""
-        if action not in CONTROL_ACTIONS:
-            raise StoreError(f"action {action!r}: allowed {list(CONTROL_ACTIONS)}")
-        if not operator or not operator.strip():
-            raise StoreError("operator: say who asks (a name or initials)")
-        self.campaign(campaign)  # raises with the known names
-        now = time.time()
-        with self._transaction() as db:
-            control_id = db.execute("INSERT INTO controls (campaign, action, operator, note, time) VALUES (?,?,?,?,?) "
-                                    "RETURNING id", (campaign, action, operator.strip(), note, now)).fetchone()[0]
-            db.execute(_EVENT,
-                       (campaign, now, f"{action}_requested", json.dumps({"operator": operator.strip(), "note": note})))
-            return int(control_id)
-
-    def pending_controls(self, campaign: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM controls WHERE campaign=? AND handled IS NULL ORDER BY id",
-                                    (campaign,)).fetchall()
-        return [dict(r) for r in rows]
-
-    def controls(self, campaign: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(r) for r in self._db.execute("SELECT * FROM controls WHERE campaign=? ORDER BY id", (campaign,))]
-
-    def control_handled(self, control_id: int, outcome: str) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE controls SET handled=?, outcome=? WHERE id=?", (time.time(), outcome, control_id))
 
     # samples -------------------------------------------------------------
     def next_seq(self, campaign: str) -> int:
@@ -324,7 +314,9 @@ class RecordStore:
         if sample.status not in OPEN_STATUSES:
             raise StoreError(f"sample {sample.id}: begin_sample needs status 'running' or 'awaiting_approval', got {sample.status!r}")
         values = _columns(sample)  # serialized before the lock is taken
-        with self._transaction() as db:
+        now = time.time()
+
+        def work(db) -> None:
             if budget is not None:
                 # Two controllers on one campaign: the check and the insert are one step
                 # (SQLite: BEGIN IMMEDIATE; PostgreSQL: a lock on the campaign).
@@ -336,35 +328,45 @@ class RecordStore:
                 if self._on_budget_checked is not None:
                     self._on_budget_checked()
             db.execute(f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", (sample.id, *values))
+            integrity.link_sample(db, sample.id)
             db.execute(_EVENT,
-                       (sample.campaign, time.time(),
+                       (sample.campaign, now,
                         "sample_dispatched" if sample.status == "running" else "sample_awaiting_approval",
                         json.dumps({"sample": sample.id, "fidelity": sample.fidelity})))
+
+        self._write(work)
 
     def start_approved(self, sample: Sample) -> None:
         """An approved sample leaves the gate: ``awaiting_approval`` -> ``running`` (its record updated)."""
         if sample.status != "running":
             raise StoreError(f"sample {sample.id}: start_approved needs status 'running', got {sample.status!r}")
         values = _columns(sample)
-        with self._transaction() as db:
+        now = time.time()
+
+        def work(db) -> None:
             cur = db.execute(
                 "UPDATE samples SET campaign=?, seq=?, fidelity=?, status=?, cost=?, run_uid=?, created=?, "
                 "completed=?, record_json=? WHERE id=? AND status='awaiting_approval'", (*values, sample.id))
             if cur.rowcount != 1:
                 raise StoreError(f"sample {sample.id} is not awaiting approval")
-            db.execute(_EVENT,
-                       (sample.campaign, time.time(), "sample_dispatched",
-                        json.dumps({"sample": sample.id, "fidelity": sample.fidelity})))
+            integrity.link_sample(db, sample.id)
+            db.execute(_EVENT, (sample.campaign, now, "sample_dispatched",
+                                json.dumps({"sample": sample.id, "fidelity": sample.fidelity})))
+
+        self._write(work)
 
     def attach_run(self, sample_id: str, run_uid: str) -> None:
         """Link a running sample to the Bluesky run that makes it (at the run's start document).
 
         A retried sample has one run per attempt; the sample's ``run_uid`` is the latest.
         """
-        with self._transaction() as db:
+        def work(db) -> None:
             attempt = db.execute("SELECT COUNT(*) FROM sample_runs WHERE sample_id=?", (sample_id,)).fetchone()[0] + 1
             db.execute("INSERT INTO sample_runs (sample_id, attempt, run_uid) VALUES (?,?,?)", (sample_id, attempt, run_uid))
             db.execute("UPDATE samples SET run_uid=? WHERE id=?", (run_uid, sample_id))
+            integrity.link_sample(db, sample_id)
+
+        self._write(work)
 
     def runs_of(self, sample_id: str) -> list[str]:
         """Every Bluesky run made for a sample, in attempt order."""
@@ -374,10 +376,14 @@ class RecordStore:
 
     def add_document(self, run_uid: str, name: str, doc: dict) -> None:
         """Append one Bluesky document as it is emitted, so an interrupted run keeps what it did."""
-        with self._transaction() as db:
+        text = json.dumps(doc, default=_json_default)
+
+        def work(db) -> None:
             seq = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM documents WHERE run_uid=?", (run_uid,)).fetchone()[0]
-            db.execute("INSERT INTO documents (run_uid, seq, name, doc_json) VALUES (?,?,?,?)",
-                       (run_uid, seq, name, json.dumps(doc, default=_json_default)))
+            db.execute("INSERT INTO documents (run_uid, seq, name, doc_json) VALUES (?,?,?,?)", (run_uid, seq, name, text))
+            integrity.link_documents(db, run_uid, [(seq, name, text)])
+
+        self._write(work)
 
     def add_sample(self, sample: Sample, documents: list[tuple[str, dict]] | None = None) -> None:
         """Write one finished sample (and any documents not yet stored) in one transaction.
@@ -386,7 +392,10 @@ class RecordStore:
         already finished is refused (no sample is recorded twice).
         """
         values = _columns(sample)
-        with self._transaction() as db:
+        texts = [(name, json.dumps(doc, default=_json_default)) for name, doc in documents or ()]
+        now = time.time()
+
+        def work(db) -> None:
             row = db.execute("SELECT status FROM samples WHERE id=?", (sample.id,)).fetchone()
             if row is None:
                 db.execute(f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", (sample.id, *values))
@@ -396,18 +405,19 @@ class RecordStore:
                     "completed=?, record_json=? WHERE id=?", (*values, sample.id))
             else:
                 raise StoreError(f"sample {sample.id} is already recorded as {row['status']}; it is never recorded twice")
-            if documents:
+            integrity.link_sample(db, sample.id)
+            if texts:
                 if not sample.run_uid:
                     raise StoreError(f"sample {sample.id}: documents given without a run uid")
                 start = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM documents WHERE run_uid=?", (sample.run_uid,)).fetchone()[0]
-                db.executemany(
-                    "INSERT INTO documents (run_uid, seq, name, doc_json) VALUES (?,?,?,?)",
-                    [(sample.run_uid, start + i, name, json.dumps(doc, default=_json_default)) for i, (name, doc) in enumerate(documents)],
-                )
-            db.execute(
-                _EVENT,
-                (sample.campaign, time.time(), f"sample_{sample.status}", json.dumps({"sample": sample.id, "fidelity": sample.fidelity})),
-            )
+                docs = [(start + i, name, text) for i, (name, text) in enumerate(texts)]
+                db.executemany("INSERT INTO documents (run_uid, seq, name, doc_json) VALUES (?,?,?,?)",
+                               [(sample.run_uid, *d) for d in docs])
+                integrity.link_documents(db, sample.run_uid, docs)
+            db.execute(_EVENT, (sample.campaign, now, f"sample_{sample.status}",
+                                json.dumps({"sample": sample.id, "fidelity": sample.fidelity})))
+
+        self._write(work)
 
     def run_uid_of(self, sample_id: str) -> str | None:
         """The Bluesky run attached to a sample (also while it is still running)."""
@@ -475,19 +485,6 @@ def _columns(sample: Sample) -> tuple:
     """The ``samples`` row after its id, in the table's column order."""
     return (sample.campaign, sample.seq, sample.fidelity, sample.status, sample.cost,
             sample.run_uid, sample.created, sample.completed, json.dumps(sample.to_json(), allow_nan=True))
-
-def _alive(owner: str) -> bool:
-    """Whether the controller ``host:pid`` still runs (a process on another host is assumed alive)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):

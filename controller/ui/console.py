@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from typing import Any
 
 import pint
@@ -30,6 +31,15 @@ def _time(ts: float | None) -> str:
     if ts is None:
         return "-"
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def warn_if_broken(store: RecordStore, campaign: str, command: str) -> bool:
+    """One line on stderr when the campaign's record chain is broken; True if it was."""
+    report = store.verify_chain(campaign)
+    if report.intact:
+        return False
+    print(f"sdl {command}: warning: {report.line()}; see `sdl verify {campaign}`", file=sys.stderr)
+    return True
 
 
 def print_result(config, result, console: Console | None = None) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from controller.records.store import RecordStore
 from controller.analysis import readmodels as data
 
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d2330;max-width:1100px;margin:24px auto;padding:0 16px}
 h1{font-size:24px;margin-bottom:2px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #d9dde5;padding-bottom:4px}
@@ -140,7 +141,9 @@ def render_report(store: RecordStore, name: str) -> str:
     rec_event = s["recommendation"]  # the last recommendation event's payload
     rec = (rec_event or {}).get("recommendation")
     truth = (rec_event or {}).get("ground_truth")
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Campaign {_e(name)}</title>"
+    # The file is opened from disk, where no server sends a CSP: it carries its own (no script at all).
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta http-equiv='Content-Security-Policy' "
+             f"content=\"{REPORT_CSP}\"><title>Campaign {_e(name)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>Campaign {_e(name)}</h1><div class='muted'>status {_e(s['status'])}; report written "
              f"{time.strftime('%Y-%m-%d %H:%M:%S')}; {_e(s.get('stop_reason') or '')}</div>",
@@ -149,7 +152,7 @@ def render_report(store: RecordStore, name: str) -> str:
              f"<b>{_e(s.get('target'))}</b> fidelity, within a budget of {_num(s['budget'])} cost units. {_e(s.get('description') or '')}</p>",
              "<table><tr><th>parameter</th><th>kind</th><th>range / choices</th></tr>" + "".join(
                  f"<tr><td>{_e(p['name'])}</td><td>{_e(p['kind'])}</td><td>"
-                 + (f"{_qty(p['low'])} … {_qty(p['high'])}" if "low" in p else _e(", ".join(map(str, p.get('choices') or []))))
+                 + (f"{_e(_qty(p['low']))} … {_e(_qty(p['high']))}" if "low" in p else _e(", ".join(map(str, p.get('choices') or []))))
                  + "</td></tr>" for p in s.get("parameters", [])) + "</table>",
              "<h2>What ran at each fidelity</h2><table><tr><th>fidelity</th><th>kind</th><th>cost each</th><th>samples</th>"
              "<th>failed</th><th>cost spent</th><th>approval</th></tr>" + "".join(

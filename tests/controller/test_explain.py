@@ -179,3 +179,20 @@ def test_export_writes_the_explanation(store_path, tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["campaign"]["name"] == NAME and data["importance"]["parameters"]
     assert "wrote the explanation" in capsys.readouterr().out
+
+
+def test_sdl_explain_takes_a_postgresql_store_like_every_command(store_path, postgres_url, capsys):
+    """`sdl explain` opened stores with Path(store).exists(), false for a database URL."""
+    config = tiny_config()
+    source, target = RecordStore(store_path), RecordStore(postgres_url)
+    try:
+        target.open_campaign(NAME, config.fingerprint, config.to_json(), config.budget)
+        for sample in source.samples(NAME):
+            target.add_sample(sample)
+    finally:
+        source.close()
+        target.close()
+    assert main(["explain", NAME, "--store", postgres_url, "--json", *FAST]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["campaign"]["samples"] == N_CHEAP + N_TARGET + 1
+    assert result["importance"]["parameters"], "a model was fitted on the PostgreSQL store's samples"

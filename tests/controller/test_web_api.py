@@ -57,7 +57,7 @@ def gated(tmp_path_factory, monkeypatch_module):
     path = tmp_path_factory.mktemp("web") / "records.sqlite"
     RecordStore(path).close()
     campaign = Campaign(path, config("webgated"))
-    client = TestClient(create_app(path))
+    client = TestClient(create_app(path), base_url="http://localhost")
     yield client, campaign, path
 
 
@@ -157,7 +157,7 @@ def test_control_is_disabled_without_a_token(tmp_path, monkeypatch):
     cfg = config("notoken", token=None)
     store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget)
     store.close()
-    client = TestClient(create_app(path))
+    client = TestClient(create_app(path), base_url="http://localhost")
     r = client.post("/api/campaigns/notoken/control", json={"action": "pause", "operator": "Ada"}, headers=AUTH)
     assert r.status_code == 403 and "disabled" in r.json()["detail"]
     monkeypatch.setenv("SDL_CONTROL_TOKEN", TOKEN)  # the environment's token enables it

@@ -19,10 +19,10 @@ import argparse
 import sqlite3
 import sys
 
-from controller.ui.cli import analysis, campaigns, records, web
+from controller.ui.cli import analysis, campaigns, operators, records, web
 from core import SDLError
 
-GROUPS = (campaigns, records, analysis, web)  # the order of ``sdl --help``
+GROUPS = (campaigns, records, analysis, web, operators)  # the order of ``sdl --help``
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from controller.ui.cli.common import STORE_HELP
 def register(sub) -> None:
     """Add this group's commands to ``sdl``."""
     backtest = sub.add_parser("backtest", help="run the campaign's strategy and baselines against its recorded table")
-    backtest.add_argument("config", help="campaign file with a [backtest] section, e.g. configs/thermoset_backtest.toml")
+    backtest.add_argument("config", help="campaign file with a [backtest] section (see README.md, Backtesting on recorded data)")
     backtest.add_argument("--seeds", type=int, default=5, help="paired seeds per method (default 5)")
     backtest.add_argument("--output-dir", help="where the CSVs and the plot go (default backtest-out/CAMPAIGN)")
     backtest.add_argument("--methods", nargs="+", metavar="STRATEGY",
@@ -59,10 +59,13 @@ def cmd_backtest(args) -> int:
 def cmd_explain(args) -> int:
     """``sdl explain CAMPAIGN [--sample ID] [--json] [--store PATH]``."""
     from controller.analysis.explain import explain_campaign
+    from controller.ui.console import warn_if_broken
     from controller.ui.explain_view import render
 
-    result = explain_campaign(open_store(args.store), args.campaign, sample_id=args.sample,
-                              n_sobol=args.sobol_points)
+    store = open_store(args.store)
+    store.campaign(args.campaign)  # raises with the known names if absent
+    warn_if_broken(store, args.campaign, "explain")
+    result = explain_campaign(store, args.campaign, sample_id=args.sample, n_sobol=args.sobol_points)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -1,4 +1,5 @@
-"""``sdl samples``, ``sdl history`` and ``sdl export``: read a campaign's records."""
+"""``sdl samples``, ``sdl history``, ``sdl export`` and ``sdl verify``: read a campaign's records
+(each warns on stderr when the campaign's hash chain is broken) and check them."""
 
 from __future__ import annotations
 
@@ -31,21 +32,28 @@ def register(sub) -> None:
     export.add_argument("--explain", help="also write `sdl explain --json` of the campaign to this JSON file")
     export.set_defaults(func=cmd_export)
 
+    verify = sub.add_parser("verify", help="check a campaign's hash chain: name the first record that changed")
+    verify.add_argument("campaign")
+    verify.add_argument("--store", default=None, help=STORE_HELP)
+    verify.set_defaults(func=cmd_verify)
+
 
 def cmd_samples(args) -> int:
-    from controller.ui.console import print_samples
+    from controller.ui.console import print_samples, warn_if_broken
 
     store = open_store(args.store)
     store.campaign(args.campaign)  # raises with the known names if absent
+    warn_if_broken(store, args.campaign, "samples")
     print_samples(store, args.campaign)
     return 0
 
 
 def cmd_history(args) -> int:
-    from controller.ui.console import print_history
+    from controller.ui.console import print_history, warn_if_broken
 
     store = open_store(args.store)
     sample = store.sample(args.sample_id)
+    warn_if_broken(store, sample.campaign, "history")
     labels: dict[str, str] = {}
     raw = json.loads(store.campaign(sample.campaign)["config_json"])
     for spec in (raw.get("parameters") or {}).values():
@@ -60,6 +68,7 @@ def cmd_history(args) -> int:
 def cmd_export(args) -> int:
     from controller.config.campaign import config_from_dict
     from controller.records.history import sample_table
+    from controller.ui.console import warn_if_broken
     from core import ConfigError, FieldIssue
 
     if not args.documents and not (args.format and args.output) and not args.explain:
@@ -67,6 +76,7 @@ def cmd_export(args) -> int:
                                                "or --explain PATH.json"))
     store = open_store(args.store)
     campaign = store.campaign(args.campaign)
+    warn_if_broken(store, args.campaign, "export")
     if args.format and args.output:
         try:
             config = config_from_dict(json.loads(campaign["config_json"]))
@@ -94,3 +104,14 @@ def cmd_export(args) -> int:
 
         print(f"wrote the explanation to {write_explanation(store, args.campaign, args.explain)}")
     return 0
+
+
+def cmd_verify(args) -> int:
+    """``sdl verify CAMPAIGN``: exit 0 when the chain is intact, 1 naming the first changed record."""
+    store = open_store(args.store)
+    try:
+        report = store.verify_chain(args.campaign)
+    finally:
+        store.close()
+    print(report.line())
+    return 0 if report.intact else 1

@@ -1,15 +1,46 @@
 // The sdl dashboard: campaigns, live progress, approvals and control, sample lineage.
+//
+// Every value from the store (campaign, fidelity, parameter and operator names, notes,
+// errors) reaches the page as text: elements are built with h() below, which sets text with
+// text nodes and attributes with setAttribute. No innerHTML with data, anywhere: a name like
+// <img src=x onerror=...> stays a name. The server's Content-Security-Policy forbids inline
+// script and inline style attributes too; styles that carry numbers go through element.style.
 "use strict";
 
 const view = document.getElementById("view");
 const live = document.getElementById("live");
-let source = null;          // EventSource of the campaign shown
+let stream = null;          // the event stream of the campaign shown
 let refreshTimer = null;
 const firstSeen = {};       // sample id + status -> ms when the browser first showed it (latency check)
 let labels = {};            // canonical SMILES -> the campaign file's label
+// Who is acting, kept in memory only (not sessionStorage): it dies with the tab, is never
+// written to disk, and no other tab or later page of this origin can read it back.
+const auth = {operator: "", token: ""};
 
 // ---------------------------------------------------------------- helpers
-const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+// h("a", {href: "#/", class: "x", dataset: {sample: id}, style: {width: "3%"}, on: {click: f}}, "text", child, [more])
+function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "style") Object.assign(el.style, v);
+    else if (k === "on") for (const [ev, f] of Object.entries(v)) el.addEventListener(ev, f);
+    else if (k === "value") el.value = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(el, children);
+  return el;
+}
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+const put = (el, ...children) => { el.replaceChildren(); return append(el, children); };
 const num = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "–" : (+v).toPrecision(d).replace(/\.?0+$/, m => m.startsWith(".") ? "" : m);
 const fixed = (v, d = 1) => (v === null || v === undefined) ? "–" : (+v).toFixed(d);
 const when = t => t ? new Date(t * 1000).toLocaleString() : "–";
@@ -20,26 +51,41 @@ function qty(v) {
   }
   if (typeof v === "number") return num(v, 4);
   if (typeof v === "string" && labels[v]) return labels[v];
-  return v ?? "–";
+  return String(v ?? "–");
 }
-const badge = s => `<span class="badge ${esc(s)}">${esc(String(s).replace("_", " "))}</span>`;
+const STATUS_CLASS = /^[a-z_]+$/;  // a status becomes a CSS class only if it is a plain word
+const badge = s => h("span", {class: STATUS_CLASS.test(String(s)) ? `badge ${s}` : "badge"}, String(s).replace("_", " "));
+const muted = text => h("p", {class: "muted"}, text);
+const cell = (v, cls) => h("td", cls ? {class: cls} : {}, v);
+const row = (...cells) => h("tr", {}, cells.map(c => c instanceof Node && c.tagName === "TD" ? c : cell(c)));
+const table = (heads, rows) => h("table", {}, h("thead", {}, h("tr", {}, heads.map(x => h("th", {}, x)))), h("tbody", {}, rows));
+const kv = obj => h("div", {class: "kv"}, Object.entries(obj || {}).map(([k, v]) => [h("span", {}, k), h("span", {}, qty(v))]));
+
+class HttpError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+function authHeaders() {
+  return auth.token ? {"Authorization": `Bearer ${auth.token}`} : {};
+}
 
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const opts = options || {};
+  const response = await fetch(path, {...opts, headers: {...authHeaders(), ...(opts.headers || {})}});
   const text = await response.text();
   let body;
   try { body = JSON.parse(text); } catch { body = text; }
-  if (!response.ok) throw new Error((body && body.detail) || (body && body.error) || `${response.status} ${response.statusText}`);
+  if (!response.ok) {
+    const detail = (body && body.detail) || (body && body.error) || `${response.status} ${response.statusText}`;
+    throw new HttpError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+  }
   return body;
 }
 
-function operatorAuth() {
-  return {operator: document.getElementById("operator")?.value.trim() || "", token: document.getElementById("token")?.value || ""};
-}
-function remember() {
-  const {operator, token} = operatorAuth();
-  sessionStorage.setItem("sdl.operator", operator);
-  sessionStorage.setItem("sdl.token", token);
+function readAuth() {
+  auth.operator = document.getElementById("operator")?.value.trim() || "";
+  const token = document.getElementById("token");
+  if (token) auth.token = token.value;
 }
 function say(text, kind) {
   const el = document.getElementById("message");
@@ -47,91 +93,147 @@ function say(text, kind) {
 }
 
 async function post(path, body) {
-  remember();
-  const {operator, token} = operatorAuth();
-  if (!operator) { say("Enter your name (operator) first: every decision is recorded with who made it.", "error"); return null; }
+  readAuth();
+  // With operators in the store the server knows who the token belongs to; a typed name is
+  // only needed with the shared token.
+  const payload = auth.operator ? {...body, operator: auth.operator} : body;
   try {
-    const result = await api(path, {method: "POST", headers: {"Content-Type": "application/json", "Authorization": `Bearer ${token}`},
-                                     body: JSON.stringify({...body, operator})});
-    return result;
+    return await api(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload)});
   } catch (err) { say(err.message, "error"); return null; }
 }
 
+function setLive(on, text) {
+  live.className = on ? "live on" : "live off";
+  live.textContent = text || (on ? "live" : "offline");
+}
+
+// Server-sent events read with fetch (EventSource cannot send an Authorization header, which
+// `sdl serve --require-login` needs); reconnects after a second, from the last event seen.
+function openStream(url, onEvent) {
+  const abort = new AbortController();
+  let lastId = null, stopped = false;
+  (async () => {
+    while (!stopped) {
+      try {
+        const headers = authHeaders();
+        if (lastId) headers["Last-Event-ID"] = lastId;
+        const response = await fetch(url, {headers, signal: abort.signal, cache: "no-store"});
+        if (!response.ok) throw new HttpError(response.status, response.statusText);
+        setLive(true);
+        const reader = response.body.getReader(), decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const {value, done} = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, {stream: true});
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let kind = null;
+            for (const line of block.split("\n")) {
+              if (line.startsWith("id:")) lastId = line.slice(3).trim();
+              else if (line.startsWith("event:")) kind = line.slice(6).trim();
+            }
+            if (kind === "campaign") onEvent();
+          }
+        }
+      } catch (err) {
+        if (stopped) return;
+      }
+      setLive(false, "reconnecting…");
+      await new Promise(resolve => setTimeout(resolve, 1000));
+    }
+  })();
+  return {close() { stopped = true; abort.abort(); setLive(false); }};
+}
+
 // ---------------------------------------------------------------- routing
-function route() {
-  if (source) { source.close(); source = null; live.className = "live off"; live.textContent = "offline"; }
+async function route() {
+  if (stream) { stream.close(); stream = null; }
   const hash = decodeURIComponent(location.hash.slice(1) || "/");
-  if (hash.startsWith("/c/")) return campaignView(hash.slice(3));
-  if (hash.startsWith("/s/")) return sampleView(hash.slice(3));
-  return campaignsView();
+  try {
+    if (hash.startsWith("/c/")) return await campaignView(hash.slice(3));
+    if (hash.startsWith("/s/")) return await sampleView(hash.slice(3));
+    return await campaignsView();
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) return loginView(err.message);
+    put(view, h("p", {class: "message error"}, err.message));
+  }
 }
 window.addEventListener("hashchange", route);
+
+function loginView(message) {
+  const input = h("input", {id: "login-token", type: "password", size: 30, placeholder: "your operator token"});
+  const go = () => { auth.token = input.value; route(); };
+  put(view, h("h1", {}, "Sign in"),
+    h("div", {class: "card"}, h("p", {}, "This dashboard needs an operator's token to read (ask an admin: ",
+      h("code", {}, "sdl operators add NAME --role viewer"), ")."),
+      h("div", {class: "controls"}, input, h("button", {class: "primary", id: "login", on: {click: go}}, "Sign in")),
+      h("p", {class: "message error"}, message)));
+  input.addEventListener("keydown", e => { if (e.key === "Enter") go(); });
+}
 
 // ---------------------------------------------------------------- campaigns
 async function campaignsView() {
   const list = await api("/api/campaigns");
-  view.innerHTML = `<h1>Campaigns</h1><div class="card"><table id="campaigns"><thead><tr><th>campaign</th><th>status</th>
-    <th>spent / budget</th><th>samples</th><th>awaiting approval</th><th>updated</th></tr></thead><tbody>${
-    list.map(c => `<tr><td><a href="#/c/${encodeURIComponent(c.name)}">${esc(c.name)}</a></td><td>${badge(c.status)}</td>
-      <td class="num">${num(c.spent, 4)} / ${num(c.budget, 4)}</td><td class="num">${c.samples}</td>
-      <td class="num">${c.awaiting_approval || ""}</td><td>${when(c.updated)}</td></tr>`).join("") ||
-      `<tr><td colspan="6" class="muted">No campaigns in this store yet: start one with <code>sdl run CONFIG.toml</code>.</td></tr>`
-  }</tbody></table></div>`;
+  const rows = list.map(c => row(
+    h("a", {href: `#/c/${encodeURIComponent(c.name)}`}, c.name), badge(c.status),
+    cell(`${num(c.spent, 4)} / ${num(c.budget, 4)}`, "num"), cell(c.samples, "num"),
+    cell(c.awaiting_approval || "", "num"), when(c.updated)));
+  if (!rows.length) rows.push(h("tr", {}, h("td", {colspan: 6, class: "muted"},
+    "No campaigns in this store yet: start one with ", h("code", {}, "sdl run CONFIG.toml"), ".")));
+  const t = table(["campaign", "status", "spent / budget", "samples", "awaiting approval", "updated"], rows);
+  t.id = "campaigns";
+  put(view, h("h1", {}, "Campaigns"), h("div", {class: "card"}, t));
 }
 
 // ---------------------------------------------------------------- one campaign
 async function campaignView(name) {
   const url = `/api/campaigns/${encodeURIComponent(name)}`;
-  view.innerHTML = `
-  <div id="head"></div>
-  <div class="grid">
-    <section class="card" id="control-card"><h2>Control</h2>
-      <div class="controls">
-        <label>operator <input id="operator" size="10" placeholder="your name"></label>
-        <label>token <input id="token" type="password" size="14" placeholder="control token"></label>
-        <button id="pause">Pause</button><button id="resume">Resume</button><button id="stop" class="danger">Stop</button>
-      </div>
-      <div id="message" class="message"></div>
-      <div id="approvals"></div>
-    </section>
-    <section class="card"><h2>Budget by fidelity</h2><div id="budget"></div></section>
-    <section class="card"><h2>Best so far vs cumulative cost</h2><div id="chart-best"></div></section>
-    <section class="card"><h2>Predicted vs measured</h2><div id="chart-pred"></div></section>
-    <section class="card"><h2>Device states</h2><div id="devices"></div></section>
-    <section class="card"><h2>Why: what drives the property</h2><button id="explain-btn">Explain the model</button><div id="explain"></div></section>
-  </div>
-  <section class="card" style="margin-top:14px"><h2>Samples</h2>
-    <div class="controls">filter: <select id="f-fidelity"><option value="">all fidelities</option></select>
-      <select id="f-status"><option value="">all statuses</option>${["awaiting_approval", "running", "completed", "failed", "interrupted", "rejected", "cancelled"]
-        .map(s => `<option>${s}</option>`).join("")}</select></div>
-    <table id="samples"><thead><tr><th>#</th><th>sample</th><th>fidelity</th><th>status</th><th>objective</th><th>predicted</th>
-      <th>cost</th><th>recipe</th><th>completed</th></tr></thead><tbody></tbody></table>
-  </section>`;
-  document.getElementById("operator").value = sessionStorage.getItem("sdl.operator") || "";
-  document.getElementById("token").value = sessionStorage.getItem("sdl.token") || "";
+  const summary = await api(url);  // before the page is built: a 401 shows the sign-in
+  const statuses = ["awaiting_approval", "running", "completed", "failed", "interrupted", "rejected", "cancelled"];
+  const samplesTable = table(["#", "sample", "fidelity", "status", "objective", "predicted", "cost", "recipe", "completed"], []);
+  samplesTable.id = "samples";
+  const card = (title, ...body) => h("section", {class: "card"}, h("h2", {}, title), body);
+  put(view,
+    h("div", {id: "head"}),
+    h("div", {class: "grid"},
+      h("section", {class: "card", id: "control-card"}, h("h2", {}, "Control"),
+        h("div", {class: "controls"},
+          h("label", {}, "operator ", h("input", {id: "operator", size: 10, placeholder: "your name", value: auth.operator})),
+          h("label", {}, "token ", h("input", {id: "token", type: "password", size: 14, placeholder: "token", value: auth.token})),
+          h("button", {id: "pause"}, "Pause"), h("button", {id: "resume"}, "Resume"), h("button", {id: "stop", class: "danger"}, "Stop")),
+        h("div", {id: "message", class: "message"}),
+        h("div", {id: "approvals"})),
+      card("Budget by fidelity", h("div", {id: "budget"})),
+      card("Best so far vs cumulative cost", h("div", {id: "chart-best"})),
+      card("Predicted vs measured", h("div", {id: "chart-pred"})),
+      card("Device states", h("div", {id: "devices"})),
+      card("Why: what drives the property", h("button", {id: "explain-btn", on: {click: () => loadExplanation(name)}}, "Explain the model"),
+        h("div", {id: "explain"}))),
+    h("section", {class: "card spaced"}, h("h2", {}, "Samples"),
+      h("div", {class: "controls"}, "filter: ",
+        h("select", {id: "f-fidelity", on: {change: () => refreshSamples(name)}}, h("option", {value: ""}, "all fidelities")),
+        h("select", {id: "f-status", on: {change: () => refreshSamples(name)}}, h("option", {value: ""}, "all statuses"),
+          statuses.map(s => h("option", {}, s)))),
+      samplesTable));
   for (const action of ["pause", "resume", "stop"]) {
-    document.getElementById(action).onclick = async () => {
+    document.getElementById(action).addEventListener("click", async () => {
       if (action === "stop" && !confirm(`Stop campaign ${name}? Running samples finish and are recorded.`)) return;
       const r = await post(`${url}/control`, {action});
       if (r) say(`${action} requested by ${r.operator}: ${r.status}`, "ok");
-    };
+    });
   }
-  document.getElementById("f-fidelity").onchange = () => refreshSamples(name);
-  document.getElementById("f-status").onchange = () => refreshSamples(name);
-  document.getElementById("explain-btn").onclick = () => loadExplanation(name);
-
-  await refreshAll(name);
-  source = new EventSource(`${url}/events`);
-  source.onopen = () => { live.className = "live on"; live.textContent = "live"; };
-  source.onerror = () => { live.className = "live off"; live.textContent = "reconnecting…"; };
-  source.addEventListener("campaign", () => {
+  await refreshAll(name, summary);
+  stream = openStream(`${url}/events`, () => {
     clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => refreshAll(name), 30);
+    refreshTimer = setTimeout(() => refreshAll(name).catch(() => {}), 30);
   });
 }
 
-async function refreshAll(name) {
-  const summary = await api(`/api/campaigns/${encodeURIComponent(name)}`);
+async function refreshAll(name, given) {
+  const summary = given || await api(`/api/campaigns/${encodeURIComponent(name)}`);
   labels = summary.labels || {};
   renderHead(summary);
   renderBudget(summary);
@@ -140,40 +242,47 @@ async function refreshAll(name) {
   if (select && select.options.length === 1) {
     for (const f of summary.fidelities || []) select.add(new Option(f.name, f.name));
   }
-  await Promise.all([refreshSamples(name), refreshCharts(name, summary), refreshDevices(name)]);
+  await Promise.all([refreshSamples(name), refreshCharts(name), refreshDevices(name)]);
 }
 
 function renderHead(s) {
+  const head = document.getElementById("head");
+  if (!head) return;
   const obj = s.objective || {};
   const rec = s.recommendation && s.recommendation.recommendation;
   const pct = Math.min(100, 100 * s.spent / s.budget);
-  document.getElementById("head").innerHTML = `
-    <h1>${esc(s.name)} ${badge(s.status)}</h1>
-    <div class="muted">${esc(s.description || "")}</div>
-    <div class="grid" style="grid-template-columns: 2fr 1fr 1fr 2fr">
-      <div><div class="muted">goal</div><b>${esc(obj.direction || "")} ${esc(obj.property || "")}</b> (${esc(obj.unit || "")}) at <b>${esc(s.target || "")}</b></div>
-      <div><div class="muted">best at target</div><b id="best">${s.best_at_target === null || s.best_at_target === undefined ? "–" : fixed(s.best_at_target, 2) + " " + esc(obj.unit || "")}</b></div>
-      <div><div class="muted">budget</div><b>${num(s.spent, 4)} / ${num(s.budget, 4)}</b><div class="bar"><div style="width:${pct}%"></div></div></div>
-      <div><div class="muted">${rec ? "recommendation" : (s.stop_reason ? "stopped because" : "samples")}</div>${
-        rec ? `<b>${fixed(rec.mean, 1)} ± ${fixed(rec.std, 1)} ${esc(rec.unit)}</b> (${esc(rec.fidelity)}): ${Object.entries(rec.recipe).map(([k, v]) => `${esc(k)} ${esc(qty(v))}`).join(", ")}`
-            : esc(s.stop_reason || `${s.samples} recorded`)}</div>
-    </div>`;
+  const best = s.best_at_target === null || s.best_at_target === undefined ? "–" : `${fixed(s.best_at_target, 2)} ${obj.unit || ""}`;
+  const last = rec
+    ? [h("b", {}, `${fixed(rec.mean, 1)} ± ${fixed(rec.std, 1)} ${rec.unit || ""}`), ` (${rec.fidelity}): `,
+       Object.entries(rec.recipe || {}).map(([k, v]) => `${k} ${qty(v)}`).join(", ")]
+    : [s.stop_reason || `${s.samples} recorded`];
+  put(head,
+    h("h1", {}, s.name, " ", badge(s.status)),
+    h("div", {class: "muted"}, s.description || ""),
+    h("div", {class: "grid head-grid"},
+      h("div", {}, h("div", {class: "muted"}, "goal"), h("b", {}, `${obj.direction || ""} ${obj.property || ""}`),
+        ` (${obj.unit || ""}) at `, h("b", {}, s.target || "")),
+      h("div", {}, h("div", {class: "muted"}, "best at target"), h("b", {id: "best"}, best)),
+      h("div", {}, h("div", {class: "muted"}, "budget"), h("b", {}, `${num(s.spent, 4)} / ${num(s.budget, 4)}`),
+        h("div", {class: "bar"}, h("div", {style: {width: `${pct}%`}}))),
+      h("div", {}, h("div", {class: "muted"}, rec ? "recommendation" : (s.stop_reason ? "stopped because" : "samples")), last)));
   for (const id of ["pause", "resume", "stop"]) {
     const b = document.getElementById(id);
     if (b) b.disabled = !s.control_enabled || !["running", "paused"].includes(s.status);
   }
+  const operator = document.getElementById("operator");
+  if (operator) operator.placeholder = s.auth === "operators" ? "(your token says who)" : "your name";
   if (!s.control_enabled) say("Control is disabled for this campaign: no control token is configured.", "");
 }
 
 function renderBudget(s) {
   const rows = (s.fidelities || Object.keys(s.by_fidelity).map(n => ({name: n}))).map(f => {
     const b = s.by_fidelity[f.name] || {samples: 0, running: 0, cost: 0, failed: 0};
-    return `<tr><td>${esc(f.name)}${f.target ? " (target)" : ""}${f.approval ? " <span class=\"badge awaiting_approval\">approval</span>" : ""}</td><td class="num">${num(f.cost, 3)}</td>
-      <td class="num">${b.samples}</td><td class="num">${b.running}</td><td class="num">${b.failed}</td><td class="num">${num(b.cost, 4)}</td></tr>`;
-  }).join("");
-  document.getElementById("budget").innerHTML = `<table><thead><tr><th>fidelity</th><th>cost each</th><th>samples</th>
-    <th>open</th><th>failed</th><th>cost spent</th></tr></thead><tbody>${rows}</tbody></table>
-    <div class="muted">approval = runs at that fidelity wait for an operator's decision</div>`;
+    return row(cell([f.name, f.target ? " (target)" : "", f.approval ? [" ", h("span", {class: "badge awaiting_approval"}, "approval")] : ""]),
+      cell(num(f.cost, 3), "num"), cell(b.samples, "num"), cell(b.running, "num"), cell(b.failed, "num"), cell(num(b.cost, 4), "num"));
+  });
+  put(document.getElementById("budget"), table(["fidelity", "cost each", "samples", "open", "failed", "cost spent"], rows),
+    h("div", {class: "muted"}, "approval = runs at that fidelity wait for an operator's decision"));
 }
 
 function renderApprovals(s) {
@@ -181,29 +290,28 @@ function renderApprovals(s) {
   if (!box) return;
   // Re-render only when the set of waiting runs changes: an operator may be typing a note.
   const key = s.awaiting.map(a => a.sample).join(",");
-  if (box.dataset.key === key && box.innerHTML) return;
+  if (box.dataset.key === key && box.childNodes.length) return;
   box.dataset.key = key;
-  if (!s.awaiting.length) { box.innerHTML = `<p class="muted">No run is waiting for approval.</p>`; return; }
-  box.innerHTML = s.awaiting.map(a => `
-    <div class="approval" data-sample="${esc(a.sample)}">
-      <b>${esc(a.sample)}</b> at <b>${esc(a.fidelity)}</b> (cost ${num(a.cost, 3)}) waits for approval since ${when(a.requested)}
-      <div>predicted ${fixed(a.predicted_mean, 1)} ± ${fixed(a.predicted_std, 1)} ${esc(a.objective_unit || "")}; ${esc(a.strategy || "")}</div>
-      <div class="muted">why: ${esc(a.reason || "–")}</div>
-      <div class="kv">${Object.entries(a.recipe).map(([k, v]) => `<span>${esc(k)}</span><span>${esc(qty(v))}</span>`).join("")}</div>
-      ${a.acquisition_by_fidelity ? `<div class="muted">acquisition per fidelity: ${Object.entries(a.acquisition_by_fidelity).map(([k, v]) => `${esc(k)} ${num(typeof v === "object" ? (v.value ?? v.per_cost ?? NaN) : v, 3)}`).join(", ")}</div>` : ""}
-      <div class="controls"><input class="note" placeholder="note (optional)" size="30">
-        <button class="primary approve">Approve</button><button class="danger reject">Reject</button></div>
-    </div>`).join("");
-  for (const card of box.querySelectorAll(".approval")) {
-    const id = card.dataset.sample;
+  if (!s.awaiting.length) { put(box, muted("No run is waiting for approval.")); return; }
+  put(box, s.awaiting.map(a => {
+    const note = h("input", {class: "note", placeholder: "note (optional)", size: 30});
     const decide = async decision => {
-      const r = await post(`/api/campaigns/${encodeURIComponent(s.name)}/approvals/${encodeURIComponent(id)}`,
-                           {decision, note: card.querySelector(".note").value || null});
-      if (r) say(`${id} ${r.decision} by ${r.operator}`, "ok");
+      const r = await post(`/api/campaigns/${encodeURIComponent(s.name)}/approvals/${encodeURIComponent(a.sample)}`,
+                           {decision, note: note.value || null});
+      if (r) say(`${a.sample} ${r.decision} by ${r.operator}`, "ok");
     };
-    card.querySelector(".approve").onclick = () => decide("approve");
-    card.querySelector(".reject").onclick = () => decide("reject");
-  }
+    const acq = a.acquisition_by_fidelity;
+    return h("div", {class: "approval", dataset: {sample: a.sample}},
+      h("b", {}, a.sample), " at ", h("b", {}, a.fidelity), ` (cost ${num(a.cost, 3)}) waits for approval since ${when(a.requested)}`,
+      h("div", {}, `predicted ${fixed(a.predicted_mean, 1)} ± ${fixed(a.predicted_std, 1)} ${a.objective_unit || ""}; ${a.strategy || ""}`),
+      h("div", {class: "muted"}, `why: ${a.reason || "–"}`),
+      kv(a.recipe),
+      acq ? h("div", {class: "muted"}, "acquisition per fidelity: " + Object.entries(acq).map(([k, v]) =>
+        `${k} ${num(typeof v === "object" ? (v.value ?? v.per_cost ?? NaN) : v, 3)}`).join(", ")) : null,
+      h("div", {class: "controls"}, note,
+        h("button", {class: "primary approve", on: {click: () => decide("approve")}}, "Approve"),
+        h("button", {class: "danger reject", on: {click: () => decide("reject")}}, "Reject")));
+  }));
 }
 
 async function refreshSamples(name) {
@@ -215,20 +323,22 @@ async function refreshSamples(name) {
   const body = document.querySelector("#samples tbody");
   if (!body) return;
   const now = Date.now();
-  body.innerHTML = rows.slice().reverse().map(r => {
+  put(body, rows.slice().reverse().map(r => {
     const key = `${r.id}:${r.status}`;
     if (!(key in firstSeen)) firstSeen[key] = now;
-    return `<tr data-sample="${esc(r.id)}" data-status="${esc(r.status)}" data-seen-ms="${firstSeen[key]}">
-      <td class="num">${r.seq}</td><td><a href="#/s/${encodeURIComponent(r.id)}">${esc(r.id)}</a></td><td>${esc(r.fidelity)}</td>
-      <td>${badge(r.status)}${r.approval ? ` <span class="muted">(${esc(r.approval.decision)} by ${esc(r.approval.operator)})</span>` : ""}</td>
-      <td class="num">${fixed(r.objective, 2)}</td><td class="num">${r.predicted_mean === null ? "–" : fixed(r.predicted_mean, 1) + " ± " + fixed(r.predicted_std, 1)}</td>
-      <td class="num">${num(r.cost, 3)}</td>
-      <td>${Object.entries(r.recipe).map(([k, v]) => `${esc(k)}=${esc(qty(v))}`).join(", ")}${r.error ? `<div class="muted">${esc(r.error)}</div>` : ""}</td>
-      <td>${when(r.completed)}</td></tr>`;
-  }).join("");
+    const tr = h("tr", {dataset: {sample: r.id, status: r.status, seenMs: firstSeen[key]}},
+      cell(r.seq, "num"), cell(h("a", {href: `#/s/${encodeURIComponent(r.id)}`}, r.id)), cell(r.fidelity),
+      cell([badge(r.status), r.approval ? [" ", h("span", {class: "muted"}, `(${r.approval.decision} by ${r.approval.operator})`)] : null]),
+      cell(fixed(r.objective, 2), "num"),
+      cell(r.predicted_mean === null ? "–" : `${fixed(r.predicted_mean, 1)} ± ${fixed(r.predicted_std, 1)}`, "num"),
+      cell(num(r.cost, 3), "num"),
+      cell([Object.entries(r.recipe).map(([k, v]) => `${k}=${qty(v)}`).join(", "), r.error ? h("div", {class: "muted"}, r.error) : null]),
+      cell(when(r.completed)));
+    return tr;
+  }));
 }
 
-async function refreshCharts(name, summary) {
+async function refreshCharts(name) {
   const p = await api(`/api/campaigns/${encodeURIComponent(name)}/progress`);
   const unit = p.unit || "";
   drawChart(document.getElementById("chart-best"),
@@ -247,83 +357,85 @@ async function refreshCharts(name, summary) {
 async function refreshDevices(name) {
   const d = await api(`/api/campaigns/${encodeURIComponent(name)}/devices`);
   const box = document.getElementById("devices");
-  if (!d.sample) { box.innerHTML = `<p class="muted">No robot run yet.</p>`; return; }
-  box.innerHTML = `<div>latest run: <a href="#/s/${encodeURIComponent(d.sample)}">${esc(d.sample)}</a> ${badge(d.sample_status)}
-    step <b>${esc(d.step || "–")}</b>${d.exit_status ? `, exit ${esc(d.exit_status)}` : ""}</div>
-    <table><thead><tr><th>device</th><th>last readings</th><th>step</th></tr></thead><tbody>${
-    Object.entries(d.devices).map(([dev, keys]) => {
-      const readings = Object.entries(keys).map(([k, v]) =>
-        `${esc(k.startsWith(dev + "_") ? k.slice(dev.length + 1) : k)} <b>${esc(typeof v.value === "number" ? num(v.value, 4) : v.value)}</b> ${esc(v.unit === "dimensionless" ? "" : (v.unit || ""))}`);
-      const stream = Object.values(keys)[0]?.stream || "";
-      return `<tr><td>${esc(dev)}</td><td>${readings.join("; ")}</td><td>${esc(stream)}</td></tr>`;
-    }).join("")}</tbody></table>`;
+  if (!box) return;
+  if (!d.sample) { put(box, muted("No robot run yet.")); return; }
+  const rows = Object.entries(d.devices).map(([dev, keys]) => {
+    const readings = Object.entries(keys).map(([k, v], i) => [i ? "; " : "", k.startsWith(dev + "_") ? k.slice(dev.length + 1) : k, " ",
+      h("b", {}, typeof v.value === "number" ? num(v.value, 4) : String(v.value)), " ", v.unit === "dimensionless" ? "" : (v.unit || "")]);
+    return row(dev, cell(readings), Object.values(keys)[0]?.stream || "");
+  });
+  put(box, h("div", {}, "latest run: ", h("a", {href: `#/s/${encodeURIComponent(d.sample)}`}, d.sample), " ", badge(d.sample_status),
+      " step ", h("b", {}, d.step || "–"), d.exit_status ? `, exit ${d.exit_status}` : ""),
+    table(["device", "last readings", "step"], rows));
 }
 
 async function loadExplanation(name) {
   const box = document.getElementById("explain");
-  box.innerHTML = `<p class="muted">Fitting the model…</p>`;
+  put(box, muted("Fitting the model…"));
   try {
-    const e = await api(`/api/campaigns/${encodeURIComponent(name)}/explain`);
-    box.innerHTML = renderExplanation(e);
-  } catch (err) { box.innerHTML = `<p class="message error">${esc(err.message)}</p>`; }
+    put(box, renderExplanation(await api(`/api/campaigns/${encodeURIComponent(name)}/explain`)));
+  } catch (err) { put(box, h("p", {class: "message error"}, err.message)); }
 }
 
 function renderExplanation(e) {
-  if (!e.model) return `<p class="muted">No model yet: too few completed observations.</p>`;
+  if (!e.model) return muted("No model yet: too few completed observations.");
   const imp = e.importance || {parameters: [], features: []};
   const entries = imp.parameters.concat(imp.features || []);
   const max = Math.max(1e-9, ...entries.map(x => x.sobol_total ?? 0));
   const bars = entries.slice().sort((a, b) => (b.sobol_total ?? 0) - (a.sobol_total ?? 0)).map(x =>
-    `<div class="row"><span>${esc(x.name)}</span><div class="b" style="width:${100 * (x.sobol_total ?? 0) / max}%"></div>
-     <span class="num">${num(x.sobol_total, 2)}</span></div>`).join("");
-  const fc = (e.fidelity_correlation || []).map(f => `<tr><td>${esc(f.fidelity)}</td><td class="num">${num(f.cost, 3)}</td>
-    <td class="num">${num(f.posterior_correlation?.mean, 2)}</td><td class="num">${num(f.mean_pearson, 2)}</td></tr>`).join("");
-  let structure = "";
+    h("div", {class: "row"}, h("span", {}, x.name), h("div", {class: "b", style: {width: `${100 * (x.sobol_total ?? 0) / max}%`}}),
+      h("span", {class: "num"}, num(x.sobol_total, 2))));
+  const fc = (e.fidelity_correlation || []).map(f => row(f.fidelity, cell(num(f.cost, 3), "num"),
+    cell(num(f.posterior_correlation?.mean, 2), "num"), cell(num(f.mean_pearson, 2), "num")));
+  const out = [h("div", {class: "muted"}, `Sobol total index of each input for the posterior mean at ${e.campaign.target_fidelity} ` +
+                 `(model ${e.model.model_id}, ${e.model.n_train} observations)`),
+               h("div", {class: "importance"}, bars)];
+  if (fc.length) out.push(h("h2", {class: "spaced"}, "How each fidelity tracks the target (model)"),
+                          table(["fidelity", "cost", "posterior corr.", "Pearson of means"], fc));
   const st = e.structure;
   if (st && st.by_fidelity && st.primary && st.by_fidelity[st.primary]) {
     const res = st.by_fidelity[st.primary];
-    structure = `<h2 style="margin-top:10px">Structure features → property (${esc(st.primary)}, ${res.n} samples)</h2><table><thead><tr>
-      <th>feature</th><th>Sobol total</th><th>Pearson r</th></tr></thead><tbody>${res.features.map(f =>
-      `<tr><td>${esc(f.name)} ${f.unit ? `(${esc(f.unit)})` : ""}</td><td class="num">${num(f.sobol_total, 2)}</td><td class="num">${num(f.pearson, 2)}</td></tr>`).join("")}</tbody></table>`;
+    out.push(h("h2", {class: "spaced"}, `Structure features → property (${st.primary}, ${res.n} samples)`),
+      table(["feature", "Sobol total", "Pearson r"], res.features.map(f =>
+        row(`${f.name}${f.unit ? ` (${f.unit})` : ""}`, cell(num(f.sobol_total, 2), "num"), cell(num(f.pearson, 2), "num")))));
   }
-  return `<div class="muted">Sobol total index of each input for the posterior mean at ${esc(e.campaign.target_fidelity)} (model ${esc(e.model.model_id)}, ${e.model.n_train} observations)</div>
-    <div class="importance">${bars}</div>
-    ${fc ? `<h2 style="margin-top:10px">How each fidelity tracks the target (model)</h2><table><thead><tr><th>fidelity</th><th>cost</th>
-      <th>posterior corr.</th><th>Pearson of means</th></tr></thead><tbody>${fc}</tbody></table>` : ""}${structure}`;
+  return h("div", {}, out);
 }
 
 // ---------------------------------------------------------------- one sample
 async function sampleView(id) {
   const s = await api(`/api/samples/${encodeURIComponent(id)}`);
   const sug = s.suggestion || {};
-  const kv = obj => `<div class="kv">${Object.entries(obj || {}).map(([k, v]) => `<span>${esc(k)}</span><span>${esc(qty(v))}</span>`).join("")}</div>`;
-  const steps = (s.steps || []).map(st => `<li><b>${esc(st.name)}</b> on <code>${esc(st.device)}</code>
-      <span class="muted">${st.start_time ? when(st.start_time) + " → " + when(st.end_time) : ""}</span>
-      ${Object.keys(st.setpoints || {}).length ? `<div class="muted">set</div>${kv(st.setpoints)}` : ""}
-      ${Object.keys(st.actuals || {}).length ? `<div class="muted">actual</div>${kv(st.actuals)}` : ""}
-      ${Object.keys(st.lots || {}).length ? `<div class="muted">lots</div>${kv(st.lots)}` : ""}
-      ${Object.keys(st.ambient || {}).length ? `<div class="muted">ambient</div>${kv(st.ambient)}` : ""}</li>`).join("");
-  view.innerHTML = `<a href="#/c/${encodeURIComponent(s.campaign)}">← ${esc(s.campaign)}</a>
-    <h1>${esc(s.id)} ${badge(s.status)}</h1>
-    <div class="muted">fidelity ${esc(s.fidelity)}, cost ${num(s.cost, 3)}; created ${when(s.created)}, completed ${when(s.completed)}
-      ${s.run_uid ? `; Bluesky run ${esc(s.run_uid)}` : ""}</div>
-    ${s.error ? `<p class="message error">${esc(s.error)}</p>` : ""}
-    <div class="grid">
-      <section class="card"><h2>Decision</h2><div class="kv">
-        <span>strategy</span><span>${esc(sug.strategy || "–")}</span><span>model</span><span>${esc(sug.model_id || "–")}</span>
-        <span>predicted</span><span>${sug.predicted_mean === undefined || sug.predicted_mean === null ? "–" : fixed(sug.predicted_mean, 2) + " ± " + fixed(sug.predicted_std, 2) + " " + esc(sug.objective_unit || "")}</span>
-        <span>why</span><span>${esc(sug.reason || "–")}</span>
-        ${s.decision ? `<span>operator</span><span>${esc(s.decision.decision)} by ${esc(s.decision.operator)} at ${when(s.decision.time)}${s.decision.note ? ": " + esc(s.decision.note) : ""}</span>` : ""}
-      </div>${(s.why || []).length ? `<ul>${s.why.map(w => `<li>${esc(w)}</li>`).join("")}</ul>` : ""}</section>
-      <section class="card"><h2>Recipe</h2>${kv(s.recipe)}</section>
-    </div>
-    <section class="card" style="margin-top:14px"><h2>Process → Structure → Property</h2>
-      <ul class="timeline" id="timeline">
-        <li><b>recipe</b>${kv(s.recipe)}</li>
-        ${steps}
-        <li><b>structure</b>${Object.keys(s.structure || {}).length ? kv(s.structure) : `<span class="muted"> none recorded</span>`}</li>
-        <li><b>properties</b>${Object.keys(s.properties || {}).length ? kv(s.properties) : `<span class="muted"> none recorded</span>`}</li>
-      </ul></section>`;
+  const some = obj => Object.keys(obj || {}).length;
+  const steps = (s.steps || []).map(st => h("li", {}, h("b", {}, st.name), " on ", h("code", {}, st.device), " ",
+    h("span", {class: "muted"}, st.start_time ? `${when(st.start_time)} → ${when(st.end_time)}` : ""),
+    some(st.setpoints) ? [h("div", {class: "muted"}, "set"), kv(st.setpoints)] : null,
+    some(st.actuals) ? [h("div", {class: "muted"}, "actual"), kv(st.actuals)] : null,
+    some(st.lots) ? [h("div", {class: "muted"}, "lots"), kv(st.lots)] : null,
+    some(st.ambient) ? [h("div", {class: "muted"}, "ambient"), kv(st.ambient)] : null));
+  const predicted = sug.predicted_mean === undefined || sug.predicted_mean === null ? "–"
+    : `${fixed(sug.predicted_mean, 2)} ± ${fixed(sug.predicted_std, 2)} ${sug.objective_unit || ""}`;
+  const pair = (k, v) => [h("span", {}, k), h("span", {}, v)];
+  const d = s.decision;
+  put(view,
+    h("a", {href: `#/c/${encodeURIComponent(s.campaign)}`}, `← ${s.campaign}`),
+    h("h1", {}, s.id, " ", badge(s.status)),
+    h("div", {class: "muted"}, `fidelity ${s.fidelity}, cost ${num(s.cost, 3)}; created ${when(s.created)}, completed ${when(s.completed)}`,
+      s.run_uid ? `; Bluesky run ${s.run_uid}` : ""),
+    s.error ? h("p", {class: "message error"}, s.error) : null,
+    h("div", {class: "grid"},
+      h("section", {class: "card"}, h("h2", {}, "Decision"),
+        h("div", {class: "kv"}, pair("strategy", sug.strategy || "–"), pair("model", sug.model_id || "–"),
+          pair("predicted", predicted), pair("why", sug.reason || "–"),
+          d ? pair("operator", `${d.decision} by ${d.operator} at ${when(d.time)}${d.note ? ": " + d.note : ""}`) : null),
+        (s.why || []).length ? h("ul", {}, s.why.map(w => h("li", {}, w))) : null),
+      h("section", {class: "card"}, h("h2", {}, "Recipe"), kv(s.recipe))),
+    h("section", {class: "card spaced"}, h("h2", {}, "Process → Structure → Property"),
+      h("ul", {class: "timeline", id: "timeline"},
+        h("li", {}, h("b", {}, "recipe"), kv(s.recipe)),
+        steps,
+        h("li", {}, h("b", {}, "structure"), some(s.structure) ? kv(s.structure) : h("span", {class: "muted"}, " none recorded")),
+        h("li", {}, h("b", {}, "properties"), some(s.properties) ? kv(s.properties) : h("span", {class: "muted"}, " none recorded")))));
 }
 
 route();

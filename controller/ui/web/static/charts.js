@@ -1,4 +1,5 @@
 // Small SVG charts without dependencies (the dashboard must work on a lab network with no internet).
+// Every label is set with textContent or setAttribute: no innerHTML anywhere (names are data).
 "use strict";
 
 const COLORS = ["#2456c7", "#d97706", "#15803d", "#b42318", "#7c3aed", "#0e7490"];
@@ -24,8 +25,14 @@ function niceTicks(lo, hi, n) {
 function drawChart(container, series, opts) {
   const W = opts.width || 560, H = opts.height || 300, m = {l: 56, r: 12, t: 10, b: 40};
   const pts = series.flatMap(s => s.points);
-  container.innerHTML = "";
-  if (!pts.length) { container.innerHTML = `<p class="muted">${opts.empty || "No data yet."}</p>`; return; }
+  container.replaceChildren();
+  if (!pts.length) {
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = opts.empty || "No data yet.";
+    container.appendChild(p);
+    return;
+  }
   let xs = pts.map(p => p.x), ys = pts.map(p => p.y);
   if (opts.diagonal) { xs = xs.concat(ys); ys = xs; }
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
@@ -71,6 +78,12 @@ function drawChart(container, series, opts) {
   container.appendChild(svg);
   const legend = document.createElement("div");
   legend.className = "legend";
-  legend.innerHTML = series.map((s, i) => `<span><i style="background:${s.color || COLORS[i % COLORS.length]}"></i>${s.name}</span>`).join("");
+  // Series names are data (fidelity names from the store): text nodes only, never markup.
+  series.forEach((s, i) => {
+    const item = document.createElement("span"), swatch = document.createElement("i");
+    swatch.style.background = s.color || COLORS[i % COLORS.length];  // CSSOM: allowed by the CSP, unlike style=""
+    item.append(swatch, document.createTextNode(s.name));
+    legend.appendChild(item);
+  });
   container.appendChild(legend);
 }
