@@ -1,39 +1,42 @@
-"""Model name -> simulator class, the one place the controller asks for a simulator."""
+"""Simulator lookup: a campaign file names a model by entry point (group ``sdl.simulators``,
+e.g. ``"thermoset.closed_form"``) or by reference (``"mylab.sims:Coarse"``). There is no list
+of models here: a lab's package registers its own, and the reference systems register theirs
+in this project's ``pyproject.toml`` exactly as an outside package would."""
 
 from __future__ import annotations
 
 from core import ConfigError, FieldIssue
+from core.system import SIMULATORS_GROUP, installed, load_reference
 from simulators.base import Simulator
 
 
-def _models() -> dict[str, type[Simulator]]:
-    from simulators.thermoset import ClosedFormThermoset, KineticsPhaseFieldThermoset
-
-    return {cls.name: cls for cls in (ClosedFormThermoset, KineticsPhaseFieldThermoset)}
-
-
 def available_models() -> list[str]:
-    """Registered model names, sorted (e.g. ``thermoset.closed_form``)."""
-    return sorted(_models())
+    """Installed model names, sorted (e.g. ``thermoset.closed_form``); references are not listed."""
+    return installed(SIMULATORS_GROUP)
+
+
+def is_known_model(model: str) -> bool:
+    """True for an installed model name or a ``module:attribute`` reference (not imported here)."""
+    return isinstance(model, str) and (":" in model or model in available_models())
 
 
 def get_simulator(model: str, *, field: str = "fidelities.<name>.model", **options) -> Simulator:
-    """Build a simulator by its registry name.
+    """Build a simulator by its name or reference.
 
     Args:
-        model: e.g. ``"thermoset.closed_form"`` or ``"thermoset.kinetics_phase_field"``.
+        model: e.g. ``"thermoset.closed_form"`` or ``"mylab.sims:Coarse"``.
         field: dotted config field named in errors (the caller knows the fidelity name).
         **options: keyword options of the model's constructor.
 
     Raises:
-        ConfigError: unknown model name (the message lists the available models), or
-            an option the model does not accept.
+        ConfigError: unknown model (the message lists the installed ones), a reference that
+            does not import, something that is not a simulator, or an option it does not accept.
     """
-    models = _models()
-    if model not in models:
-        raise ConfigError(FieldIssue(field, f"unknown simulator model {model!r}; available: {sorted(models)}"))
-    cls = models[model]
+    factory = load_reference(model, SIMULATORS_GROUP, field, "simulator model")
     try:
-        return cls(**options)
+        sim = factory(**options)
     except (TypeError, ValueError) as err:
         raise ConfigError(FieldIssue(f"{field.rsplit('.', 1)[0]}.options", f"{model}: {err}")) from err
+    if not callable(getattr(sim, "run", None)):
+        raise ConfigError(FieldIssue(field, f"{model!r} is a {type(sim).__name__}, not a simulator (it has no run())"))
+    return sim

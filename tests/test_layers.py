@@ -1,5 +1,7 @@
 """The layer rule: optimizers/ and simulators/ never import bluesky, ophyd or controller;
-devices/ never imports botorch (nor torch/gpytorch) or controller; core imports no project package."""
+devices/ never imports botorch (nor torch/gpytorch) or controller; core imports no project package;
+no package imports systems/ (the controller loads material systems by the names campaign files
+give it), and systems/ never import the controller."""
 
 import ast
 from pathlib import Path
@@ -9,10 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
-    "optimizers": {"bluesky", "ophyd", "controller", "devices", "event_model"},
-    "simulators": {"bluesky", "ophyd", "controller", "devices", "optimizers", "event_model"},
-    "devices": {"botorch", "torch", "gpytorch", "controller", "optimizers"},
-    "core": {"controller", "devices", "optimizers", "simulators", "bluesky", "ophyd", "botorch", "torch"},
+    "optimizers": {"bluesky", "ophyd", "controller", "devices", "event_model", "systems"},
+    "simulators": {"bluesky", "ophyd", "controller", "devices", "optimizers", "event_model", "systems"},
+    "devices": {"botorch", "torch", "gpytorch", "controller", "optimizers", "systems"},
+    "core": {"controller", "devices", "optimizers", "simulators", "systems", "bluesky", "ophyd", "botorch", "torch"},
+    "controller": {"systems"},
+    "systems": {"controller"},
 }
 
 

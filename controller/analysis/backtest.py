@@ -57,7 +57,7 @@ class TableSource:
         bt = config.backtest
         if bt is None:
             raise ConfigError(FieldIssue("backtest", "missing: add a [backtest] table naming the recorded table "
-                                                     "(table, mode, columns); see configs/thermoset_backtest.toml"))
+                                                     "(table, mode, columns); see README.md, Backtesting on recorded data"))
         self.config = config
         self.mode = bt.mode
         self.noise = bt.noise
@@ -112,7 +112,7 @@ def method_issues(config: CampaignConfig, methods: Sequence[str], field: str) ->
                                             f"model strategies also with '{PHYSICS_SUFFIX}'"))
         elif m.endswith(PHYSICS_SUFFIX) and (config.optimizer.physics == "none" or base in ("random", "sobol")):
             issues.append(FieldIssue(field, f"{m!r} needs a model strategy and [optimizer] physics "
-                                            "(e.g. physics = \"prior_mean\", physics_model = \"thermoset.closed_form\")"))
+                                            "(e.g. physics = \"prior_mean\" with a physics_model)"))
     return issues
 
 

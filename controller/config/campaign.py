@@ -4,7 +4,7 @@ Validation collects every problem and raises one :class:`core.ConfigError` that
 names each field and what is allowed, before anything runs. Each section is
 validated by its own module (``space``, ``optimizer``, ``devices``, ``scheduler``,
 ``control``, ``backtest``); this one assembles them. See
-``configs/thermoset_dryrun.toml`` for a complete, commented example.
+the campaign files in ``configs/`` for complete, commented examples.
 """
 
 from __future__ import annotations
@@ -30,7 +30,15 @@ from controller.config.control import ControlSettings, parse_control
 from controller.config.devices import DeviceSettings, RetryPolicy, check_device_limits, parse_devices, parse_retry
 from controller.config.optimizer import OptimizerSettings, check_physics, parse_optimizer
 from controller.config.scheduler import SchedulerSettings, parse_scheduler
-from controller.config.space import MAX_COST, SYSTEMS, SYSTEM_PROPERTIES, check_objective, parse_fidelities, parse_objective, parse_parameters
+from controller.config.space import (
+    GENERIC,
+    MAX_COST,
+    check_objective,
+    parse_fidelities,
+    parse_objective,
+    parse_parameters,
+    resolve_system,
+)
 
 
 
@@ -61,6 +69,13 @@ class CampaignConfig:
     description: str = ""
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    #: the loaded plugin (``core.MaterialSystem``) ``system`` names; None for "generic"
+    material: Any = field(default=None, hash=False, compare=False, repr=False)
+
+    @property
+    def robot(self) -> Any:
+        """The material system's robot line (``core.system.RobotLine``), or None."""
+        return self.material.robot if self.material is not None else None
 
     @property
     def target(self) -> Fidelity:
@@ -126,7 +141,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
 
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
-        issues.append(FieldIssue("name", "missing: give the campaign a name, e.g. name = \"thermoset-tg\""))
+        issues.append(FieldIssue("name", "missing: give the campaign a name, e.g. name = \"films-tg-2026-12\""))
         name = ""
     elif (issue := label_issue(name, "name", "campaign name")) is not None:
         issues.append(issue)
@@ -158,31 +173,30 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
             issues.append(FieldIssue("store", str(err).removeprefix("store ")))
             store = DEFAULT_STORE
 
-    system = raw.get("system", "thermoset_blend")
-    if system not in SYSTEMS:
-        issues.append(FieldIssue("system", f"{system!r} is not a known material system; allowed: {list(SYSTEMS)}"))
+    system = raw.get("system")
+    material = collect(resolve_system, system)
 
     objective = collect(parse_objective, raw.get("objective"))
-    if objective is not None and system in SYSTEM_PROPERTIES:
-        collect(check_objective, objective, system)
-    parameters = collect(parse_parameters, raw.get("parameters"), system if system in SYSTEM_PROPERTIES else None)
+    if objective is not None and material is not None:
+        collect(check_objective, objective, material)
+    parameters = collect(parse_parameters, raw.get("parameters"), material)
     fidelities = collect(parse_fidelities, raw.get("fidelities"))
     optimizer = collect(parse_optimizer, raw.get("optimizer", {}), fidelities)
-    devices = collect(parse_devices, raw.get("devices", {}))
+    devices = collect(parse_devices, raw.get("devices", {}), material.robot if material is not None else None)
     scheduler = collect(parse_scheduler, raw.get("scheduler", {}))
     retry = collect(parse_retry, raw.get("retry", {}))
     backtest = collect(parse_backtest, raw.get("backtest"), fidelities, source)
     if backtest is None and "backtest" not in raw:
         if any(f.kind == "table" for f in fidelities or ()):
             issues.append(FieldIssue("backtest", "fidelities of kind \"table\" need a [backtest] table naming the recorded table"))
-        if system == "generic":
-            issues.append(FieldIssue("system", "\"generic\" campaigns run only against a recorded table: add a [backtest] table"))
+        if system == GENERIC:
+            issues.append(FieldIssue("system", f"\"{GENERIC}\" campaigns run only against a recorded table: add a [backtest] table"))
     if backtest is not None and parameters and objective is not None and fidelities:
         collect(check_backtest_table, backtest, parameters, objective)
     control = collect(parse_control, raw.get("control", {}), fidelities)
 
     if parameters and devices is not None and any(f.kind == "robot" for f in fidelities or ()):
-        collect(check_device_limits, parameters, devices)
+        collect(check_device_limits, parameters, devices, material.robot if material is not None else None)
     if optimizer is not None and parameters and objective is not None:
         collect(check_physics, optimizer, parameters, objective)
     if fidelities and budget and budget < min(f.cost for f in fidelities):
@@ -197,6 +211,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         budget=float(budget),
         store=store,
         system=system,
+        material=material,
         objective=objective,
         parameters=tuple(parameters),
         fidelities=tuple(fidelities),

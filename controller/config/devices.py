@@ -77,7 +77,8 @@ class RetryPolicy:
     backoff: pint.Quantity = field(default_factory=lambda: Q_(1.0, "min"))
     retryable: tuple[str, ...] = ("timeout", "fail", "disconnect", "watchdog", "nan_reading")
 
-def parse_devices(raw: Any) -> DeviceSettings:
+def parse_devices(raw: Any, robot: Any = None) -> DeviceSettings:
+    """``[devices]``; ``robot`` is the material system's robot line (None: the system has none)."""
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("devices", "must be a table"))
     issues = []
@@ -92,13 +93,11 @@ def parse_devices(raw: Any) -> DeviceSettings:
         watchdog = 3.0
     faults: tuple = ()
     if raw.get("faults"):
-        from devices import fault_specs_from_config
-
         if not isinstance(raw["faults"], list):
             issues.append(FieldIssue("devices.faults", "must be an array of tables: [[devices.faults]] device = ..., kind = ..., probability = ..."))
         else:
             try:
-                faults = fault_specs_from_config(raw["faults"])
+                faults = _robot(robot, "devices.faults").fault_specs(raw["faults"])
             except ConfigError as err:
                 issues.extend(err.issues)
     dry_run = raw.get("dry_run", True)
@@ -116,7 +115,7 @@ def parse_devices(raw: Any) -> DeviceSettings:
             issues.append(FieldIssue("devices.batch_mass", f"{raw.get('batch_mass')!r} must be positive"))
     except ConfigError as err:
         issues.extend(err.issues)
-    limits, limit_issues = _limit_overrides(raw.get("limits", {}))
+    limits, limit_issues = _limit_overrides(raw.get("limits", {}), robot) if raw.get("limits") else ({}, [])
     issues += limit_issues
     from controller.config.queueserver import executor_settings
 
@@ -131,10 +130,18 @@ def parse_devices(raw: Any) -> DeviceSettings:
     return DeviceSettings(dry_run=True, speedup=float(speedup), batch_mass=batch_mass, limits=limits,
                           watchdog_factor=float(watchdog), faults=faults, **executor, **transport)
 
-def _limit_overrides(raw: Any) -> tuple[dict[str, tuple[pint.Quantity, pint.Quantity]], list[FieldIssue]]:
-    """``[devices.limits]``: a campaign may only *narrow* the line's hardware limits."""
-    from devices import DEFAULT_LIMITS
+def _robot(robot: Any, field_name: str) -> Any:
+    if robot is None:
+        raise ConfigError(FieldIssue(field_name, "the campaign's material system has no robot line"))
+    return robot
 
+
+def _limit_overrides(raw: Any, robot: Any) -> tuple[dict[str, tuple[pint.Quantity, pint.Quantity]], list[FieldIssue]]:
+    """``[devices.limits]``: a campaign may only *narrow* the line's hardware limits."""
+    try:
+        DEFAULT_LIMITS = _robot(robot, "devices.limits").default_limits
+    except ConfigError as err:
+        return {}, list(err.issues)
     if not isinstance(raw, dict):
         return {}, [FieldIssue("devices.limits", 'must be a table of "device.setpoint" = {low = ..., high = ...}')]
     limits: dict[str, tuple[pint.Quantity, pint.Quantity]] = {}
@@ -198,14 +205,13 @@ def parse_retry(raw: Any) -> RetryPolicy:
         raise ConfigError(issues)
     return RetryPolicy(retries=retries, backoff=backoff, retryable=tuple(retryable))
 
-def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings) -> list[FieldIssue]:
+def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings, robot: Any) -> list[FieldIssue]:
     """Every corner of the box must give setpoints the line accepts (dispensed masses depend on
     the fraction, the ratio and the batch mass together; the fixed process setpoints must fit
     narrowed limits). A campaign that would have every robot run refused is an error now."""
     import itertools
 
     from core import LimitError
-    from devices import check_recipe_limits
 
     continuous = [p for p in parameters if isinstance(p, ContinuousParameter)]
     fixed = {p.name: (next(iter(p.choices.values())) if isinstance(p, MoleculeParameter) else p.choices[0])
@@ -214,7 +220,7 @@ def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings)
     for corner in itertools.product(*[(p.low, p.high) for p in continuous]):
         recipe = {**fixed, **{p.name: q for p, q in zip(continuous, corner)}}
         try:
-            check_recipe_limits(recipe, limits, batch_mass=devices.batch_mass)
+            robot.check_recipe(recipe, limits, batch_mass=devices.batch_mass)
         except LimitError as err:
             problems.update(dict.fromkeys(str(err).split("; ")))
         except SDLError:
@@ -222,16 +228,15 @@ def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings)
     return [FieldIssue("devices", f"the search space reaches a setpoint the line refuses: {p}; narrow the "
                                   "parameter bounds or devices.batch_mass") for p in problems]
 
-def check_device_limits(parameters: list[Parameter], devices: DeviceSettings) -> None:
+def check_device_limits(parameters: list[Parameter], devices: DeviceSettings, robot: Any) -> None:
     """Every bound a robot run could be asked for must be inside the line's limits."""
-    from devices import parameter_limits
-
+    robot = _robot(robot, "fidelities")
     try:
-        limits = line_limits(devices.limits)
+        limits = line_limits(robot, devices.limits)
     except SDLError as err:
         raise ConfigError(FieldIssue("devices.limits", str(err))) from err
-    allowed = parameter_limits(limits, batch_mass=devices.batch_mass)
-    issues = _check_corners(parameters, limits, devices)
+    allowed = robot.parameter_limits(limits, batch_mass=devices.batch_mass)
+    issues = _check_corners(parameters, limits, devices, robot)
     for p in parameters:
         if not isinstance(p, ContinuousParameter) or p.name not in allowed:
             continue
@@ -248,8 +253,6 @@ def check_device_limits(parameters: list[Parameter], devices: DeviceSettings) ->
         raise ConfigError(issues)
 
 
-def line_limits(overrides: dict) -> Any:
-    """The line's default limits with the campaign file's ``[devices.limits]`` applied."""
-    from devices import DEFAULT_LIMITS
-
-    return DEFAULT_LIMITS.with_ranges(overrides) if overrides else DEFAULT_LIMITS
+def line_limits(robot: Any, overrides: dict) -> Any:
+    """The robot line's default limits with the campaign file's ``[devices.limits]`` applied."""
+    return robot.default_limits.with_ranges(overrides) if overrides else robot.default_limits

@@ -84,16 +84,17 @@ def _physics_settings(raw: dict, strategy: str, fidelities: list[Fidelity] | Non
         sims = sorted((f for f in fidelities or () if f.kind == "simulator"), key=lambda f: (f.cost, f.value))
         if fidelities is not None and not sims:
             issues.append(FieldIssue("optimizer.physics_model", "no simulator fidelity to default to; name a simulator "
-                                                                "model, e.g. \"thermoset.closed_form\""))
+                                                                "model (an installed name or a module:attribute reference)"))
         model = sims[0].model if sims else None
     elif not isinstance(model, str):
         issues.append(FieldIssue("optimizer.physics_model", f"{model!r} must be a simulator model name"))
         model = None
     else:
-        from simulators import available_models
+        from simulators.registry import available_models, is_known_model
 
-        if model not in available_models():
-            issues.append(FieldIssue("optimizer.physics_model", f"unknown simulator {model!r}; allowed: {available_models()}"))
+        if not is_known_model(model):
+            issues.append(FieldIssue("optimizer.physics_model", f"unknown simulator {model!r}; installed: "
+                                                                f"{available_models()} (or a module:attribute reference)"))
             model = None
     if features is not None:
         if physics != "features":

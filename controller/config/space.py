@@ -16,6 +16,7 @@ from core import (
 )
 from controller.config.names import identifier_issue, label_issue
 from core.space import FIDELITY_KINDS
+from core.system import MOLECULE, SIMULATORS_GROUP, SYSTEMS_GROUP, MaterialSystem, installed, load_reference, load_system
 from core.units import Q_, parse_unit, unit_text
 
 
@@ -26,7 +27,24 @@ MAX_DURATION_S = 30 * 86400.0
 #: The longest SMILES a molecule choice may have (rdkit's parsing grows fast with length).
 MAX_SMILES = 500
 
-SYSTEMS = ("thermoset_blend", "generic")  # generic: any parameters and property (backtests on recorded tables)
+#: A campaign of no material system: any parameters and property, answered by a recorded table.
+GENERIC = "generic"
+
+
+def resolve_system(ref: Any) -> MaterialSystem | None:
+    """The campaign file's ``system``: an installed system's name, a ``module:attribute``
+    reference, or ``"generic"`` (None: no system, backtests on recorded tables only).
+
+    Raises:
+        ConfigError: missing, unknown, not loadable or malformed (one line naming the part).
+    """
+    if ref is None:
+        raise ConfigError(FieldIssue("system", f"missing: name the material system; installed: "
+                                               f"{installed(SYSTEMS_GROUP)}, or a module:attribute reference, "
+                                               f"or \"{GENERIC}\" for a recorded table"))
+    if ref == GENERIC:
+        return None
+    return load_system(ref)
 
 def require_table(value: Any, field_name: str, example: str) -> dict[str, Any]:
     if value is None:
@@ -58,23 +76,17 @@ def parse_objective(raw: Any) -> Objective:
         raise ConfigError(issues)
     return Objective(property=prop, unit=unit, direction=direction)
 
-def system_parameters(system: str) -> dict[str, tuple[str, float, float] | None]:
+def system_parameters(system: MaterialSystem) -> dict[str, tuple[str, float, float] | None]:
     """The recipe keys a material system needs: name -> (unit, physical low, high), or None
     for a molecule parameter."""
-    from simulators.thermoset.recipe import PHYSICAL_RANGES
+    return {name: None if spec == MOLECULE else (spec.unit, spec.low, spec.high)
+            for name, spec in system.parameters.items()}
 
-    if system == "thermoset_blend":
-        return {"additive": None, **{k: (unit, lo, hi) for k, (unit, lo, hi, _) in PHYSICAL_RANGES.items()}}
-    raise KeyError(system)
 
-SYSTEM_PROPERTIES = {
-    "thermoset_blend": {"glass_transition_temperature": "degC", "fracture_toughness": "MPa*m**0.5"},
-}
-
-def check_objective(objective: Objective, system: str) -> None:
-    props = SYSTEM_PROPERTIES[system]
+def check_objective(objective: Objective, system: MaterialSystem) -> None:
+    props = system.properties
     if objective.property not in props:
-        raise ConfigError(FieldIssue("objective.property", f"{objective.property!r} is not measured in the {system} system; "
+        raise ConfigError(FieldIssue("objective.property", f"{objective.property!r} is not measured in the {system.name} system; "
                                                            f"allowed: {sorted(props)}"))
     try:
         Q_(1, props[objective.property]).to(objective.unit)
@@ -85,7 +97,7 @@ def check_objective(objective: Objective, system: str) -> None:
         raise ConfigError(FieldIssue("objective.unit", f"{objective.unit!r} does not fit {objective.property}; "
                                                        f"use a unit like {props[objective.property]!r}"))
 
-def parse_parameters(raw: Any, system: str | None) -> list[Parameter]:
+def parse_parameters(raw: Any, system: MaterialSystem | None) -> list[Parameter]:
     table = require_table(raw, "parameters", 'cure_temperature = {low = "60 degC", high = "180 degC"}')
     if not table:
         raise ConfigError(FieldIssue("parameters", "needs at least one parameter"))
@@ -93,19 +105,19 @@ def parse_parameters(raw: Any, system: str | None) -> list[Parameter]:
     out: list[Parameter] = []
     issues: list[FieldIssue] = []
     for name in sorted(set(expected) - set(table)):
-        issues.append(FieldIssue(f"parameters.{name}", f"missing: the {system} system needs parameters {sorted(expected)}"))
+        issues.append(FieldIssue(f"parameters.{name}", f"missing: the {system.name} system needs parameters {sorted(expected)}"))
     for name, spec in table.items():
         where = f"parameters.{name}"
         if (issue := identifier_issue(name, where, "parameter")) is not None:
             issues.append(issue)
             continue
         if expected and name not in expected:
-            issues.append(FieldIssue(where, f"not a parameter of the {system} system; allowed: {sorted(expected)}"))
+            issues.append(FieldIssue(where, f"not a parameter of the {system.name} system; allowed: {sorted(expected)}"))
             continue
         want_kind = "molecule" if name in expected and expected[name] is None else ("continuous" if name in expected else None)
         got_kind = spec.get("type", "continuous" if isinstance(spec, dict) and ("low" in spec or "high" in spec) else None) if isinstance(spec, dict) else None
         if want_kind and got_kind != want_kind:
-            issues.append(FieldIssue(f"{where}.type", f"{got_kind!r}: the {system} system needs {name} to be {want_kind!r}"))
+            issues.append(FieldIssue(f"{where}.type", f"{got_kind!r}: the {system.name} system needs {name} to be {want_kind!r}"))
             continue
         try:
             p = _parameter(name, spec, where, like=expected[name][0] if expected.get(name) else None)
@@ -206,7 +218,7 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
         if kind == "simulator":
             model = spec.get("model")
             if not isinstance(model, str):
-                issues.append(FieldIssue(f"{where}.model", "missing: the simulator model, e.g. \"thermoset.closed_form\""))
+                issues.append(FieldIssue(f"{where}.model", "missing: the simulator model: an installed name or a module:attribute reference"))
         duration = None
         if "expected_duration" in spec:
             try:
@@ -249,13 +261,20 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
     return out
 
 def _check_models(fidelities: list[Fidelity]) -> None:
-    from simulators import available_models
+    from simulators.registry import available_models, is_known_model
 
-    models = available_models()
-    issues = [
-        FieldIssue(f"fidelities.{f.name}.model", f"unknown simulator {f.model!r}; allowed: {sorted(models)}")
-        for f in fidelities
-        if f.kind == "simulator" and f.model not in models
-    ]
+    issues = []
+    for f in fidelities:
+        if f.kind != "simulator":
+            continue
+        where = f"fidelities.{f.name}.model"
+        if not is_known_model(f.model):
+            issues.append(FieldIssue(where, f"unknown simulator {f.model!r}; installed: {available_models()} "
+                                            "(or a module:attribute reference, e.g. \"mylab.sims:Coarse\")"))
+        elif ":" in f.model:
+            try:  # a lab's reference must import now, not in a worker halfway through the campaign
+                load_reference(f.model, SIMULATORS_GROUP, where, "simulator model")
+            except ConfigError as err:
+                issues.extend(err.issues)
     if issues:
         raise ConfigError(issues)

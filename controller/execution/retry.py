@@ -14,7 +14,8 @@ Attempt = Callable[[str, int, list, dict], None]
 
 
 def run_with_retries(policy: Any, attempt: Attempt, sample_id: str, time_scale: float,
-                     stop: threading.Event, on_retry: RetryCallback | None = None) -> RobotOutcome:
+                     stop: threading.Event, on_retry: RetryCallback | None = None,
+                     record: Callable[[list], Any] | None = None) -> RobotOutcome:
     """Make one sample, retrying retryable device faults.
 
     Each attempt is a new run on a new vial (``<sample_id>-r<attempt>`` on the tracker): a
@@ -26,11 +27,14 @@ def run_with_retries(policy: Any, attempt: Attempt, sample_id: str, time_scale: 
         time_scale: lab seconds per wall second (the backoff is lab time).
         stop: set by the operator's stop; ends a backoff at once and prevents further attempts.
         on_retry: called before each retry.
+        record: the material system's documents -> run record (``RobotLine.record``).
 
     Raises:
         RobotRunFailed: the last attempt failed and no retry is left (or allowed).
     """
     from devices import fault_from_exception, steps_from_documents
+
+    steps_from_documents = record or steps_from_documents  # a system may read its documents its own way
 
     delay = float(policy.backoff.to("s").magnitude) / time_scale
     attempts: list[dict[str, Any]] = []

@@ -53,35 +53,24 @@ class Station(Protocol):
     def close(self) -> None: ...
 
 
-def dry_run_truth(config: CampaignConfig, recipe: dict[str, Any], sample_id: str = "truth-check") -> dict[str, Any]:
-    """Make the recipe once on a fresh simulated line and return its hidden true properties.
+def dry_run_truth(config: CampaignConfig, recipe: dict[str, Any]) -> dict[str, Any] | None:
+    """The hidden true properties of a recipe on the system's simulated line, or None when
+    the system declares no truth.
 
     Only meaningful for dry runs: it answers "how good is the recommendation really?"
     with the twin's ground truth (no measurement noise), which no campaign ever sees.
     """
-    from devices import make_and_characterize, make_sim_line
-
-    line = make_sim_line(seed=config.seed + 7919, speedup=1e6, limits=line_limits(config.devices.limits))
-    RE = RunEngine({}, context_managers=[])
-    RE(make_and_characterize(line, recipe, sample_id=sample_id, batch_mass=config.devices.batch_mass))
-    return dict(line.simulation.samples[sample_id].truth.properties)
+    truth = getattr(config.robot, "truth", None)
+    if truth is None:
+        return None
+    return truth(recipe, seed=config.seed + 7919, limits=line_limits(config.robot, config.devices.limits),
+                 batch_mass=config.devices.batch_mass)
 
 
 def build_line(config: CampaignConfig, speedup: float, limits: Any) -> Any:
-    """The synthesis line the campaign's ``[devices] transport`` asks for: the in-process
-    twins (``sim``) or the line's EPICS devices on the IOC at ``ioc_prefix`` (``epics``; its
-    time scale comes from the IOC, ``speedup`` does not apply)."""
-    devices = config.devices
-    if getattr(devices, "transport", "sim") == "epics":
-        from devices.epics import make_epics_line
-        from devices.epics.settings import apply_ca_environment
-
-        apply_ca_environment(devices.ca_addr_list, devices.ca_server_port)
-        return make_epics_line(devices.ioc_prefix, limits=limits,
-                               connection_timeout=float(devices.connection_timeout.to("s").magnitude))
-    from devices import make_sim_line
-
-    return make_sim_line(seed=config.seed, speedup=speedup, limits=limits, faults=devices.faults)
+    """The material system's line for this campaign (its ``[devices]`` settings say which)."""
+    return config.robot.make_line(seed=config.seed, speedup=speedup, limits=limits, faults=config.devices.faults,
+                                  settings=config.devices)
 
 
 class LocalStation:
@@ -94,20 +83,16 @@ class LocalStation:
 
     def __init__(self, config: CampaignConfig, speedup: float | None = None):
         self.config = config
-        self.limits = line_limits(config.devices.limits)
+        self.limits = line_limits(config.robot, config.devices.limits)
         self.line = build_line(config, speedup or config.devices.speedup, self.limits)
         self.time_scale = self.line.time_scale  # an IOC's own time scale on transport "epics"
         self._RE: RunEngine | None = None
 
     def check(self, recipe: dict[str, Any]) -> None:
         """Raise :class:`core.LimitError` if any setpoint of the recipe is beyond the line's limits."""
-        from devices import check_recipe_limits
-
-        check_recipe_limits(recipe, self.limits, batch_mass=self.config.devices.batch_mass)
+        self.config.robot.check_recipe(recipe, self.limits, batch_mass=self.config.devices.batch_mass)
 
     def run_once(self, recipe, run_id, md, collect, info) -> None:
-        from devices import make_and_characterize
-
         if self._RE is None:
             self._RE = RunEngine({}, context_managers=[])
             # A failed run is recorded with its fault (device, kind, step) and retried per
@@ -115,9 +100,9 @@ class LocalStation:
             self._RE.log.setLevel(logging.CRITICAL)
         token = self._RE.subscribe(collect)
         try:
-            self._RE(make_and_characterize(self.line, recipe, sample_id=run_id, md=md,
-                                           batch_mass=self.config.devices.batch_mass,
-                                           watchdog_factor=self.config.devices.watchdog_factor))
+            self._RE(self.config.robot.plan(self.line, recipe, sample_id=run_id, md=md,
+                                            batch_mass=self.config.devices.batch_mass,
+                                            watchdog_factor=self.config.devices.watchdog_factor))
         finally:
             self._RE.unsubscribe(token)
 
@@ -176,7 +161,7 @@ class RobotExecutor:
                                   self._collector(documents, request.on_document), info)
 
         return run_with_retries(self.config.retry, attempt, request.sample_id, self.station.time_scale,
-                                self._stop, request.on_retry)
+                                self._stop, request.on_retry, record=getattr(self.config.robot, "record", None))
 
     def _collector(self, documents: list, on_document: DocumentCallback | None) -> DocumentCallback:
         """The callback every document of a run goes through: kept for the record, passed to

@@ -60,7 +60,8 @@ def ground_truth(config: CampaignConfig, rec: dict[str, Any] | None) -> dict[str
         return None
     from controller.execution.robot import dry_run_truth
 
-    prop = dry_run_truth(config, from_jsonable(rec["recipe"])).get(config.objective.property)
+    truth = dry_run_truth(config, from_jsonable(rec["recipe"]))
+    prop = truth.get(config.objective.property) if truth else None
     if prop is None:
         return None
     return {"property": config.objective.property, **quantity_to_record(prop.to(config.objective.unit))}

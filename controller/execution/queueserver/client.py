@@ -110,7 +110,7 @@ class QueueServerStation:
                  event_log: Callable[[str, dict[str, Any]], None] | None = None,
                  control: str | None = None, data: str | None = None, timeout_s: float | None = None):
         self.config = config
-        self.limits = line_limits(config.devices.limits)
+        self.limits = line_limits(config.robot, config.devices.limits)
         self.speedup = speedup or config.devices.speedup
         self.time_scale = self.speedup  # the profile's simulated line runs this much faster than the lab
         self.control = control or getattr(config.devices, "qserver_control", DEFAULT_CONTROL)
@@ -173,9 +173,7 @@ class QueueServerStation:
     def check(self, recipe: dict[str, Any]) -> None:
         """Refuse a recipe beyond the limits, or any recipe while RE Manager is unreachable
         (a refusal costs nothing; three in a row stop the campaign)."""
-        from devices import check_recipe_limits
-
-        check_recipe_limits(recipe, self.limits, batch_mass=self.config.devices.batch_mass)
+        self.config.robot.check_recipe(recipe, self.limits, batch_mass=self.config.devices.batch_mass)
         self.status()
 
     def run_once(self, recipe, run_id, md, collect, info) -> None:
@@ -372,10 +370,8 @@ class QueueServerStation:
 
     def _settle(self, result: dict[str, Any], documents: list, info: dict[str, Any]) -> None:
         """Return if the item made the sample; raise what went wrong otherwise."""
-        from devices import steps_from_documents
-
         status = result.get("exit_status")
-        record = steps_from_documents(documents) if any(n == "start" for n, _ in documents) else None
+        record = self.config.robot.record(documents) if any(n == "start" for n, _ in documents) else None
         if status == "completed" and record is not None and not result["documents_missing"]:
             return
         if status == "completed":
