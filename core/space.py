@@ -195,7 +195,7 @@ class Fidelity:
         cost: cost units charged per sample (the budget is in the same units).
         value: position on the fidelity axis in (0, 1]; the target fidelity is 1.
         target: True for the fidelity the campaign optimizes (the robot).
-        model: simulator model name (``kind == "simulator"``), e.g. ``thermoset.closed_form``.
+        model: simulator model name (``kind == "simulator"``), e.g. ``mylab.coarse`` or ``mylab.sims:Coarse``.
         expected_duration: how long one sample takes (robot), or None.
     """
 

@@ -2,7 +2,7 @@
 its campaigns without knowing anything about its material.
 
 A system is one :class:`MaterialSystem` object in the lab's own Python package. A campaign
-file names it by entry point (``system = "thermoset_blend"``, group ``sdl.systems``) or by
+file names it by entry point (``system = "mylab_film"``, group ``sdl.systems``) or by
 reference (``system = "mylab.films:system"``); simulator models are named the same way
 (group ``sdl.simulators``, or ``model = "mylab.sims:Coarse"``). Nothing here imports a
 system: :func:`load_reference` imports what the campaign file names.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from core import Q_, ContinuousParameter, Fidelity, MoleculeParameter, Objective
+from core import Q_, ContinuousParameter, Fidelity, Objective
 from optimizers.space import SearchSpace
 
 
@@ -68,7 +68,7 @@ def _vector(recipe, names):
     return [float(recipe[n].magnitude) for n in names]
 
 
-def _reference(space: SearchSpace, true_fn, n: int = 512) -> float:
+def reference_optimum(space: SearchSpace, true_fn, n: int = 512) -> float:
     U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=1234).draw(n, dtype=torch.double)
     recipes = space.decode(space.from_unit(U))
     return float(sum(true_fn(r) for r in recipes) / n)
@@ -91,7 +91,7 @@ def branin(s_low: float, cost_low: float, name: str) -> Problem:
         return float(fn.evaluate_true(torch.tensor([_vector(recipe, names) + [s]], dtype=torch.double)))
 
     true = lambda r: evaluate(r, "target")  # noqa: E731
-    return Problem(name, space, evaluate, fn.optimal_value, _reference(space, true),
+    return Problem(name, space, evaluate, fn.optimal_value, reference_optimum(space, true),
                    {"full": 40.0, "quick": 20.0, "smoke": 5.0},
                    f"AugmentedBranin, low fidelity s={s_low} at cost ratio {cost_low}",
                    _cheap_prediction(space, evaluate, "low"))
@@ -115,7 +115,7 @@ def hartmann() -> Problem:
         return float(fn.evaluate_true(torch.tensor([_vector(recipe, names) + [s]], dtype=torch.double)))
 
     true = lambda r: evaluate(r, "target")  # noqa: E731
-    return Problem("hartmann", space, evaluate, fn.optimal_value, _reference(space, true),
+    return Problem("hartmann", space, evaluate, fn.optimal_value, reference_optimum(space, true),
                    {"full": 60.0, "quick": 25.0, "smoke": 5.0}, "AugmentedHartmann 6-D, fidelities 0.5 / 0.75 / 1")
 
 
@@ -139,65 +139,7 @@ def misleading() -> Problem:
         return bumps(x, a, b) if fidelity == "target" else bumps(x, b, a)
 
     true = lambda r: evaluate(r, "target")  # noqa: E731
-    return Problem("misleading", space, evaluate, bumps(a, a, b), _reference(space, true),
+    return Problem("misleading", space, evaluate, bumps(a, a, b), reference_optimum(space, true),
                    {"full": 30.0, "quick": 15.0, "smoke": 5.0},
                    "cheap fidelity's optimum at the target's secondary bump (negative control)",
                    _cheap_prediction(space, evaluate, "low"))
-
-
-THERMOSET_PARAMETERS = {
-    "additive_fraction": (0.0, 20.0, "percent"),
-    "hardener_ratio": (0.7, 1.3, "dimensionless"),
-    "mixing_speed": (200.0, 2000.0, "rpm"),
-    "mixing_time": (1.0, 15.0, "min"),
-    "cure_temperature": (60.0, 180.0, "degC"),
-    "cure_time": (0.5, 6.0, "h"),
-}
-
-
-def thermoset() -> Problem | None:
-    """The reference material system: closed-form simulator (cheap) vs the kinetics/phase-field model as target.
-
-    Returns None (with the reason in ``THERMOSET_SKIP``) while ``simulators`` is not importable.
-    """
-    global THERMOSET_SKIP
-    try:
-        from simulators import get_simulator  # noqa: PLC0415 - lazy: only the benchmark needs it
-        from simulators.thermoset import ADDITIVE_LIBRARY  # noqa: PLC0415
-
-        low = get_simulator("thermoset.closed_form")
-        high = get_simulator("thermoset.kinetics_phase_field")
-    except Exception as err:  # noqa: BLE001 - report and skip the cell
-        THERMOSET_SKIP = f"simulators not available ({type(err).__name__}: {err})"
-        return None
-    params = [MoleculeParameter("additive", dict(ADDITIVE_LIBRARY))]
-    params += [ContinuousParameter(n, Q_(lo, u), Q_(hi, u), u) for n, (lo, hi, u) in THERMOSET_PARAMETERS.items()]
-    space = SearchSpace(
-        params,
-        [Fidelity("closed_form", "simulator", 0.05, 0.3, model="thermoset.closed_form"),
-         Fidelity("kinetics_phase_field", "simulator", 1.0, 1.0, target=True, model="thermoset.kinetics_phase_field")],
-        Objective("glass_transition_temperature", "degC", "maximize"),
-    )
-    cache: dict = {}
-
-    def evaluate(recipe, fidelity):
-        key = (fidelity, tuple((k, str(v)) for k, v in sorted(recipe.items())))
-        if key not in cache:
-            sim = high if fidelity == "kinetics_phase_field" else low
-            res = sim.run(recipe, seed=0)
-            cache[key] = float(res.properties["glass_transition_temperature"].to("degC").magnitude)
-        return cache[key]
-
-    def physics(mode: str):
-        from optimizers.physics import simulator_physics  # noqa: PLC0415
-
-        return simulator_physics(low, mode, space.objective)  # every structure feature in features mode
-
-    true = lambda r: evaluate(r, "kinetics_phase_field")  # noqa: E731
-    return Problem("thermoset", space, evaluate, None, _reference(space, true, n=64),
-                   {"full": 30.0, "quick": 12.0, "smoke": 3.0},
-                   "closed_form (cost 0.05) vs kinetics_phase_field as the target stand-in; optimum = best value seen",
-                   physics)
-
-
-THERMOSET_SKIP = ""

@@ -146,7 +146,7 @@ def test_prior_mean_strategy_goes_to_the_prior_optimum_with_little_data():
 def test_simulator_physics_on_the_closed_form_model():
     from core import Q_, ContinuousParameter, Fidelity, MoleculeParameter, Objective
     from optimizers import SearchSpace
-    from optimizers.bench_problems import THERMOSET_PARAMETERS
+    from systems.thermoset.bench import THERMOSET_PARAMETERS
     from simulators import ADDITIVE_LIBRARY, get_simulator
 
     sim = get_simulator("thermoset.closed_form")

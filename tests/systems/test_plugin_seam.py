@@ -177,9 +177,10 @@ def test_the_reference_system_loads_through_the_entry_point_like_any_plugin():
             assert model in {ep.name for ep in entry_points(group=SIMULATORS_GROUP)}, model
 
 
-def test_the_controller_names_no_material_system():
-    """No system's name, nor its simulators' names, appears anywhere in controller/ (code,
-    messages, comments): it loads systems only by the names campaign files give it."""
+@pytest.mark.parametrize("package", ["controller", "optimizers", "core"])
+def test_generic_packages_name_no_material_system(package):
+    """No system's name, nor its simulators' names, appears anywhere in the generic packages
+    (code, messages, comments): they load systems only by the names campaign files give them."""
     words = set()
     for ep in entry_points(group=SYSTEMS_GROUP):
         system = load_system(ep.name)
@@ -188,6 +189,6 @@ def test_the_controller_names_no_material_system():
     assert words
     pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
     hits = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
-            for path in sorted((ROOT / "controller").rglob("*.py"))
+            for path in sorted((ROOT / package).rglob("*.py"))
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert hits == []
