@@ -7,12 +7,14 @@ JSON-able data; quantities travel as ``{"value", "unit"}``. The web app serves t
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 from typing import Any
 
 from controller.config.campaign import CampaignConfig, config_from_dict
+from controller.config.control import MIN_TOKEN_CHARS
 from controller.records.history import objective_value
 from controller.records.operators import has_operators
 from controller.records.samples import OPEN_STATUSES, Sample, to_jsonable
@@ -20,13 +22,19 @@ from controller.records.store import RecordStore
 from core import SDLError
 
 TOKEN_ENV = "SDL_CONTROL_TOKEN"
-MIN_TOKEN_CHARS = 16  # a shared control token shorter than this is refused (guessable over a lab network)
 
 
 def campaign_config(store: RecordStore, name: str) -> CampaignConfig | None:
     """The campaign's validated settings as stored, or None if they no longer validate."""
+    return _validated(store.campaign(name)["config_json"])
+
+
+@functools.lru_cache(maxsize=32)
+def _validated(config_json: str) -> CampaignConfig | None:
+    """Validation runs a simulator and loads the material system: once per stored settings
+    text, not on every dashboard request (a frozen config is safe to share)."""
     try:
-        return config_from_dict(json.loads(store.campaign(name)["config_json"]))
+        return config_from_dict(json.loads(config_json))
     except (SDLError, ValueError):
         return None
 

@@ -28,6 +28,11 @@ class ControlSettings:
     def needs_approval(self, fidelity: str) -> bool:
         return fidelity in self.approval
 
+
+#: A shared control token shorter than this is refused: guessable over a lab network.
+MIN_TOKEN_CHARS = 16
+
+
 def parse_control(raw: Any, fidelities: list[Fidelity] | None) -> ControlSettings:
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("control", "must be a table, e.g. [control] approval = [\"robot\"]"))
@@ -40,8 +45,9 @@ def parse_control(raw: Any, fidelities: list[Fidelity] | None) -> ControlSetting
     elif fidelities:
         issues += [FieldIssue("control.approval", f"unknown fidelity {a!r}; allowed: {names}") for a in approval if a not in names]
     token = raw.get("token")
-    if token is not None and (not isinstance(token, str) or len(token) < 16):
-        issues.append(FieldIssue("control.token", "must be a string of at least 16 characters (or set $SDL_CONTROL_TOKEN instead)"))
+    if token is not None and (not isinstance(token, str) or len(token) < MIN_TOKEN_CHARS):
+        issues.append(FieldIssue("control.token", f"must be a string of at least {MIN_TOKEN_CHARS} characters "
+                                                  "(or set $SDL_CONTROL_TOKEN instead)"))
     if issues:
         raise ConfigError(issues)
     return ControlSettings(approval=tuple(approval), token=token)

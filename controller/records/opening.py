@@ -22,7 +22,13 @@ def open_store(target: str | Path | None = None) -> RecordStore:
     if isinstance(target, RecordStore):
         return target
     text = str(target) if target is not None else default_store()
-    where = StoreLocation.parse(text)
-    if where.kind == "sqlite" and not where.path.exists():
+    if not store_exists(text):
         raise StoreError(f"no record store at {text!r}; run a campaign first or pass --store")
     return RecordStore(text)
+
+
+def store_exists(target: str | Path) -> bool:
+    """Whether there is a store to read: a SQLite file must exist; a database server's store
+    always does (its tables are made when it is first opened)."""
+    where = StoreLocation.parse(target)
+    return where.kind != "sqlite" or where.path.exists()

@@ -9,7 +9,7 @@ One class, two databases, chosen by the store's location:
 
 Every sample, with its Bluesky documents, is written in one transaction, so a crash leaves
 either the whole sample or none of it. The schema is versioned with Alembic
-(``controller/migrations/versions``): a store is brought to the newest revision when it is
+(``controller/records/migrations/versions``): a store is brought to the newest revision when it is
 opened, and a store made by a newer sdl is refused.
 """
 
@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
+
 from core import StoreError
 from controller.records import integrity
 from controller.records.decisions import CONTROL_ACTIONS, DECISIONS, OperatorDecisions

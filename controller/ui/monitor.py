@@ -299,9 +299,9 @@ def run_monitor(campaign: str | None, settings: StreamSettings, store_path: str 
         store_path: seed the view with the store's samples if the file exists.
     """
     state = MonitorState(campaign=campaign)
-    from controller.records.location import StoreLocation
+    from controller.records.opening import store_exists
 
-    if store_path and (StoreLocation.parse(store_path).kind == "postgresql" or Path(store_path).exists()):
+    if store_path and store_exists(store_path):
         seed_from_store(state, store_path)  # a campaign=None state still follows a new campaign
     console = console or Console()
     deadline = None if duration_s is None else time.monotonic() + duration_s
