@@ -15,7 +15,7 @@ import time
 import pytest
 
 from controller.records.store import RecordStore
-from tests.controller.test_crash_resume import ROOT, check_store, rows, wait_for, write_config
+from tests.controller.test_crash_resume import BUDGET, CATCH_THE_PLAN, ROOT, check_store, rows, wait_for, write_config
 
 PG_DIR = "/tmp/sdl-pg-restart"
 
@@ -43,7 +43,7 @@ def restartable_url():
 
 def test_the_campaign_rides_out_a_server_restart(tmp_path, restartable_url):
     store, name = restartable_url, "pg-restart"
-    config = write_config(tmp_path, name)
+    config = write_config(tmp_path, name, speedup=CATCH_THE_PLAN)  # the second restart lands in a robot run
     proc = subprocess.Popen([sys.executable, "-m", "controller.ui.cli", "run", str(config), "--store", store, "--quiet"],
                             env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
@@ -57,7 +57,7 @@ def test_the_campaign_rides_out_a_server_restart(tmp_path, restartable_url):
             proc.kill()
     assert proc.returncode == 0, out[-3000:]
     assert "connection lost" in out, "the restart was not noticed: the test proves nothing"
-    samples = check_store(store, name, budget=140)
+    samples = check_store(store, name, budget=BUDGET)
     assert [s.status for s in samples].count("interrupted") == 0, "a sample was lost to the restart"
     assert len({s.id for s in samples}) == len(samples)
     events = rows(store, "SELECT kind FROM campaign_events WHERE kind IN ('campaign_started', 'campaign_finished')")
