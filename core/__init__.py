@@ -6,6 +6,7 @@ so that ``devices`` (which must not import botorch) and ``optimizers`` /
 exception base, one pint registry and one definition of a parameter or fidelity.
 """
 
+from core.constraints import LinearConstraint, parse_linear_constraint
 from core.errors import (
     DEVICE_FAULT_KINDS,
     ConfigError,
@@ -41,6 +42,7 @@ __all__ = [
     "Fidelity",
     "InputDataError",
     "LimitError",
+    "LinearConstraint",
     "MoleculeParameter",
     "Objective",
     "OptimizerError",
@@ -48,6 +50,7 @@ __all__ = [
     "SDLError",
     "SimulationError",
     "StoreError",
+    "parse_linear_constraint",
     "parse_quantity",
     "quantity_from_record",
     "quantity_to_record",

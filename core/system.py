@@ -90,6 +90,9 @@ class MaterialSystem:
         simulators: model name -> simulator class (``simulators.Simulator``) or factory.
         robot: the robot line (:class:`RobotLine`), or None for a simulation-only system.
         description: one line for people.
+        linear_constraints: linear constraints every recipe must satisfy, written as in a
+            campaign file's ``linear_constraints`` (e.g. ``"a_fraction + b_fraction <= 100 %"``);
+            every campaign on this system gets them on top of its own.
     """
 
     name: str
@@ -98,9 +101,12 @@ class MaterialSystem:
     simulators: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     robot: RobotLine | None = None
     description: str = ""
+    linear_constraints: tuple[str, ...] = ()
 
     def problems(self) -> list[str]:
         """What is missing or malformed in the declaration (empty when it is usable)."""
+        from core.constraints import parse_linear_constraint
+
         out = []
         if not isinstance(self.name, str) or not self.name:
             out.append("name: missing")
@@ -117,6 +123,14 @@ class MaterialSystem:
                                          "check_recipe", "parameter_limits") if not hasattr(self.robot, part)]
             if missing:
                 out.append(f"robot: missing {', '.join(missing)}")
+        if isinstance(self.linear_constraints, str) or not isinstance(self.linear_constraints, (tuple, list)):
+            out.append(f"linear_constraints: {self.linear_constraints!r} is not a tuple of constraint strings")
+        else:
+            for i, text in enumerate(self.linear_constraints):
+                try:  # the syntax only: which parameters a campaign has is checked when it is loaded
+                    parse_linear_constraint(text, f"linear_constraints[{i}]")
+                except ConfigError as err:
+                    out.extend(str(issue) for issue in err.issues)
         return out
 
 

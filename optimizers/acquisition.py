@@ -52,10 +52,31 @@ def maximize(
 
     ``acqf`` takes ``b x q x d`` inputs (the fidelity column already fixed, if any).
 
+    With linear constraints (``space.inequality_constraints()``) the raw samples are feasible
+    Sobol points (``space.feasible_samples``) and BoTorch optimizes with SLSQP under the
+    constraints; a candidate left a hair outside a boundary is moved just inside
+    (``space.make_feasible``).
+
     Returns:
-        ``q x d`` candidates (valid encodings: discrete blocks on choices) and the
+        ``q x d`` candidates (valid encodings: discrete blocks on choices; feasible) and the
         acquisition value.
     """
+    if space.has_constraints:
+        X, val = _maximize(acqf, space, q, seed, settings, constrained=True)
+        return space.make_feasible(X), val
+    return _maximize(acqf, space, q, seed, settings)
+
+
+def _maximize(acqf, space: SearchSpace, q: int, seed: int, settings: OptimizerSettings,
+              constrained: bool = False) -> tuple[torch.Tensor, float]:
+    constraints, mixed_constraints = {}, {}
+    if constrained:
+        def raw_samples(n: int, q: int, seed: int | None) -> torch.Tensor:  # n x q x d feasible starting points
+            return space.feasible_samples(n * q, seed).reshape(n, q, space.dim)
+
+        constraints = {"inequality_constraints": space.inequality_constraints(), "generator": raw_samples}
+        mixed_constraints = {"inequality_constraints": constraints["inequality_constraints"],
+                             "ic_gen_kwargs": {"generator": raw_samples}}
     d = space.dim
     bounds = torch.zeros(2, d, dtype=torch.double)
     bounds[1] = 1.0
@@ -79,12 +100,12 @@ def maximize(
         if combos is not None and combos != [{}]:
             X, val = optimize_acqf_mixed(
                 acqf, bounds=bounds, q=q, num_restarts=settings.num_restarts,
-                raw_samples=settings.raw_samples, fixed_features_list=combos, options=options,
+                raw_samples=settings.raw_samples, fixed_features_list=combos, options=options, **mixed_constraints,
             )
             return space.snap(X), float(val.max())
         X, val = optimize_acqf(
             acqf, bounds=bounds, q=q, num_restarts=settings.num_restarts,
-            raw_samples=settings.raw_samples, options=options, sequential=q > 1,
+            raw_samples=settings.raw_samples, options=options, sequential=q > 1, **constraints,
         )
         X = space.snap(X)
         if space.has_discrete:  # relaxed then snapped: score the snapped point

@@ -27,11 +27,13 @@ class CandidateSet:
 
     Attributes:
         X: ``n x d`` encodings of the distinct recipes.
-        allowed: ``n x F`` booleans, column ``j`` for ``space.fidelities[j]``.
+        allowed: ``n x F`` booleans, column ``j`` for ``space.fidelities[j]``; a recipe that
+            breaks one of the space's linear constraints is allowed nowhere.
+        feasible: ``n`` booleans: the recipe meets the space's linear constraints.
 
     Raises:
         InputDataError: not a DataFrame, no rows, a missing parameter column or a bad value
-            (naming the column), an unknown fidelity.
+            (naming the column), an unknown fidelity, every row breaking a linear constraint.
     """
 
     def __init__(self, space: SearchSpace, candidates: pd.DataFrame):
@@ -65,6 +67,13 @@ class CandidateSet:
             self.allowed[owner, fid_index] = True
         else:
             self.allowed[:] = True
+        self.feasible = torch.ones(len(keep), dtype=torch.bool)
+        if space.has_constraints:
+            self.feasible = space.is_feasible(self.X).reshape(-1)
+            if not bool(self.feasible.any()):
+                raise InputDataError(f"none of the {len(keep)} candidate recipes meets the linear constraints "
+                                     f"{[str(c) for c in space.linear_constraints]}")
+            self.allowed &= self.feasible.unsqueeze(-1)
 
     def __len__(self) -> int:
         return self.X.shape[0]

@@ -316,13 +316,22 @@ class PhysicsInputs:
         return self.space.from_unit(new)
 
     def maximize(self, acqf, fm: FittedModel, seed: int) -> tuple[torch.Tensor, float]:
-        """Maximize ``acqf`` (``b x 1 x d`` -> ``b``) over the candidate set, then refine around the best."""
+        """Maximize ``acqf`` (``b x 1 x d`` -> ``b``) over the candidate set, then refine around the best.
+
+        With linear constraints only candidates that meet them are scored (when none of a set
+        does, its points moved just inside the constraints are)."""
         gen = torch.Generator().manual_seed((int(seed) + 17) % (2**31 - 1))
-        C = self.candidates(fm, seed)
+        C = self._feasible(self.candidates(fm, seed))
         x, v = maximize_over_candidates(acqf, C)
-        local = self.perturb(x, 48, 0.025, gen)
+        local = self._feasible(self.perturb(x, 48, 0.025, gen))
         x2, v2 = maximize_over_candidates(acqf, local)
         return (x2, v2) if v2 > v else (x, v)
+
+    def _feasible(self, C: torch.Tensor) -> torch.Tensor:
+        if not self.space.has_constraints:
+            return C
+        ok = self.space.is_feasible(C)
+        return C[ok] if bool(ok.any()) else self.space.make_feasible(C)
 
 
 def maximize_over_candidates(acqf, candidates: torch.Tensor, chunk: int = 256) -> tuple[torch.Tensor, float]:

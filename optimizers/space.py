@@ -16,6 +16,10 @@ last column holding the fidelity's ``value`` (the target fidelity is 1).
 
 ``input_names`` names every column (``cure_temperature``, ``blade=anchor``,
 ``additive:MolLogP``, ``additive:morgan:1057``, ``fidelity``).
+
+Linear constraints on continuous parameters (``core.LinearConstraint``) stay linear under
+the min-max scaling: each is one row ``sum(coef * x[idx]) >= rhs`` of the encoded box
+(``inequality_constraints``, see ``optimizers.constraints``).
 """
 
 from __future__ import annotations
@@ -33,14 +37,18 @@ import torch
 
 from core import (
     CategoricalParameter,
+    ConfigError,
     ContinuousParameter,
     Fidelity,
     InputDataError,
+    LinearConstraint,
     MoleculeParameter,
     Objective,
     Parameter,
+    parse_linear_constraint,
     ureg,
 )
+from core.constraints import check_recipe
 
 from optimizers.featurize import DEFAULT_DESCRIPTORS, featurize
 
@@ -85,12 +93,19 @@ class SearchSpace:
         fidelities: the fidelities the optimizer may choose; exactly one is the target
             (``target=True``, or else the one with the highest ``value``).
         objective: the property to optimize and its direction.
+        linear_constraints: constraints every suggested recipe meets
+            (:class:`core.LinearConstraint`, or their text, e.g. ``"a + b <= 30 %"``). The
+            encoding of a continuous parameter is linear, so each is one linear inequality on
+            the encoded box (:meth:`inequality_constraints`).
 
     Raises:
-        InputDataError: no parameters, no fidelities, duplicate names.
+        InputDataError: no parameters, no fidelities, duplicate names; a constraint on an
+            unknown or non-continuous parameter, of the wrong dimension, or that no point
+            of the box meets.
     """
 
-    def __init__(self, parameters: Sequence[Parameter], fidelities: Sequence[Fidelity], objective: Objective):
+    def __init__(self, parameters: Sequence[Parameter], fidelities: Sequence[Fidelity], objective: Objective,
+                 linear_constraints: Sequence[LinearConstraint | str] = ()):
         parameters = tuple(parameters)
         fidelities = tuple(fidelities)
         if not parameters:
@@ -115,6 +130,10 @@ class SearchSpace:
         self._target = targets[0] if targets else max(fidelities, key=lambda f: f.value)
         self._blocks = self._build_blocks()
         self.dim = self._blocks[-1].stop if self._blocks else 0
+        self.linear_constraints: tuple[LinearConstraint, ...] = tuple(
+            c if isinstance(c, LinearConstraint) else _parsed(c, f"linear_constraints[{i}]")
+            for i, c in enumerate(linear_constraints))
+        self._constraints = self._encode_constraints() if self.linear_constraints else None
 
     # ------------------------------------------------------------------ layout
     def _build_blocks(self) -> tuple[_Block, ...]:
@@ -138,6 +157,67 @@ class SearchSpace:
             else:
                 raise InputDataError(f"parameter {getattr(p, 'name', p)!r} has unsupported type {type(p).__name__}")
         return tuple(blocks)
+
+    def _encode_constraints(self):
+        from optimizers.constraints import EncodedConstraints, unit_box_rows  # noqa: PLC0415 - scipy on demand
+
+        try:
+            G_unit, h = unit_box_rows(self.linear_constraints, self.parameters)
+        except ConfigError as err:
+            raise InputDataError(str(err)) from err
+        G = torch.zeros(len(self.linear_constraints), self.dim, dtype=torch.double)
+        for j, b in enumerate(self._blocks):
+            if isinstance(b.parameter, ContinuousParameter):  # encoded column = unit coordinate (min-max scaling)
+                G[:, b.start] = torch.as_tensor(G_unit[:, j], dtype=torch.double)
+        labels = [f"{c.field} {c.text!r}" for c in self.linear_constraints]
+        return EncodedConstraints(G, torch.as_tensor(h, dtype=torch.double), labels)
+
+    # ------------------------------------------------------------------ constraints
+    @property
+    def has_constraints(self) -> bool:
+        """True when a linear constraint cuts the box. Constraints every point of the box meets
+        change nothing: suggestions are then exactly those of the unconstrained space."""
+        return self._constraints is not None and self._constraints.any_binding
+
+    def inequality_constraints(self) -> list[tuple[torch.Tensor, torch.Tensor, float]] | None:
+        """BoTorch ``inequality_constraints`` over the ``d`` parameter columns: ``(indices, coefficients,
+        rhs)`` meaning ``sum(coefficients * x[..., indices]) >= rhs``; None without a binding constraint."""
+        return self._constraints.inequality_constraints() if self.has_constraints else None
+
+    def is_feasible(self, X: torch.Tensor | Mapping[str, object]) -> bool | torch.Tensor:
+        """Whether a recipe (a mapping), one ``d[+1]`` encoding (a bool) or ``n x d[+1]`` encodings
+        (``n`` booleans) meet every linear constraint."""
+        if isinstance(X, Mapping):
+            X = self.encode_recipe(X)
+        X = torch.as_tensor(X, dtype=torch.double)
+        if self._constraints is None:
+            ok = torch.ones(X.shape[:-1], dtype=torch.bool)
+        else:
+            ok = self._constraints.feasible(X)
+        return bool(ok) if ok.dim() == 0 else ok
+
+    def check_recipe(self, recipe: Mapping[str, object]) -> None:
+        """Refuse a recipe that breaks a linear constraint.
+
+        Raises:
+            LimitError: naming each broken constraint with the recipe's left-hand side and the bound.
+        """
+        units = {p.name: p.unit for p in self.parameters if isinstance(p, ContinuousParameter)}
+        check_recipe(self.linear_constraints, recipe, units)
+
+    def make_feasible(self, X: torch.Tensor) -> torch.Tensor:
+        """``n x d[+1]`` encodings with each infeasible row moved just inside the constraints (toward the
+        feasible set's centre, continuous columns only); unchanged without a binding constraint."""
+        if not self.has_constraints:
+            return X
+        return self._constraints.repair(X)
+
+    def feasible_samples(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n x d`` encodings spread over the box (every column in ``[0, 1]``, discrete ones relaxed) that
+        meet the linear constraints: the starting points of a constrained acquisition optimization."""
+        if self._constraints is None:
+            return torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=seed).draw(n, dtype=torch.double)
+        return self._constraints.samples(n, seed)
 
     @property
     def target_fidelity(self) -> Fidelity:
@@ -432,6 +512,13 @@ class SearchSpace:
     def to_objective(self, signed: float) -> float:
         """Signed (maximized) model value back to the objective's unit and direction."""
         return float(signed) * self.objective.sign
+
+
+def _parsed(text: object, field: str) -> LinearConstraint:
+    try:
+        return parse_linear_constraint(text, field)
+    except ConfigError as err:
+        raise InputDataError(str(err)) from err
 
 
 def _molecule_codes(p: MoleculeParameter) -> tuple[np.ndarray, tuple[str, ...], int]:

@@ -33,7 +33,7 @@ from botorch.acquisition import (
     qLogNoisyExpectedImprovement,
 )
 
-from core import Fidelity, OptimizerError
+from core import Fidelity, LimitError, OptimizerError
 from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize
 from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted
@@ -41,6 +41,11 @@ from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
 from optimizers.space import SearchSpace
 from optimizers.suggestion import Recommendation, Suggestion
 
+# With linear constraints, space-filling and random points are drawn this many at a time, skipping
+# those that break a constraint: at most MAX_DESIGN_DRAWS for the whole Sobol design, and per random
+# point; past that a point is moved just inside the constraints instead.
+DESIGN_CHUNK = 256
+MAX_DESIGN_DRAWS = 1 << 16
 DUPLICATE_TOL = 1e-6  # same row (pending vs training data), in encoded units
 # A suggestion closer than this (max-norm in the unit box, i.e. 0.1 % of every range)
 # to a finished, running or already-suggested experiment at the same fidelity counts as
@@ -80,6 +85,7 @@ class Strategy:
             space.fidelity(fname)  # raises on unknown names
         self.initial_design = counts
         self._candidates: CandidateSet | None = None  # set for the duration of one recommend(candidates=...)
+        self._design: tuple | None = None  # with linear constraints: (Sobol engine, feasible points, points drawn)
 
     # -------------------------------------------------------------- public API
     def recommend(
@@ -128,6 +134,11 @@ class Strategy:
                     + ", ".join(f"{f.name} {f.cost}" for f in allowed)
                 )
             sug, x_full = self._next(history, taken, affordable, batch_index=i)
+            if self.space.has_constraints:  # every path makes feasible points; this keeps it so
+                try:
+                    self.space.check_recipe(sug.recipe)
+                except LimitError as err:
+                    raise OptimizerError(f"the {self.name} strategy made an infeasible suggestion: {err}") from err
             sug = dataclasses.replace(sug, featurization=self._featurization(sug.recipe))
             out.append(sug)
             taken = torch.cat([taken, x_full.reshape(1, -1)])
@@ -143,6 +154,11 @@ class Strategy:
         at_target = X[:, -1] == target.value
         if not bool(at_target.any()):
             raise OptimizerError(f"no completed observation at the target fidelity {target.name!r} yet")
+        if self.space.has_constraints:
+            at_target = at_target & self.space.is_feasible(X)
+            if not bool(at_target.any()):
+                raise OptimizerError(f"no completed observation at the target fidelity {target.name!r} meets "
+                                     "the linear constraints yet")
         i = int(torch.nonzero(at_target).reshape(-1)[Y[at_target, 0].argmax()])
         recipe = self.space.decode(X[i : i + 1, :-1])[0]
         return Recommendation(recipe, self.space.to_objective(float(Y[i, 0])), None, "observed")
@@ -179,11 +195,33 @@ class Strategy:
         return bool(((taken - x_full).abs().max(dim=-1).values < SUGGESTION_TOL).any())
 
     def _design_point(self, index: int) -> torch.Tensor:
-        """The ``index``-th point of this strategy's scrambled Sobol sequence (``d`` encoding)."""
+        """The ``index``-th point of this strategy's scrambled Sobol sequence (``d`` encoding); with linear
+        constraints, the ``index``-th point of it that meets them."""
+        if self.space.has_constraints:
+            return self._feasible_design_point(index)
         engine = torch.quasirandom.SobolEngine(len(self.space.parameters), scramble=True, seed=self.seed)
         if index:
             engine.fast_forward(index)
         return self.space.from_unit(engine.draw(1, dtype=torch.double))[0]
+
+    def _feasible_design_point(self, index: int) -> torch.Tensor:
+        """Sobol points that break a constraint are skipped, so design point ``i`` is still one recipe at
+        every fidelity (nested design). When feasible points are too rare to find by drawing, the
+        ``index``-th Sobol point is moved just inside the constraints instead."""
+        if self._design is None:
+            engine = torch.quasirandom.SobolEngine(len(self.space.parameters), scramble=True, seed=self.seed)
+            self._design = (engine, [], 0)
+        engine, found, drawn = self._design
+        while len(found) <= index and drawn < MAX_DESIGN_DRAWS:
+            X = self.space.from_unit(engine.draw(DESIGN_CHUNK, dtype=torch.double))
+            found.extend(X[self.space.is_feasible(X)])
+            drawn += DESIGN_CHUNK
+        self._design = (engine, found, drawn)
+        if index < len(found):
+            return found[index]
+        engine = torch.quasirandom.SobolEngine(len(self.space.parameters), scramble=True, seed=self.seed)
+        engine.fast_forward(index)
+        return self.space.make_feasible(self.space.from_unit(engine.draw(1, dtype=torch.double)))[0]
 
     def _space_filling(self, taken, fidelity: Fidelity, start: int, reason: str) -> tuple[Suggestion, torch.Tensor]:
         """Next Sobol point from ``start`` that is not already taken at ``fidelity`` (with candidates:
@@ -276,14 +314,31 @@ class RandomStrategy(Strategy):
             sug = Suggestion(recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=target.name, model_id="random",
                              reason=f"uniform random untried candidate at {target.name}", strategy=self.name)
             return sug, torch.cat([x, x.new_tensor([target.value])])
-        for _ in range(1000):
-            x = self.space.from_unit(torch.rand(1, len(self.space.parameters), generator=gen, dtype=torch.double))[0]
-            x_full = torch.cat([x, x.new_tensor([target.value])])
-            if not self._is_taken(x_full, taken):
-                break
+        if self.space.has_constraints:
+            x_full = self._random_feasible(gen, taken, target)
+            x = x_full[:-1]
+        else:
+            for _ in range(1000):
+                x = self.space.from_unit(torch.rand(1, len(self.space.parameters), generator=gen, dtype=torch.double))[0]
+                x_full = torch.cat([x, x.new_tensor([target.value])])
+                if not self._is_taken(x_full, taken):
+                    break
         sug = Suggestion(recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=target.name,
                          model_id="random", reason=f"uniform random point at {target.name}", strategy=self.name)
         return sug, x_full
+
+    def _random_feasible(self, gen: torch.Generator, taken: torch.Tensor, target: Fidelity) -> torch.Tensor:
+        """A uniform random untried point that meets the constraints (drawn in batches; when feasible points
+        are too rare to find, a random point moved just inside them)."""
+        p = len(self.space.parameters)
+        for _ in range(MAX_DESIGN_DRAWS // DESIGN_CHUNK):
+            X = self.space.from_unit(torch.rand(DESIGN_CHUNK, p, generator=gen, dtype=torch.double))
+            for x in X[self.space.is_feasible(X)]:
+                x_full = torch.cat([x, x.new_tensor([target.value])])
+                if not self._is_taken(x_full, taken):
+                    return x_full
+        x = self.space.make_feasible(self.space.from_unit(torch.rand(1, p, generator=gen, dtype=torch.double)))[0]
+        return torch.cat([x, x.new_tensor([target.value])])
 
 
 def _target_or_raise(space: SearchSpace, affordable: list[Fidelity], who: str) -> Fidelity:
@@ -385,10 +440,13 @@ class _ModelStrategy(Strategy):
             acqf = PosteriorMean(model)
         with torch.no_grad():
             obs_vals = acqf(X_obs.unsqueeze(-2))
+        if self.space.has_constraints:  # an observed recipe that breaks a constraint is never recommended
+            obs_vals = torch.where(self.space.is_feasible(X_obs), obs_vals, torch.full_like(obs_vals, -math.inf))
         best_i = int(obs_vals.argmax())
         best_x, best_v = X_obs[best_i], float(obs_vals[best_i])
         if candidates is not None:
-            X_c = CandidateSet(self.space, candidates).X
+            cands = CandidateSet(self.space, candidates)
+            X_c = cands.X[cands.feasible] if self.space.has_constraints else cands.X
             c_vals = evaluate(acqf, X_c)
             if float(c_vals.max()) > best_v:
                 best_x, best_v = X_c[int(c_vals.argmax())], float(c_vals.max())
@@ -401,6 +459,8 @@ class _ModelStrategy(Strategy):
                 best_x, best_v = x_opt[0], v_opt
         except Exception:  # noqa: BLE001 - the observed best is a fine answer
             pass
+        if self.space.has_constraints and best_v == -math.inf:
+            raise OptimizerError("no recipe that meets the linear constraints could be recommended yet")
         x_full = torch.cat([best_x, best_x.new_tensor([target_value])]) if self.multi_fidelity else best_x
         mean, std = self._predict(model, x_full)
         return Recommendation(self.space.decode(best_x.reshape(1, -1))[0], mean, std, fm.model_id)

@@ -20,12 +20,14 @@ from core import (
     ConfigError,
     FieldIssue,
     Fidelity,
+    LinearConstraint,
     Objective,
     Parameter,
 )
 from controller.config.names import label_issue
 
 from controller.config.backtest import BacktestSettings, parse_backtest, check_backtest_table
+from controller.config.constraints import check_recipe_constraints, parse_linear_constraints
 from controller.config.control import ControlSettings, parse_control
 from controller.config.devices import DeviceSettings, RetryPolicy, check_device_limits, parse_devices, parse_retry
 from controller.config.optimizer import OptimizerSettings, check_physics, parse_optimizer
@@ -46,6 +48,7 @@ from controller.config.space import (
 TOP_LEVEL_KEYS = {
     "name", "description", "seed", "budget", "store", "system", "objective",
     "parameters", "fidelities", "optimizer", "devices", "scheduler", "retry", "backtest", "control",
+    "linear_constraints",
 }
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class CampaignConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     backtest: BacktestSettings | None = None
     control: ControlSettings = field(default_factory=ControlSettings)
+    #: the campaign's ``linear_constraints`` and then its material system's (``core.LinearConstraint``)
+    linear_constraints: tuple[LinearConstraint, ...] = ()
     description: str = ""
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
@@ -86,6 +91,14 @@ class CampaignConfig:
             if f.name == name:
                 return f
         raise ConfigError(FieldIssue("fidelity", f"unknown fidelity {name!r}; allowed: {[f.name for f in self.fidelities]}"))
+
+    def check_constraints(self, recipe: dict[str, Any]) -> None:
+        """Refuse a recipe that breaks a linear constraint, before it is dispatched.
+
+        Raises:
+            LimitError: naming each broken constraint, the recipe's left-hand side and the bound.
+        """
+        check_recipe_constraints(self.linear_constraints, self.parameters, recipe)
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -180,6 +193,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
     if objective is not None and material is not None:
         collect(check_objective, objective, material)
     parameters = collect(parse_parameters, raw.get("parameters"), material)
+    constraints = collect(parse_linear_constraints, raw.get("linear_constraints"), parameters, material)
     fidelities = collect(parse_fidelities, raw.get("fidelities"))
     optimizer = collect(parse_optimizer, raw.get("optimizer", {}), fidelities)
     devices = collect(parse_devices, raw.get("devices", {}), material.robot if material is not None else None)
@@ -195,8 +209,10 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         collect(check_backtest_table, backtest, parameters, objective)
     control = collect(parse_control, raw.get("control", {}), fidelities)
 
-    if parameters and devices is not None and any(f.kind == "robot" for f in fidelities or ()):
-        collect(check_device_limits, parameters, devices, material.robot if material is not None else None)
+    # (with broken constraints the reachable corners are unknown: the constraints' issues are reported)
+    if parameters and devices is not None and constraints is not None and any(f.kind == "robot" for f in fidelities or ()):
+        collect(check_device_limits, parameters, devices, material.robot if material is not None else None,
+                constraints)
     if optimizer is not None and parameters and objective is not None:
         collect(check_physics, optimizer, parameters, objective)
     if fidelities and budget and budget < min(f.cost for f in fidelities):
@@ -221,6 +237,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         retry=retry,
         backtest=backtest,
         control=control,
+        linear_constraints=constraints or (),
         description=str(raw.get("description", "")),
         source=source,
         raw=raw,

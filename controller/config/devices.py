@@ -205,10 +205,13 @@ def parse_retry(raw: Any) -> RetryPolicy:
         raise ConfigError(issues)
     return RetryPolicy(retries=retries, backoff=backoff, retryable=tuple(retryable))
 
-def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings, robot: Any) -> list[FieldIssue]:
+def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings, robot: Any,
+                   constraints: tuple = ()) -> list[FieldIssue]:
     """Every corner of the box must give setpoints the line accepts (dispensed masses depend on
     the fraction, the ratio and the batch mass together; the fixed process setpoints must fit
-    narrowed limits). A campaign that would have every robot run refused is an error now."""
+    narrowed limits). A campaign that would have every robot run refused is an error now.
+    With linear constraints the corners of the constrained search space are checked instead:
+    a corner of the box that breaks a constraint is never run."""
     import itertools
 
     from core import LimitError
@@ -217,7 +220,10 @@ def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings,
     fixed = {p.name: (next(iter(p.choices.values())) if isinstance(p, MoleculeParameter) else p.choices[0])
              for p in parameters if not isinstance(p, ContinuousParameter)}
     problems: dict[str, None] = {}
-    for corner in itertools.product(*[(p.low, p.high) for p in continuous]):
+    corners = itertools.product(*[(p.low, p.high) for p in continuous])
+    if constraints:
+        corners = _constrained_corners(continuous, constraints, corners)
+    for corner in corners:
         recipe = {**fixed, **{p.name: q for p, q in zip(continuous, corner)}}
         try:
             robot.check_recipe(recipe, limits, batch_mass=devices.batch_mass)
@@ -228,15 +234,33 @@ def _check_corners(parameters: list[Parameter], limits, devices: DeviceSettings,
     return [FieldIssue("devices", f"the search space reaches a setpoint the line refuses: {p}; narrow the "
                                   "parameter bounds or devices.batch_mass") for p in problems]
 
-def check_device_limits(parameters: list[Parameter], devices: DeviceSettings, robot: Any) -> None:
-    """Every bound a robot run could be asked for must be inside the line's limits."""
+def _constrained_corners(continuous: list[ContinuousParameter], constraints: tuple, box_corners) -> list:
+    """The vertices of the box cut by the linear constraints, as quantities (the box's corners when
+    there are too many vertices to enumerate: then only those that meet the constraints)."""
+    from optimizers.constraints import unit_box_rows, vertices  # noqa: PLC0415 - scipy on demand
+
+    G, h = unit_box_rows(constraints, continuous)
+    V = vertices(G, h)
+    if V is None:
+        names = [p.name for p in continuous]
+        units = {p.name: p.unit for p in continuous}
+        return [c for c in box_corners
+                if all(k.violation(dict(zip(names, c)), units) is None for k in constraints)]
+    return [tuple(p.quantity(p.low_magnitude + u * (p.high_magnitude - p.low_magnitude))
+                  for p, u in zip(continuous, row)) for row in V]
+
+
+def check_device_limits(parameters: list[Parameter], devices: DeviceSettings, robot: Any,
+                        constraints: tuple = ()) -> None:
+    """Every bound a robot run could be asked for must be inside the line's limits (with linear
+    constraints, every corner of the constrained search space)."""
     robot = _robot(robot, "fidelities")
     try:
         limits = line_limits(robot, devices.limits)
     except SDLError as err:
         raise ConfigError(FieldIssue("devices.limits", str(err))) from err
     allowed = robot.parameter_limits(limits, batch_mass=devices.batch_mass)
-    issues = _check_corners(parameters, limits, devices, robot)
+    issues = _check_corners(parameters, limits, devices, robot, constraints)
     for p in parameters:
         if not isinstance(p, ContinuousParameter) or p.name not in allowed:
             continue
