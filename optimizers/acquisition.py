@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 from botorch.acquisition import AcquisitionFunction
+from botorch.generation.gen import gen_candidates_scipy
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 
 from core import Fidelity
@@ -97,6 +98,9 @@ def _maximize(acqf, space: SearchSpace, q: int, seed: int, settings: OptimizerSe
                 fixed_features_list=combos, options=options,
             )
             return X, float(val.max())
+        if combos is not None and combos != [{}] and q == 1:
+            X, val = _maximize_over_choices(acqf, space, combos, seed, settings, constrained)
+            return space.snap(X), val
         if combos is not None and combos != [{}]:
             X, val = optimize_acqf_mixed(
                 acqf, bounds=bounds, q=q, num_restarts=settings.num_restarts,
@@ -112,6 +116,39 @@ def _maximize(acqf, space: SearchSpace, q: int, seed: int, settings: OptimizerSe
             with torch.no_grad():
                 val = acqf(X.unsqueeze(0) if q > 1 else X.unsqueeze(-2))
         return X, float(val.max())
+
+
+def _maximize_over_choices(acqf, space: SearchSpace, combos: list[dict[int, float]], seed: int,
+                           settings: OptimizerSettings, constrained: bool) -> tuple[torch.Tensor, float]:
+    """One suggestion over continuous parameters and a few discrete choices, in one batched L-BFGS.
+
+    ``optimize_acqf_mixed`` runs a full optimization per combination of choices, one after the
+    other; on a campaign's small models the time is per acquisition call, not per point, so
+    that cost grows with the number of combinations. Here every combination is scored on
+    the same ``raw_samples`` space-filling points (no gradients), the ``2 * num_restarts``
+    best (point, combination) pairs start one batched optimization of the continuous columns,
+    each with its combination held fixed, and the best result wins.
+    """
+    columns = sorted(combos[0])
+    choices = torch.tensor([[c[j] for j in columns] for c in combos], dtype=torch.double)
+    base = space.feasible_samples(settings.raw_samples, seed)
+    n = base.shape[0]
+    X = base.repeat(len(combos), 1)
+    X[:, columns] = choices.repeat_interleave(n, dim=0)
+    with torch.no_grad():
+        vals = torch.cat([acqf(chunk.unsqueeze(-2)) for chunk in X.split(512)])
+    k = min(2 * settings.num_restarts, X.shape[0])
+    start = X[vals.topk(k).indices]
+    fixed = {j: start[:, i].clone() for i, j in enumerate(columns)}
+    options: dict = {"maxiter": settings.maxiter}
+    extra: dict = {}
+    if constrained:
+        extra["inequality_constraints"] = space.inequality_constraints()
+        options["max_optimization_problem_aggregation_size"] = 1  # SLSQP, one start at a time
+    X_opt, v_opt = gen_candidates_scipy(start.unsqueeze(-2), acqf, lower_bounds=0.0, upper_bounds=1.0,
+                                        options=options, fixed_features=fixed, **extra)
+    best = int(v_opt.argmax())
+    return X_opt[best].reshape(1, -1), float(v_opt[best])
 
 
 @dataclass(frozen=True)
