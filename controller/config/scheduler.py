@@ -22,21 +22,26 @@ class SchedulerSettings:
             ``"processes"`` (a local process pool).
         dask_scheduler: address (``tcp://host:port``) of an existing Dask scheduler; None
             starts a LocalCluster on this machine.
+        deterministic: exact replays. Each decision waits until everything dispatched before
+            it has finished and is recorded in dispatch order, so two dry runs of one file
+            record the same campaign. Costs throughput: simulations wait while the robot works.
     """
 
     simulation_workers: int = 2
     backend: str = "dask"
     dask_scheduler: str | None = None
+    deterministic: bool = False
 
     @property
     def local_simulation_workers(self) -> int:
         """Simulation processes on this machine (none when an existing Dask scheduler runs them)."""
         return 0 if self.dask_scheduler else self.simulation_workers
 
+
 def parse_scheduler(raw: Any) -> SchedulerSettings:
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("scheduler", "must be a table"))
-    allowed = ("simulation_workers", "backend", "dask_scheduler")
+    allowed = ("simulation_workers", "backend", "dask_scheduler", "deterministic")
     extra = set(raw) - set(allowed)
     if extra:
         raise ConfigError([FieldIssue(f"scheduler.{k}", f"unknown field; allowed: {', '.join(allowed)}") for k in sorted(extra)])
@@ -55,9 +60,14 @@ def parse_scheduler(raw: Any) -> SchedulerSettings:
         elif backend == "processes":
             issues.append(FieldIssue("scheduler.dask_scheduler", "is set but scheduler.backend is \"processes\"; "
                                                                  "remove one of them"))
+    deterministic = raw.get("deterministic", False)
+    if not isinstance(deterministic, bool):
+        issues.append(FieldIssue("scheduler.deterministic", f"{deterministic!r} must be true or false"))
     if issues:
         raise ConfigError(issues)
-    return SchedulerSettings(simulation_workers=workers, backend=backend, dask_scheduler=address)
+    return SchedulerSettings(simulation_workers=workers, backend=backend, dask_scheduler=address,
+                             deterministic=deterministic)
+
 
 # tcp://HOST:PORT with a host name, an IPv4 address or a bracketed IPv6 address.
 _DASK_ADDRESS = re.compile(r"tcp://(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}")

@@ -160,7 +160,7 @@ class CampaignRunner:
             raise KeyboardInterrupt
         if loop.lease is not None and loop.lease.lost:  # another controller runs it now: dispatch nothing more
             return loop.end("stopped", loop.lease.lost)
-        for fut in [f for f in loop.inflight if f.done()]:
+        for fut in self._finished(loop):
             self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
         self.gate.poll(loop.store)
         if self.gate.stop_request is not None:
@@ -206,7 +206,7 @@ class CampaignRunner:
         lease = store.heartbeat(cfg.name, owner)
         if broken is not None:
             store.log_event(cfg.name, "broken_chain_accepted", {"by": f"{getpass.getuser()} ({owner})", "problem": broken})
-        recover_inflight(store, cfg.name)
+        recover_inflight(store, cfg.name, self._reader())
         loop = LoopState(store=store, strategy=strategy, executors=executors, samples=store.samples(cfg.name),
                          committed=store.spent(cfg.name), seq=store.next_seq(cfg.name), resumed=resumed, lease=lease)
         # Runs still waiting for an operator when the controller stopped wait on.
@@ -216,6 +216,10 @@ class CampaignRunner:
         store.log_event(cfg.name, kind, {"spent": loop.committed})
         self._emit(kind, {"spent": loop.committed, "budget": cfg.budget, "samples": len(loop.samples)})
         return loop
+
+    def _reader(self):
+        """The material system's documents -> run record, or None for the generic reader."""
+        return getattr(self.config.robot, "record", None)
 
     def _robot_executor(self, store: RecordStore) -> Executor:
         from controller.execution.robot import make_robot_executor
@@ -329,19 +333,53 @@ class CampaignRunner:
             allowed = []
         return allowed, sim_free
 
+    def _finished(self, loop: LoopState) -> list[Future]:
+        """The runs to record now: whatever has finished; for an exact replay, the whole batch
+        once every run of it has finished, in dispatch order (the history's rows, and so the
+        model, then do not depend on which simulation happened to finish first)."""
+        done = [f for f in loop.inflight if f.done()]
+        if not self.config.scheduler.deterministic:
+            return done
+        if len(done) < len(loop.inflight):
+            return []
+        return sorted(done, key=lambda f: loop.inflight[f].seq)
+
     def _dispatch_next(self, loop: LoopState) -> None:
-        """Ask the optimizer for the next sample where a slot and the budget allow, and start it;
-        otherwise wait for something to finish, or end the campaign when nothing can run again."""
+        """Fill every free slot (simulation workers, the robot) from one model fit, and start
+        what is suggested; otherwise wait for something to finish, or end the campaign when
+        nothing can run again.
+
+        Nothing is recorded while a batch is chosen, so the history, and with it the fitted
+        model, stays the same for every suggestion of the batch: the strategy fits once and
+        each further suggestion is conditioned on the ones before it as pending runs."""
         cfg = self.config
         budget_left = cfg.budget - loop.committed
         if not any(f.cost <= budget_left + 1e-9 for f in cfg.fidelities) and not loop.open_dispatches():
             loop.end("finished", f"budget exhausted: {loop.committed:g} of {cfg.budget:g} cost units committed; "
                                  f"the cheapest fidelity costs {min(f.cost for f in cfg.fidelities):g}")
             return
+        if cfg.scheduler.deterministic and loop.open_dispatches():
+            return self._wait(loop)  # exact replay: the next decision sees everything before it recorded
+        history = history_frame(cfg, loop.samples)
+        started = 0
+        while loop.reason is None:
+            outcome = self._dispatch_one(loop, history)
+            if outcome == "refused":  # recorded as failed: the next suggestion sees it in the history
+                return
+            if outcome == "none":
+                break
+            started += 1
+        if not started and loop.reason is None:
+            self._wait(loop)
+
+    def _dispatch_one(self, loop: LoopState, history) -> str:
+        """Ask for one suggestion for a free slot and start it: ``"started"`` (or waiting at the
+        approval gate), ``"none"`` when nothing can start now, ``"refused"`` when it was refused."""
+        cfg = self.config
+        budget_left = cfg.budget - loop.committed
         allowed, sim_free = self._allowed_fidelities(loop)
         if not allowed:
-            return self._wait(loop)
-        history = history_frame(cfg, loop.samples)
+            return "none"
         pending = book.pending_frame(cfg, loop.open_dispatches(), loop.samples)
         self.view.thinking(len(history), [f.name for f in allowed])
         try:
@@ -350,16 +388,16 @@ class CampaignRunner:
         except OptimizerError as err:
             # e.g. a single-fidelity strategy while the robot is busy, or with less budget
             # left than a robot run costs: wait for what is running, else stop here.
-            if loop.open_dispatches():
-                return self._wait(loop)
-            return loop.end("finished", f"nothing left to suggest within the budget ({loop.committed:g} of "
-                                        f"{cfg.budget:g} committed): {err}")
+            if not loop.open_dispatches():
+                loop.end("finished", f"nothing left to suggest within the budget ({loop.committed:g} of "
+                                     f"{cfg.budget:g} committed): {err}")
+            return "none"
         fidelity = cfg.fidelity(suggestion.fidelity)
         self._emit("suggestion", {"fidelity": fidelity.name, "reason": suggestion.reason,
                                   "acquisition_by_fidelity": suggestion.acquisition_by_fidelity,
                                   "predicted_mean": suggestion.predicted_mean, "budget_left": budget_left})
         if fidelity.kind == "simulator" and not sim_free:
-            return self._wait(loop)  # the optimizer wants a simulation but every worker is busy
+            return "none"  # the optimizer wants a simulation but every worker is busy: wait for one
         d = Dispatch(sample_id=f"{cfg.name}-{loop.seq:04d}", seq=loop.seq, fidelity=fidelity.name,
                      recipe=dict(suggestion.recipe), suggestion=suggestion_record(suggestion, cfg.objective.unit),
                      created=time.time())
@@ -367,15 +405,17 @@ class CampaignRunner:
         try:
             fut = self._submit(loop, d)
         except SDLError as err:
-            return self._refused(loop, d, err)
+            self._refused(loop, d, err)
+            return "refused"
         loop.refusals = 0
         loop.committed += fidelity.cost
         if fut is None:  # held at the approval gate; its cost stays reserved
             loop.awaiting[d.sample_id] = d
             self.gate.requested(loop.store, d, loop.committed)
-            return
+            return "started"
         loop.inflight[fut] = d
         self._dispatched(d, loop.committed)
+        return "started"
 
     def _refused(self, loop: LoopState, d: Dispatch, err: SDLError) -> None:
         """Refused before anything ran (e.g. a setpoint beyond a device limit): recorded as
@@ -397,6 +437,7 @@ class CampaignRunner:
         """
         fidelity = self.config.fidelity(d.fidelity)
         executor = loop.executors[fidelity.kind]
+        self.config.check_constraints(d.recipe)  # a recipe breaking a linear constraint never runs
         executor.check(d.recipe)  # refuse an out-of-limit recipe before anything is recorded or sent
         if approved:
             loop.store.start_approved(book.started_sample(self.config, d))
@@ -435,7 +476,7 @@ class CampaignRunner:
         sample = book.finished_sample(self.config, d, fut)
         if sample.status == "failed":
             sample.run_uid = loop.store.run_uid_of(d.sample_id)
-            sample.steps = partial_steps(loop.store, self.config.name, sample.run_uid)
+            sample.steps = partial_steps(loop.store, self.config.name, sample.run_uid, self._reader())
             if self._stopping:
                 sample.status = "interrupted"
                 sample.error = f"stopped by the operator after {len(sample.steps)} process steps ({sample.error})"

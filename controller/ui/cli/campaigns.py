@@ -18,6 +18,9 @@ def register(sub) -> None:
     run.add_argument("--store", help="overrides the campaign file's store")
     run.add_argument("--speedup", type=float, help="simulated-device time runs this many times faster than wall time")
     run.add_argument("--quiet", action="store_true", help="no live progress; print the summary only")
+    run.add_argument("--deterministic", action="store_true",
+                     help="exact replay: decide at fixed points so two dry runs of the file record the same campaign "
+                          "(as [scheduler] deterministic = true)")
     _stream_options(run)
     run.add_argument("--accept-broken-chain", action="store_true",
                      help="continue a campaign whose records' hash chain is broken (recorded as an event; see sdl verify)")
@@ -127,10 +130,13 @@ def _run_with_stream(args, config, runner, settings=None):
 
 def cmd_run(args) -> int:
     from controller.loop.runner import CampaignRunner
-    from controller.config.campaign import load_config
+    from controller.config.campaign import config_from_dict, load_config
     from controller.ui.console import print_result
 
     config = load_config(args.config)
+    if args.deterministic:  # into the settings the store keeps, so `sdl resume` replays the same way
+        config = config_from_dict({**config.raw, "scheduler": {**config.raw.get("scheduler", {}), "deterministic": True}},
+                                  source=config.source)
     settings = stream_settings(args, start_proxy=not args.no_proxy) if args.stream else None  # before the store
     runner = CampaignRunner(config, store_path=args.store, speedup=args.speedup, show_progress=not args.quiet,
                             accept_broken_chain=args.accept_broken_chain)
