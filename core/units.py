@@ -149,9 +149,12 @@ def unit_text(unit: pint.Unit | str) -> str:
 
 
 def quantity_to_record(q: pint.Quantity | float | str | None) -> Any:
-    """JSON-friendly form of a quantity: ``{"value": 60.0, "unit": "degC"}``."""
+    """JSON-friendly form of a quantity: ``{"value": 60.0, "unit": "degC"}``; an array quantity
+    (a spectrum, a curve) keeps every value: ``{"value": [...], "unit": "nm"}``."""
     if isinstance(q, pint.Quantity):
-        return {"value": float(q.magnitude), "unit": unit_text(q.units)}
+        m = q.magnitude
+        value = m.tolist() if getattr(m, "ndim", 0) else float(m)
+        return {"value": value, "unit": unit_text(q.units)}
     return q
 
 

@@ -62,6 +62,11 @@ def _magnitude(value: Any) -> Any:
     return float(value.magnitude) if isinstance(value, pint.Quantity) else value
 
 
+def _is_array(value: Any) -> bool:
+    """A spectrum or a curve: kept whole in the record and the documents, not a table cell."""
+    return bool(getattr(getattr(value, "magnitude", value), "ndim", 0)) or isinstance(value, list)
+
+
 def sample_table(config_or_none: Any | None, samples: list[Sample]) -> pd.DataFrame:
     """One row per sample for export: id, fidelity, cost, status, parameters with units in
     the column names, structure features, properties, Bluesky run uid, and the decision."""
@@ -75,9 +80,11 @@ def sample_table(config_or_none: Any | None, samples: list[Sample]) -> pd.DataFr
                 value = value.to(p.unit)
             row[_column(name, value)] = _magnitude(value)
         for name, value in s.structure.items():
-            row[_column(f"structure.{name}", value)] = _magnitude(value)
+            if not _is_array(value):
+                row[_column(f"structure.{name}", value)] = _magnitude(value)
         for name, value in s.properties.items():
-            row[_column(f"property.{name}", value)] = _magnitude(value)
+            if not _is_array(value):
+                row[_column(f"property.{name}", value)] = _magnitude(value)
         row["run_uid"] = s.run_uid
         sug = s.suggestion or {}
         for key in ("strategy", "model_id", "predicted_mean", "predicted_std", "acquisition_value"):

@@ -19,13 +19,15 @@ OPEN_STATUSES = ("awaiting_approval", "running")
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Quantities -> ``{"value", "unit"}`` dicts, recursively; tuples -> lists."""
+    """Quantities -> ``{"value", "unit"}`` dicts, recursively; tuples and arrays -> lists."""
     if isinstance(obj, pint.Quantity):
         return quantity_to_record(obj)
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
+    if getattr(obj, "ndim", 0) and callable(getattr(obj, "tolist", None)):  # numpy arrays
+        return obj.tolist()
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
         return obj.item()
     return obj

@@ -19,7 +19,10 @@ from controller.records.store import RecordStore
 def _fmt(value: Any) -> str:
     if isinstance(value, pint.Quantity):
         mag = value.magnitude
-        text = f"{mag:.4g}" if isinstance(mag, float) else str(mag)
+        if getattr(mag, "ndim", 0):  # a spectrum or a curve: its size and range, not every value
+            text = f"[{mag.size} values, {mag.min():.4g} to {mag.max():.4g}]"
+        else:
+            text = f"{mag:.4g}" if isinstance(mag, float) else str(mag)
         unit = f"{value.units:~C}"
         return f"{text} {unit}" if unit else text
     if isinstance(value, float):

@@ -49,6 +49,32 @@ def test_sample_round_trip_keeps_units(store):
     assert store.next_seq("demo") == 2
 
 
+def test_an_array_measurement_is_kept_whole(store):
+    """A spectrum in a step's actuals and in the structure comes back as the same array quantity;
+    the export table leaves it out (one cell cannot hold it) and keeps the scalars."""
+    import numpy as np
+
+    from controller.records.history import sample_table
+
+    wavelength = Q_(np.linspace(400.0, 700.0, 512), "nm")
+    intensity = Q_(np.exp(-((wavelength.magnitude - 560.0) / 20.0) ** 2) * 1e4, "count")
+    sample = make_sample(run_uid="uid-1")
+    sample.steps[0].actuals.update(wavelength=wavelength, intensity=intensity)
+    sample.structure["emission_spectrum"] = intensity
+    store.add_sample(sample, [("start", {"uid": "uid-1", "time": 1.0}),
+                              ("event", {"data": {"intensity": intensity.magnitude}})])
+    back = store.sample("demo-0001")
+    for got in (back.steps[0].actuals["intensity"], back.structure["emission_spectrum"]):
+        assert got.units == intensity.units and got.magnitude.shape == (512,)
+        assert np.allclose(got.magnitude, intensity.magnitude)
+    assert np.allclose(back.steps[0].actuals["wavelength"].to("um").magnitude, wavelength.to("um").magnitude)
+    table = sample_table(None, [back])
+    assert not any("emission_spectrum" in c for c in table.columns)
+    assert "structure.degree_of_cure" in table.columns
+    event = dict(store.documents("uid-1"))["event"]
+    assert len(event["data"]["intensity"]) == 512
+
+
 def test_sample_and_documents_are_one_transaction(store):
     store.add_sample(make_sample(1, run_uid="uid-1"), [("start", {"uid": "uid-1"})])
     # Documents without a run uid fail after the sample row was written in the same
