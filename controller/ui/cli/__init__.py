@@ -9,6 +9,7 @@
     sdl export CAMPAIGN --documents PATH.jsonl [--store PATH]
     sdl export CAMPAIGN --explain PATH.json [--store PATH]
     sdl explain CAMPAIGN [--sample ID] [--json] [--store PATH]
+    sdl new system NAME [--dir PATH]   (a material-system plugin package that runs as written)
 
 Project errors end the command with a one-line message and exit status 2.
 """
@@ -19,10 +20,10 @@ import argparse
 import sqlite3
 import sys
 
-from controller.ui.cli import analysis, campaigns, operators, records, web
+from controller.ui.cli import analysis, campaigns, new, operators, records, web
 from core import SDLError
 
-GROUPS = (campaigns, records, analysis, web, operators)  # the order of ``sdl --help``
+GROUPS = (campaigns, records, analysis, web, operators, new)  # the order of ``sdl --help``
 
 
 def build_parser() -> argparse.ArgumentParser:
