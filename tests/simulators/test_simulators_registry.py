@@ -11,7 +11,7 @@ from simulators import SimulationResult, Simulator, available_models, get_simula
 
 
 def test_available_models_lists_both_thermoset_fidelities():
-    assert available_models() == sorted(MODELS)
+    assert set(MODELS) <= set(available_models())  # other installed systems add theirs
 
 
 @pytest.mark.parametrize("model", MODELS, ids=["closed_form", "kinetics_phase_field"])
