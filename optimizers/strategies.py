@@ -40,6 +40,7 @@ from optimizers.feasibility import SuccessModel, SuccessWeighted
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
 from optimizers.space import SearchSpace
 from optimizers.suggestion import Recommendation, Suggestion
+from optimizers.thinning import MAX_TRAINING_ROWS, thin
 
 # With linear constraints, space-filling and random points are drawn this many at a time, skipping
 # those that break a constraint: at most MAX_DESIGN_DRAWS for the whole Sobol design, and per random
@@ -85,6 +86,7 @@ class Strategy:
             space.fidelity(fname)  # raises on unknown names
         self.initial_design = counts
         self._candidates: CandidateSet | None = None  # set for the duration of one recommend(candidates=...)
+        self._n_known = 0  # set by each recommend(): how many rows of ``taken`` are the history's
         self._design: tuple | None = None  # with linear constraints: (Sobol engine, feasible points, points drawn)
 
     # -------------------------------------------------------------- public API
@@ -122,6 +124,7 @@ class Strategy:
         X_all = self.space.encode(history, kind="history") if len(history) else self._empty()
         X_pend = self.space.encode(pending, kind="pending") if len(pending) else self._empty()
         taken = torch.cat([X_all, X_pend])
+        self._n_known = X_all.shape[0]  # rows of ``taken`` after these are pending or earlier in the batch
         out: list[Suggestion] = []
         budget = float(budget_left)
         for i in range(int(q)):
@@ -188,6 +191,12 @@ class Strategy:
         if physics is not None:
             record["physics"] = physics.record(recipe)
         return record
+
+    def _pending(self, taken: torch.Tensor, fm: FittedModel, X_failed: torch.Tensor) -> torch.Tensor:
+        """Rows of ``taken`` that are running or earlier in this batch (not a training row, not a
+        failure). Only rows after the history's are compared: with a long history, comparing
+        every row against every training row would take gigabytes."""
+        return _rows_not_in(_rows_not_in(taken[self._n_known:], fm.X), X_failed)
 
     def _is_taken(self, x_full: torch.Tensor, taken: torch.Tensor) -> bool:
         if taken.shape[0] == 0:
@@ -358,8 +367,12 @@ class _ModelStrategy(Strategy):
     multi_fidelity = True
 
     def __init__(self, space, seed=0, initial_design=None, kernel: str = "linear_truncated",
-                 raw_samples: int = 256, num_restarts: int = 4, fit_maxiter: int = 150, physics=None):
+                 raw_samples: int = 256, num_restarts: int = 4, fit_maxiter: int = 150, physics=None,
+                 max_training_rows: int = MAX_TRAINING_ROWS):
         super().__init__(space, seed, initial_design)
+        if int(max_training_rows) < 10:
+            raise OptimizerError(f"max_training_rows must be at least 10, got {max_training_rows}")
+        self.max_training_rows = int(max_training_rows)
         self.kernel = kernel
         self.settings = OptimizerSettings(raw_samples=raw_samples, num_restarts=num_restarts)
         self.fit_maxiter = fit_maxiter
@@ -379,6 +392,13 @@ class _ModelStrategy(Strategy):
             X, Y = X[keep, :-1], Y[keep]
         return X, Y
 
+    def _thinned(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows the GP is fitted to: all of them, or past ``MAX_TRAINING_ROWS`` the subset of
+        ``optimizers.thinning`` (the rest stay in the history: taken, and in the best so far)."""
+        fid_col = self.space.dim if self.multi_fidelity else None
+        rows = thin(X, Y, fid_col, self.space.target_fidelity.value, cap=self.max_training_rows)
+        return (X, Y) if rows.numel() == X.shape[0] else (X[rows], Y[rows])
+
     def fitted(self, history) -> FittedModel | None:
         """The GP fitted to the completed rows of ``history`` (None without enough data)."""
         X, Y = self._training(history)
@@ -388,6 +408,7 @@ class _ModelStrategy(Strategy):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         torch.manual_seed(_seed(self.seed, X.shape[0], 7))
+        X, Y = self._thinned(X, Y)
         fid_col = self.space.dim if self.multi_fidelity else None
         if self.physics is not None:
             fm = self.physics.fit(X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm,
@@ -475,6 +496,8 @@ class MultiFidelityStrategy(_ModelStrategy):
         kernel: ``"linear_truncated"`` (default) or ``"product"``.
         raw_samples, num_restarts: effort of the acquisition optimization.
         fit_maxiter: L-BFGS iterations per GP fit.
+        max_training_rows: the most rows the GP is fitted to; a longer history is thinned by
+            the rule of ``optimizers.thinning`` (default 250).
         physics: an ``optimizers.physics.PhysicsFeatures`` (simulator features as inputs,
             or the simulator's prediction as prior mean / input); the acquisition is then
             maximized over a featurized candidate set.
@@ -516,7 +539,7 @@ class MultiFidelityStrategy(_ModelStrategy):
         """
         model = fm.model
         # rows of ``taken`` that are neither training rows nor failures: pending and earlier in the batch
-        Xp = _rows_not_in(_rows_not_in(taken, fm.X), X_failed)
+        Xp = self._pending(taken, fm, X_failed)
         if Xp.shape[0] == 0:
             return model
         with torch.no_grad():
@@ -537,7 +560,8 @@ class MultiFidelityStrategy(_ModelStrategy):
         model.eval()
         X_obs_t = self._target_input(torch.cat([fm.X, _rows_not_in(taken, X_failed)]))
         with torch.no_grad():
-            best_f = float(model.posterior(X_obs_t).mean.max())
+            # in chunks: one posterior over a long history would build an n x n covariance
+            best_f = max(float(model.posterior(chunk).mean.max()) for chunk in X_obs_t.split(1024))
         acqf = FixedFeatureAcquisitionFunction(
             LogExpectedImprovement(model, best_f=best_f), d=d + 1, columns=[d], values=[target.value]
         )
@@ -572,7 +596,7 @@ class MultiFidelityStrategy(_ModelStrategy):
             f"{chosen.fidelity.name}: {chosen.per_cost:.3g} nats per cost unit"
             + (f" vs {others}" if others else "")
             + f"; point chosen by log EI {log_ei:.3g} at the target fidelity {target.name}"
-            + (f" (batch item {batch_index + 1}, conditioned on {n_pending} pending)" if (n_pending := _rows_not_in(_rows_not_in(taken, fm.X), X_failed).shape[0]) else "")
+            + (f" (batch item {batch_index + 1}, conditioned on {n_pending} pending)" if (n_pending := self._pending(taken, fm, X_failed).shape[0]) else "")
             + (f"; predicted success probability {float(success.probability(x.reshape(1, -1)).detach()):.2f} "
                f"(from {int((success.success == 0).sum())} failures)" if success is not None else "")
         )
@@ -603,7 +627,8 @@ class SingleFidelityStrategy(_ModelStrategy):
         if fm is None:
             return self._space_filling(taken, target, taken.shape[0],
                                        "space-filling: too few completed target observations for a model (Sobol point {index})")
-        at_t = taken[taken[:, -1] == target.value, :-1]
+        later = taken[self._n_known:]
+        at_t = later[later[:, -1] == target.value, :-1]
         failed = history[history["status"] == "failed"]
         X_failed = self.space.encode(failed, kind="history")[:, :-1] if len(failed) else self._empty()[:, :-1]
         pend = _rows_not_in(_rows_not_in(at_t, fm.X), X_failed)  # failures are not pending experiments
