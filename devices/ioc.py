@@ -202,7 +202,8 @@ async def _put_reagent(group: DevicePVs, instance, value):
 
 
 def device_pvs(name: str, device_class: type, limits: DeviceLimits = DEFAULT_LIMITS,
-               initial: Mapping[str, Any] | None = None) -> type[DevicePVs]:
+               initial: Mapping[str, Any] | None = None,
+               egu_overrides: Mapping[str, str] | None = None) -> type[DevicePVs]:
     """The PVGroup class of one device: a PV per component of ``device_class``.
 
     Args:
@@ -210,8 +211,11 @@ def device_pvs(name: str, device_class: type, limits: DeviceLimits = DEFAULT_LIM
         device_class: the simulated line's class (``CuringOven``): components, units, roles.
         limits: the hardware limits, served as the setpoints' control limits (DRVL/DRVH).
         initial: attribute -> initial value (``reagent`` of a dispenser).
+        egu_overrides: attribute -> EGU served instead of the component's unit (a miswired IOC,
+            for pre-flight tests; the twins still work in the component's unit).
     """
     initial = dict(initial or {})
+    egu_overrides = dict(egu_overrides or {})
     body: dict[str, Any] = {"device_name": name, "device_class": device_class, "units": {}}
     for attr in device_class.component_names:
         component = getattr(device_class, attr)
@@ -230,7 +234,8 @@ def device_pvs(name: str, device_class: type, limits: DeviceLimits = DEFAULT_LIM
         if bounds is not None:
             ctrl = {"lower_ctrl_limit": float(bounds[0].to(units).magnitude),
                     "upper_ctrl_limit": float(bounds[1].to(units).magnitude)}
-        body[attr] = pvproperty(value=float(value or 0.0), name=attr, units=egu(units), precision=4,
+        body[attr] = pvproperty(value=float(value or 0.0), name=attr, units=egu_overrides.get(attr, egu(units)),
+                                precision=4,
                                 read_only=not writable, doc=doc, **ctrl)
     for kind in ACTIONS[device_class]:
         body[kind] = pvproperty(value=0, name=ACTION_PV[kind], put=_put_action(kind),
@@ -253,13 +258,14 @@ class LinePVs(PVGroup):
 
 
 def make_ioc(prefix: str = "SDL:", seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits | None = None,
-             faults: Sequence[FaultSpec] = ()) -> LinePVs:
+             faults: Sequence[FaultSpec] = (), egu_overrides: Mapping[str, str] | None = None) -> LinePVs:
     """The IOC of a simulated line: its PV groups and the twins behind them.
 
     Args:
         prefix: PV prefix (``SDL:``).
         seed, speedup, faults: as for :func:`devices.make_sim_line` (same lab, same twins).
         limits: hardware limits served as control limits; None for :data:`devices.DEFAULT_LIMITS`.
+        egu_overrides: setpoint path (``oven.temperature``) -> EGU served instead of its unit.
 
     Returns:
         The top :class:`LinePVs` group; ``ioc.pvdb`` goes to ``caproto.server.run``, ``ioc.lab``
@@ -289,7 +295,9 @@ def make_ioc(prefix: str = "SDL:", seed: int = 0, speedup: float = 1000.0, limit
         initial = {}
         if name in reagents:
             initial = {"reagent": reagents[name], "lot_number": backends[name].lot_number(reagents[name])}
-        body[name] = SubGroup(device_pvs(name, cls, limits, initial), prefix=device_prefix("", name))
+        egus = {path.split(".", 1)[1]: text for path, text in (egu_overrides or {}).items()
+                if path.split(".", 1)[0] == name}
+        body[name] = SubGroup(device_pvs(name, cls, limits, initial, egus), prefix=device_prefix("", name))
     ioc_class = type("SimulatedLinePVs", (LinePVs,), body)
     return ioc_class(prefix=prefix, lab=lab, backends=backends)
 
@@ -307,6 +315,41 @@ def parse_fault(text: str) -> dict[str, Any]:
     if len(parts) == 4:
         spec["signal"] = parts[3]
     return spec
+
+
+def parse_egu(text: str) -> tuple[str, str]:
+    """``oven.temperature=degF`` -> (path, EGU)."""
+    path, sep, unit = text.partition("=")
+    if not sep or "." not in path:
+        raise argparse.ArgumentTypeError(f"{text!r}: write device.setpoint=EGU, e.g. oven.temperature=degF")
+    return path.strip(), unit.strip()
+
+
+def parse_drive_limits(text: str) -> tuple[str, float, float]:
+    """``oven.temperature=20:150`` -> (path, DRVL, DRVH) in the setpoint's own unit."""
+    path, sep, pair = text.partition("=")
+    low, colon, high = pair.partition(":")
+    try:
+        if not sep or not colon or "." not in path:
+            raise ValueError
+        return path.strip(), float(low), float(high)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write device.setpoint=LOW:HIGH in the setpoint's unit, "
+                                         "e.g. oven.temperature=20:150") from None
+
+
+def _served_limits(drive: Sequence[tuple[str, float, float]]) -> tuple[DeviceLimits, list[str]]:
+    """:data:`DEFAULT_LIMITS` with ``--drive-limits`` applied (any range, wider or narrower)."""
+    ranges, problems = {}, []
+    for path, low, high in drive:
+        pair = DEFAULT_LIMITS.bounds(path)
+        if pair is None:
+            problems.append(f"--drive-limits: unknown setpoint {path!r}; allowed: {sorted(DEFAULT_LIMITS.ranges)}")
+        elif not low < high:
+            problems.append(f"--drive-limits {path}: low {low:g} must be below high {high:g}")
+        else:
+            ranges[path] = (Q_(low, pair[0].units), Q_(high, pair[0].units))
+    return DEFAULT_LIMITS.with_ranges(ranges), problems
 
 
 class _QuietBeacons(logging.Filter):
@@ -328,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of lots, noise and the hidden truth (default 0)")
     parser.add_argument("--fault", type=parse_fault, action="append", default=[], metavar="DEVICE:KIND:P[:SIGNAL]",
                         help="inject a seeded fault, e.g. oven:timeout:0.3 (repeatable)")
+    parser.add_argument("--egu", type=parse_egu, action="append", default=[], metavar="DEVICE.SETPOINT=EGU",
+                        help="serve another EGU for a setpoint, e.g. oven.temperature=degF (a miswired IOC; repeatable)")
+    parser.add_argument("--drive-limits", type=parse_drive_limits, action="append", default=[],
+                        metavar="DEVICE.SETPOINT=LOW:HIGH",
+                        help="serve other drive limits (DRVL/DRVH) for a setpoint, in its unit, e.g. "
+                             "oven.temperature=20:150 (repeatable)")
     parser.add_argument("--list-pvs", action="store_true", help="print the PV names at startup")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every action")
     return parser
@@ -349,6 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults = fault_specs_from_config(args.fault) if args.fault else ()
     except ConfigError as err:
         problems.extend(f"--fault: {issue}" for issue in err.issues)
+    limits, limit_problems = _served_limits(args.drive_limits)
+    problems.extend(limit_problems)
+    problems.extend(f"--egu: unknown setpoint {path!r}; allowed: {sorted(DEFAULT_LIMITS.ranges)}"
+                    for path, _ in args.egu if DEFAULT_LIMITS.bounds(path) is None)
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -362,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietBeacons())
-    ioc = make_ioc(prefix=args.prefix, seed=args.seed, speedup=args.speedup, faults=faults)
+    ioc = make_ioc(prefix=args.prefix, seed=args.seed, speedup=args.speedup, faults=faults, limits=limits,
+                   egu_overrides=dict(args.egu))
     print(f"devices.ioc: serving {len(ioc.pvdb)} PVs under {args.prefix!r} on {' '.join(args.interfaces)} "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, speedup {args.speedup:g}, seed {args.seed}",
           flush=True)

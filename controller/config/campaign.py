@@ -207,7 +207,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
             issues.append(FieldIssue("system", f"\"{GENERIC}\" campaigns run only against a recorded table: add a [backtest] table"))
     if backtest is not None and parameters and objective is not None and fidelities:
         collect(check_backtest_table, backtest, parameters, objective)
-    control = collect(parse_control, raw.get("control", {}), fidelities)
+    control = collect(parse_control, raw.get("control", {}), fidelities, devices)
 
     # (with broken constraints the reachable corners are unknown: the constraints' issues are reported)
     if parameters and devices is not None and constraints is not None and any(f.kind == "robot" for f in fidelities or ()):

@@ -17,7 +17,8 @@ class ControlSettings:
 
     Attributes:
         approval: fidelities whose runs wait at the approval gate until an operator
-            approves or rejects them (e.g. ``["robot"]``); empty = fully autonomous.
+            approves or rejects them (e.g. ``["robot"]``); empty = fully autonomous. Defaults to
+            the robot fidelities when ``[devices] dry_run = false``, else to none.
         token: the control token for `sdl serve` (pause/resume/stop/approve). Prefer
             ``$SDL_CONTROL_TOKEN``, which overrides it and keeps it out of the store.
     """
@@ -33,11 +34,14 @@ class ControlSettings:
 MIN_TOKEN_CHARS = 16
 
 
-def parse_control(raw: Any, fidelities: list[Fidelity] | None) -> ControlSettings:
+def parse_control(raw: Any, fidelities: list[Fidelity] | None, devices: Any = None) -> ControlSettings:
+    """``[control]``; ``devices`` (the parsed ``[devices]``) makes a real campaign's robot runs wait for
+    approval unless the file sets ``approval`` itself (``approval = []`` for none)."""
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("control", "must be a table, e.g. [control] approval = [\"robot\"]"))
     issues = [FieldIssue(f"control.{k}", "unknown field; allowed: approval, token") for k in sorted(set(raw) - {"approval", "token"})]
-    approval = raw.get("approval", [])
+    real = devices is not None and getattr(devices, "dry_run", True) is False
+    approval = raw.get("approval", [f.name for f in fidelities or () if f.kind == "robot"] if real else [])
     names = [f.name for f in fidelities or ()]
     if not isinstance(approval, list) or not all(isinstance(a, str) for a in approval):
         issues.append(FieldIssue("control.approval", f"{approval!r} must be a list of fidelity names; allowed: {names}"))

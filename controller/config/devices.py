@@ -19,6 +19,9 @@ from core.units import Q_, unit_text
 
 #: Simulated seconds per wall second: past this a simulated line's timers no longer mean anything.
 MAX_SPEEDUP = 1e9
+#: Transports on which a line runs for real (``dry_run = false``) unless its robot line declares
+#: ``real_transports`` itself (a plugin whose ``make_line`` builds its own real devices).
+REAL_TRANSPORTS = ("epics",)
 #: The longest first backoff before a robot retry (it doubles with each retry).
 MAX_BACKOFF_S = 86400.0
 
@@ -28,8 +31,10 @@ class DeviceSettings:
     """The synthesis line used by the robot fidelity.
 
     Attributes:
-        dry_run: True runs the simulated twins; False is refused until real hardware is configured.
-        speedup: simulated time runs this many times faster than wall time (dry runs).
+        dry_run: True runs the simulated twins; False runs the real line (a transport in the robot
+            line's ``real_transports``, ``epics`` by default), after a pre-flight
+            (:mod:`controller.execution.preflight`), with robot runs waiting for approval by default.
+        speedup: simulated time runs this many times faster than wall time (dry runs; ignored for real).
         batch_mass: total mass of one film batch.
         limits: setpoint path (e.g. ``oven.temperature``) -> (low, high) overriding the line's defaults.
         watchdog_factor: a device action taking longer than this many times its expected
@@ -101,8 +106,19 @@ def parse_devices(raw: Any, robot: Any = None) -> DeviceSettings:
             except ConfigError as err:
                 issues.extend(err.issues)
     dry_run = raw.get("dry_run", True)
-    if dry_run is not True:
-        issues.append(FieldIssue("devices.dry_run", "only dry runs on the simulated twins are supported in this release; set dry_run = true"))
+    if not isinstance(dry_run, bool):
+        issues.append(FieldIssue("devices.dry_run", f"{dry_run!r} must be true (simulated twins) or false (the real line)"))
+        dry_run = True
+    elif dry_run is False and robot is not None:
+        transport = raw.get("transport", "sim")
+        real = tuple(getattr(robot, "real_transports", REAL_TRANSPORTS))
+        if transport not in real:
+            issues.append(FieldIssue("devices.dry_run", f"false needs a line that can run for real, but transport "
+                                                        f"{transport!r} is the simulated twins: set transport to one of "
+                                                        f"{list(real)} (and ioc_prefix), or dry_run = true"))
+        if raw.get("faults"):
+            issues.append(FieldIssue("devices.faults", "faults are injected into simulated twins only; remove "
+                                                       "[[devices.faults]] or set dry_run = true"))
     speedup = raw.get("speedup", 2000.0)
     if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or not 1 <= speedup <= MAX_SPEEDUP:
         issues.append(FieldIssue("devices.speedup", f"{speedup!r} must be a number from 1 to {MAX_SPEEDUP:g} "
@@ -127,7 +143,7 @@ def parse_devices(raw: Any, robot: Any = None) -> DeviceSettings:
     issues += transport_issues
     if issues:
         raise ConfigError(issues)
-    return DeviceSettings(dry_run=True, speedup=float(speedup), batch_mass=batch_mass, limits=limits,
+    return DeviceSettings(dry_run=dry_run, speedup=float(speedup), batch_mass=batch_mass, limits=limits,
                           watchdog_factor=float(watchdog), faults=faults, **executor, **transport)
 
 def _robot(robot: Any, field_name: str) -> Any:

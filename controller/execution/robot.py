@@ -59,7 +59,10 @@ def dry_run_truth(config: CampaignConfig, recipe: dict[str, Any]) -> dict[str, A
 
     Only meaningful for dry runs: it answers "how good is the recommendation really?"
     with the twin's ground truth (no measurement noise), which no campaign ever sees.
+    A real campaign (``[devices] dry_run = false``) has no hidden truth: always None.
     """
+    if not config.devices.dry_run:
+        return None
     truth = getattr(config.robot, "truth", None)
     if truth is None:
         return None
@@ -78,13 +81,15 @@ class LocalStation:
 
     Args:
         config: the campaign (its ``devices`` settings build the line).
-        speedup: overrides ``config.devices.speedup`` (tests use large values).
+        speedup: overrides ``config.devices.speedup`` (tests use large values); a real line
+            (``dry_run = false``) runs in lab time and ignores both.
     """
 
     def __init__(self, config: CampaignConfig, speedup: float | None = None):
         self.config = config
         self.limits = line_limits(config.robot, config.devices.limits)
-        self.line = build_line(config, speedup or config.devices.speedup, self.limits)
+        speedup = (speedup or config.devices.speedup) if config.devices.dry_run else 1.0
+        self.line = build_line(config, speedup, self.limits)
         self.time_scale = self.line.time_scale  # an IOC's own time scale on transport "epics"
         self._RE: RunEngine | None = None
 

@@ -179,6 +179,10 @@ class CampaignRunner:
         if any(f.kind == "table" for f in cfg.fidelities):
             raise ConfigError(FieldIssue("fidelities", "fidelities of kind \"table\" are answered by a recorded table: "
                                                        f"run this campaign with `sdl backtest {cfg.source or 'CONFIG'}`"))
+        if not cfg.devices.dry_run and any(f.kind == "robot" for f in cfg.fidelities):
+            from controller.execution.preflight import require_preflight
+
+            require_preflight(cfg)  # real devices: one line per problem, before anything moves or is recorded
         _share_cores_with_simulators(cfg.scheduler.local_simulation_workers)
         strategy = build_strategy(cfg)
         # Dask (default) or a process pool, per [scheduler]; an unreachable Dask scheduler fails here.

@@ -53,6 +53,9 @@ def register(sub) -> None:
 
     check = sub.add_parser("check", help="validate a campaign file without running anything")
     check.add_argument("config")
+    check.add_argument("--preflight", action="store_true",
+                       help="also reach every device of the line and compare its units and drive limits with the "
+                            "campaign (what `sdl run` does before a real campaign moves anything)")
     check.set_defaults(func=cmd_check)
 
 
@@ -187,4 +190,11 @@ def cmd_check(args) -> int:
     config = load_config(args.config)
     print(f"{args.config}: campaign {config.name!r} is valid: {len(config.parameters)} parameters, "
           f"fidelities {[f.name for f in config.fidelities]}, budget {config.budget:g}")
+    if args.preflight:
+        from controller.execution.preflight import require_preflight
+
+        report = require_preflight(config)  # PreflightError: one line per problem, exit 2
+        mode = "dry run" if config.devices.dry_run else "real"
+        print(f"pre-flight passed ({mode}): {len(report.checked)} PVs checked" if report.checked
+              else "pre-flight: nothing to check (no robot line, or a simulated line)")
     return 0
