@@ -30,7 +30,7 @@ from controller.config.campaign import config_from_dict  # noqa: E402
 from controller.records.store import RecordStore  # noqa: E402
 from controller.ui.web.app import BackgroundServer  # noqa: E402
 
-TOKEN = "benchmark-token"
+TOKEN = "benchmark-control-token"  # at least control.MIN_TOKEN_CHARS
 
 
 def main(argv: list[str] | None = None) -> int:

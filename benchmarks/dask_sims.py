@@ -78,7 +78,7 @@ def throughput(backend: str, workers: int, model: str, count: int, batch: list[d
         results = [f.result() for f in futures]
     finally:
         executor.close()
-    compute = [r["end_time"] - r["start_time"] for r in results]
+    compute = [r.end_time - r.start_time for r in results]
     return {
         "backend": backend, "workers": workers, "model": model, "simulations": count,
         "elapsed_s": elapsed, "per_minute": 60.0 * count / elapsed,

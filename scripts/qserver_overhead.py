@@ -19,6 +19,7 @@ import time
 import tomllib
 from pathlib import Path
 
+from controller.execution.protocol import RunRequest
 from core import Q_
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def _time_samples(cell, n: int, tag: str) -> list[float]:
     times = []
     for i in range(n + 1):  # the first sample warms up (environment, line configuration): not counted
         started = time.perf_counter()
-        cell.submit(recipe, f"{tag}-{i}", {"campaign": "overhead"}).result(timeout=300)
+        cell.submit(RunRequest(sample_id=f"{tag}-{i}", recipe=recipe, md={"campaign": "overhead"})).result(timeout=300)
         if i:
             times.append(time.perf_counter() - started)
     return times
@@ -51,13 +52,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from controller.config.campaign import config_from_dict
-    from controller.execution.queueserver.client import QueueServerRobot
+    from controller.execution.queueserver.client import QueueServerStation
     from controller.execution.queueserver.manager import LocalQueueServer
-    from controller.execution.robot import RobotCell
+    from controller.execution.robot import LocalStation, RobotExecutor
 
     raw = tomllib.loads((ROOT / "configs" / "thermoset_dryrun.toml").read_text())
     config = config_from_dict(raw)
-    local = RobotCell(config, speedup=args.speedup)
+    local = RobotExecutor(config, LocalStation(config, speedup=args.speedup))
     try:
         local_times = _time_samples(local, args.samples, "local")
     finally:
@@ -65,7 +66,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as lists, LocalQueueServer(
             control=f"tcp://127.0.0.1:{_free_port()}", info=f"tcp://127.0.0.1:{_free_port()}",
             data_in="tcp://127.0.0.1:0", data_out="tcp://127.0.0.1:0", redis=args.redis, lists_dir=lists) as server:
-        remote = QueueServerRobot(config, speedup=args.speedup, control=server.control, data=server.data_out)
+        remote = RobotExecutor(config, QueueServerStation(config, speedup=args.speedup, control=server.control,
+                                                          data=server.data_out))
         try:
             remote_times = _time_samples(remote, args.samples, "qserver")
         finally:
