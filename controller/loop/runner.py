@@ -70,6 +70,7 @@ class LoopState:
     awaiting: dict[str, Dispatch] = field(default_factory=dict)
     refusals: int = 0
     lease: Heartbeat | None = None
+    history_rows: dict[str, dict] = field(default_factory=dict)  # sample id -> its row in the optimizer's history
     status: str = "finished"
     reason: str | None = None
 
@@ -364,7 +365,7 @@ class CampaignRunner:
             return
         if cfg.scheduler.deterministic and loop.open_dispatches():
             return self._wait(loop)  # exact replay: the next decision sees everything before it recorded
-        history = history_frame(cfg, loop.samples)
+        history = history_frame(cfg, loop.samples, loop.history_rows)
         started = 0
         while loop.reason is None:
             outcome = self._dispatch_one(loop, history)
