@@ -7,11 +7,14 @@ options, never open files, threads or devices, and it never sleeps.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict
 
 import pint
+
+from core import Q_, InputDataError
 
 
 class ProcessStepRecord(TypedDict):
@@ -80,3 +83,37 @@ class Simulator(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r})"
+
+
+def recipe_magnitude(recipe: dict, key: str, unit: str, low: float, high: float, shown: str = "") -> float:
+    """``recipe[key]`` as a float in ``unit``, checked against a model's physical range.
+
+    Args:
+        shown: ``"percent"`` to state the range in % (the magnitude stays a fraction).
+
+    Raises:
+        InputDataError: the key is missing, the value is not a quantity (or a number, for a
+            dimensionless parameter), has another dimension, or lies outside ``[low, high]``;
+            the message names the key and the allowed range.
+    """
+    if shown == "percent":
+        allowed = f"allowed {low * 100:g} - {high * 100:g} %"
+    else:
+        allowed = f"allowed {low:g} - {high:g}{'' if unit == 'dimensionless' else ' ' + unit}"
+    if key not in recipe:
+        raise InputDataError(f"recipe is missing {key!r} ({allowed}); it has {sorted(recipe)}")
+    value = recipe[key]
+    if isinstance(value, bool) or not isinstance(value, (pint.Quantity, int, float)):
+        raise InputDataError(f"recipe[{key!r}]: {value!r} is not a quantity; give e.g. Q_(1, {unit!r}) ({allowed})")
+    if not isinstance(value, pint.Quantity):
+        if unit != "dimensionless":
+            raise InputDataError(f"recipe[{key!r}]: {value!r} has no unit; give a quantity in {unit!r} ({allowed})")
+        value = Q_(float(value), "dimensionless")
+    try:
+        m = float(value.to(unit).magnitude)
+    except pint.DimensionalityError as err:
+        raise InputDataError(f"recipe[{key!r}]: {value} has dimension {value.dimensionality}, "
+                             f"expected a unit like {unit!r} ({allowed})") from err
+    if not math.isfinite(m) or not low <= m <= high:
+        raise InputDataError(f"recipe[{key!r}]: {value} is outside the physical range the model accepts ({allowed})")
+    return m

@@ -7,12 +7,11 @@ the key, the value and the allowed range. Other keys are ignored.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import pint
 
 from core import Q_, InputDataError
+from simulators.base import recipe_magnitude
 
 # key: (unit the model works in, low, high, unit to show in messages)
 PHYSICAL_RANGES: dict[str, tuple[str, float, float, str]] = {
@@ -47,32 +46,8 @@ class QuantumDotRecipe:
     oleylamine: float
 
 
-def _allowed(unit: str, low: float, high: float, shown: str) -> str:
-    if shown == "percent":
-        return f"allowed {low * 100:g} - {high * 100:g} %"
-    return f"allowed {low:g} - {high:g}{'' if unit == 'dimensionless' else ' ' + unit}"
-
-
 def _magnitude(recipe: dict, key: str) -> float:
-    unit, low, high, shown = PHYSICAL_RANGES[key]
-    allowed = _allowed(unit, low, high, shown)
-    if key not in recipe:
-        raise InputDataError(f"recipe is missing {key!r} ({allowed}); it has {sorted(recipe)}")
-    value = recipe[key]
-    if isinstance(value, bool) or not isinstance(value, (pint.Quantity, int, float)):
-        raise InputDataError(f"recipe[{key!r}]: {value!r} is not a quantity; give e.g. Q_(1, {unit!r}) ({allowed})")
-    if not isinstance(value, pint.Quantity):
-        if unit != "dimensionless":
-            raise InputDataError(f"recipe[{key!r}]: {value!r} has no unit; give a quantity in {unit!r} ({allowed})")
-        value = Q_(float(value), "dimensionless")
-    try:
-        m = float(value.to(unit).magnitude)
-    except pint.DimensionalityError as err:
-        raise InputDataError(f"recipe[{key!r}]: {value} has dimension {value.dimensionality}, "
-                             f"expected a unit like {unit!r} ({allowed})") from err
-    if not math.isfinite(m) or not low <= m <= high:
-        raise InputDataError(f"recipe[{key!r}]: {value} is outside the physical range the model accepts ({allowed})")
-    return m
+    return recipe_magnitude(recipe, key, *PHYSICAL_RANGES[key])
 
 
 def validate_recipe(recipe: dict) -> QuantumDotRecipe:

@@ -10,12 +10,11 @@ simulator does not model).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import pint
 
 from core import InputDataError, Q_
+from simulators.base import recipe_magnitude
 from simulators.thermoset.chemistry import AdditiveProperties, additive_properties
 
 # key: (unit the model works in, low, high, unit to show in messages)
@@ -54,29 +53,7 @@ class ThermosetRecipe:
 
 
 def _magnitude(recipe: dict, key: str) -> float:
-    unit, low, high, shown = PHYSICAL_RANGES[key]
-    if shown == "percent":
-        allowed = f"allowed {low * 100:g} - {high * 100:g} %"
-    else:
-        allowed = f"allowed {low:g} - {high:g}{'' if unit == 'dimensionless' else ' ' + unit}"
-    if key not in recipe:
-        raise InputDataError(f"recipe is missing {key!r} ({allowed}); it has {sorted(recipe)}")
-    value = recipe[key]
-    if isinstance(value, bool) or not isinstance(value, (pint.Quantity, int, float)):
-        raise InputDataError(f"recipe[{key!r}]: {value!r} is not a quantity; give e.g. Q_(1, {unit!r}) ({allowed})")
-    if not isinstance(value, pint.Quantity):
-        if unit != "dimensionless":
-            raise InputDataError(f"recipe[{key!r}]: {value!r} has no unit; give a quantity in {unit!r} ({allowed})")
-        value = Q_(float(value), "dimensionless")
-    try:
-        m = float(value.to(unit).magnitude)
-    except pint.DimensionalityError as err:
-        raise InputDataError(
-            f"recipe[{key!r}]: {value} has dimension {value.dimensionality}, expected a unit like {unit!r} ({allowed})"
-        ) from err
-    if not math.isfinite(m) or not low <= m <= high:
-        raise InputDataError(f"recipe[{key!r}]: {value} is outside the physical range the model accepts ({allowed})")
-    return m
+    return recipe_magnitude(recipe, key, *PHYSICAL_RANGES[key])
 
 
 def validate_recipe(recipe: dict) -> ThermosetRecipe:
