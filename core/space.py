@@ -183,6 +183,8 @@ def canonical_smiles(smiles: str, field_name: str) -> str:
 
 #: ``table``: answered by a recorded table (``sdl backtest``), neither simulated nor made.
 FIDELITY_KINDS = ("simulator", "robot", "table")
+#: the most synthesis stations one robot fidelity may declare
+MAX_STATIONS = 64
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ class Fidelity:
         target: True for the fidelity the campaign optimizes (the robot).
         model: simulator model name (``kind == "simulator"``), e.g. ``mylab.coarse`` or ``mylab.sims:Coarse``.
         expected_duration: how long one sample takes (robot), or None.
+        stations: how many samples of this fidelity can be made at once (robot: the
+            lab's synthesis stations, each its own line running its own sample).
     """
 
     name: str
@@ -206,9 +210,14 @@ class Fidelity:
     target: bool = False
     model: str | None = None
     expected_duration: pint.Quantity | None = None
+    stations: int = 1
 
     def __post_init__(self) -> None:
         where = f"fidelities.{self.name}"
+        if isinstance(self.stations, bool) or not isinstance(self.stations, int) or not 1 <= self.stations <= MAX_STATIONS:
+            raise ConfigError(FieldIssue(f"{where}.stations", f"{self.stations!r} must be a whole number from 1 to {MAX_STATIONS}"))
+        if self.stations > 1 and self.kind != "robot":
+            raise ConfigError(FieldIssue(f"{where}.stations", f"only a robot fidelity has stations; {self.name!r} is {self.kind!r}"))
         if self.kind not in FIDELITY_KINDS:
             raise ConfigError(FieldIssue(f"{where}.kind", f"{self.kind!r} is not one of {', '.join(map(repr, FIDELITY_KINDS))}"))
         if not self.cost > 0:

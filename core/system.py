@@ -58,7 +58,11 @@ class RobotLine(Protocol):
         """``[[devices.faults]]`` of a dry run -> the fault specs its twins inject (``ConfigError`` if bad)."""
 
     def make_line(self, *, seed: int, speedup: float, limits: Any, faults: tuple, settings: Any) -> Any:
-        """The line: simulated twins for dry runs (``settings.dry_run``), real devices otherwise."""
+        """The line: simulated twins for dry runs (``settings.dry_run``), real devices otherwise.
+
+        A lab with several synthesis stations (``stations = N`` on the robot fidelity) adds a
+        keyword ``station: int`` (0-based) and builds that station's devices; without it,
+        several stations run only as dry runs on twins (each twin line its own seed)."""
 
     def plan(self, line: Any, recipe: Mapping[str, Any], *, sample_id: str, md: Mapping[str, Any],
              batch_mass: Any, watchdog_factor: float) -> Any:
@@ -188,3 +192,14 @@ def load_system(ref: str, field_name: str = "system") -> MaterialSystem:
     if problems:
         raise ConfigError([FieldIssue(field_name, f"material system {ref!r}: {p}") for p in problems])
     return obj
+
+
+def takes_station(robot: Any) -> bool:
+    """Whether a robot's ``make_line`` builds a chosen station's line (it takes ``station=``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(robot.make_line).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return "station" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

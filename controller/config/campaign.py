@@ -29,7 +29,14 @@ from controller.config.names import label_issue
 from controller.config.backtest import BacktestSettings, parse_backtest, check_backtest_table
 from controller.config.constraints import check_recipe_constraints, parse_linear_constraints
 from controller.config.control import ControlSettings, parse_control
-from controller.config.devices import DeviceSettings, RetryPolicy, check_device_limits, parse_devices, parse_retry
+from controller.config.devices import (
+    DeviceSettings,
+    RetryPolicy,
+    check_device_limits,
+    parse_devices,
+    parse_retry,
+    station_issues,
+)
 from controller.config.optimizer import OptimizerSettings, check_physics, parse_optimizer
 from controller.config.scheduler import SchedulerSettings, parse_scheduler
 from controller.config.space import (
@@ -83,6 +90,11 @@ class CampaignConfig:
         return self.material.robot if self.material is not None else None
 
     @property
+    def robot_stations(self) -> int:
+        """How many robot samples can be made at once (the robot fidelities share the stations; 0 without a robot)."""
+        return max((f.stations for f in self.fidelities if f.kind == "robot"), default=0)
+
+    @property
     def target(self) -> Fidelity:
         return next(f for f in self.fidelities if f.target)
 
@@ -111,6 +123,14 @@ class CampaignConfig:
         """Hash of what defines the campaign's data (space, objective, fidelities): a store
         written under another fingerprint belongs to a different campaign."""
         essential = {k: self.raw.get(k) for k in ("name", "objective", "parameters", "fidelities", "system")}
+        # How many stations make robot samples does not change what the data mean: a lab may add one and resume.
+        if isinstance(essential["fidelities"], dict):
+            essential["fidelities"] = {name: {k: v for k, v in spec.items() if k != "stations"} if isinstance(spec, dict) else spec
+                                       for name, spec in essential["fidelities"].items()}
+        # Constraints bound which recipes the campaign may hold; tightened, the old data no longer fit.
+        # (Only when set, so that a store written before constraints existed keeps its fingerprint.)
+        if self.raw.get("linear_constraints"):
+            essential["linear_constraints"] = self.raw["linear_constraints"]
         text = json.dumps(essential, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -213,6 +233,8 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
     if parameters and devices is not None and constraints is not None and any(f.kind == "robot" for f in fidelities or ()):
         collect(check_device_limits, parameters, devices, material.robot if material is not None else None,
                 constraints)
+    if fidelities and devices is not None:
+        issues += station_issues(fidelities, devices, material.robot if material is not None else None)
     if optimizer is not None and parameters and objective is not None:
         collect(check_physics, optimizer, parameters, objective)
     if fidelities and budget and budget < min(f.cost for f in fidelities):

@@ -146,6 +146,27 @@ def parse_devices(raw: Any, robot: Any = None) -> DeviceSettings:
     return DeviceSettings(dry_run=dry_run, speedup=float(speedup), batch_mass=batch_mass, limits=limits,
                           watchdog_factor=float(watchdog), faults=faults, **executor, **transport)
 
+def station_issues(fidelities: Any, devices: DeviceSettings, robot: Any) -> list[FieldIssue]:
+    """Where several robot stations (``stations = N``) cannot run: one RE Manager drives one
+    line, and real devices (or an IOC) need a system whose ``make_line`` builds each station's
+    own devices (it takes ``station=``); twins in a dry run are built once per station."""
+    from core.system import takes_station
+
+    issues = []
+    for f in fidelities:
+        if f.kind != "robot" or f.stations <= 1:
+            continue
+        where = f"fidelities.{f.name}.stations"
+        if devices.executor == "queueserver":
+            issues.append(FieldIssue(where, f"{f.stations} stations need executor \"local\": one queue server's "
+                                            "RE Manager drives one line; set stations = 1 or executor = \"local\""))
+        elif (devices.transport != "sim" or not devices.dry_run) and robot is not None and not takes_station(robot):
+            issues.append(FieldIssue(where, f"{f.stations} stations on real devices need the system's make_line to "
+                                            "take station= and build that station's devices; this system's does not "
+                                            "(several stations run only on the simulated twins: transport \"sim\")"))
+    return issues
+
+
 def _robot(robot: Any, field_name: str) -> Any:
     if robot is None:
         raise ConfigError(FieldIssue(field_name, "the campaign's material system has no robot line"))

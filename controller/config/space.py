@@ -15,7 +15,7 @@ from core import (
     parse_quantity,
 )
 from controller.config.names import identifier_issue, label_issue
-from core.space import FIDELITY_KINDS
+from core.space import FIDELITY_KINDS, MAX_STATIONS
 from core.system import MOLECULE, SIMULATORS_GROUP, SYSTEMS_GROUP, MaterialSystem, installed, load_reference, load_system
 from core.units import Q_, parse_unit, unit_text
 
@@ -206,8 +206,9 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
         if not isinstance(spec, dict):
             issues.append(FieldIssue(where, "must be a table with kind and cost"))
             continue
-        extra = set(spec) - {"kind", "cost", "model", "target", "value", "expected_duration"}
-        issues += [FieldIssue(f"{where}.{k}", "unknown field; allowed: kind, cost, model, target, value, expected_duration") for k in sorted(extra)]
+        extra = set(spec) - {"kind", "cost", "model", "target", "value", "expected_duration", "stations"}
+        issues += [FieldIssue(f"{where}.{k}", "unknown field; allowed: kind, cost, model, target, value, expected_duration, "
+                                              "stations") for k in sorted(extra)]
         kind = spec.get("kind")
         cost = spec.get("cost")
         if kind not in FIDELITY_KINDS:
@@ -219,6 +220,11 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
             model = spec.get("model")
             if not isinstance(model, str):
                 issues.append(FieldIssue(f"{where}.model", "missing: the simulator model: an installed name or a module:attribute reference"))
+        stations = spec.get("stations", 1)
+        if isinstance(stations, bool) or not isinstance(stations, int) or not 1 <= stations <= MAX_STATIONS:
+            issues.append(FieldIssue(f"{where}.stations", f"{stations!r} must be a whole number from 1 to {MAX_STATIONS}"))
+        elif stations > 1 and kind != "robot":
+            issues.append(FieldIssue(f"{where}.stations", f"only a robot fidelity has stations; this one is {kind!r}"))
         duration = None
         if "expected_duration" in spec:
             try:
@@ -251,10 +257,12 @@ def parse_fidelities(raw: Any) -> list[Fidelity]:
     out = []
     for rank, (name, spec, duration) in enumerate(ordered):
         value = spec.get("value", round(0.5 + 0.4 * rank / max(len(ordered) - 1, 1), 4) if len(ordered) > 1 else 0.75)
-        out.append(Fidelity(name, spec["kind"], float(spec["cost"]), float(value), False, spec.get("model"), duration))
+        out.append(Fidelity(name, spec["kind"], float(spec["cost"]), float(value), False, spec.get("model"), duration,
+                            spec.get("stations", 1)))
     for name, spec, duration in specs:
         if spec.get("target"):
-            out.append(Fidelity(name, spec["kind"], float(spec["cost"]), float(spec.get("value", 1.0)), True, spec.get("model"), duration))
+            out.append(Fidelity(name, spec["kind"], float(spec["cost"]), float(spec.get("value", 1.0)), True, spec.get("model"),
+                                duration, spec.get("stations", 1)))
     if out[-1].value != 1.0:
         raise ConfigError(FieldIssue(f"fidelities.{out[-1].name}.value", "the target fidelity's value must be 1"))
     _check_models(out)

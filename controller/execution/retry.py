@@ -9,7 +9,8 @@ from typing import Any, Callable
 from controller.execution.protocol import RetryCallback, RobotOutcome, RobotRunFailed
 
 #: ``attempt(run_id, attempt_number, documents, info)``: one run; it appends ``(name, doc)``
-#: to ``documents`` as they come and may fill ``info`` (kept as the attempt's ``queue_item``).
+#: to ``documents`` as they come and may fill ``info`` (its ``station`` is kept as the attempt's
+#: ``station``, the rest as its ``queue_item``).
 Attempt = Callable[[str, int, list, dict], None]
 
 
@@ -70,7 +71,10 @@ def run_with_retries(policy: Any, attempt: Attempt, sample_id: str, time_scale: 
 
 
 def _attempt(run_uid: str | None, fault: dict | None, info: dict[str, Any]) -> dict[str, Any]:
-    entry = {"run_uid": run_uid, "fault": fault}
+    entry: dict[str, Any] = {"run_uid": run_uid, "fault": fault}
+    info = dict(info)
+    if "station" in info:  # which of the robot fidelity's stations made it
+        entry["station"] = info.pop("station")
     if info:
         entry["queue_item"] = info
     return entry

@@ -14,9 +14,10 @@ works in the main thread; Ctrl-C is handled by the loop, which asks the engine t
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from bluesky import RunEngine
 
@@ -24,19 +25,25 @@ from controller.config.campaign import CampaignConfig
 from controller.config.devices import line_limits
 from controller.execution.protocol import DocumentCallback, RobotOutcome, RobotRunFailed, RunRequest
 from controller.execution.retry import run_with_retries
+from core.system import takes_station
 
 __all__ = ["LocalStation", "RobotExecutor", "RobotOutcome", "RobotRunFailed", "Station", "build_line",
            "dry_run_truth", "make_robot_executor"]
+
+#: Twin lines of further stations are seeded this far apart (station 0 keeps the campaign's seed).
+STATION_SEED_STRIDE = 100_003
 
 
 class Station(Protocol):
     """Where one robot attempt runs.
 
     Attributes:
+        name: how records and documents name the station (``station-1``, ``station-2`` ...).
         limits: the line's limits (``devices.LineLimits``) recipes are checked against.
         time_scale: lab seconds per wall second (the retry backoff is lab time).
     """
 
+    name: str
     limits: Any
     time_scale: float
 
@@ -70,10 +77,19 @@ def dry_run_truth(config: CampaignConfig, recipe: dict[str, Any]) -> dict[str, A
                  batch_mass=config.devices.batch_mass)
 
 
-def build_line(config: CampaignConfig, speedup: float, limits: Any) -> Any:
-    """The material system's line for this campaign (its ``[devices]`` settings say which)."""
-    return config.robot.make_line(seed=config.seed, speedup=speedup, limits=limits, faults=config.devices.faults,
-                                  settings=config.devices)
+def build_line(config: CampaignConfig, speedup: float, limits: Any, station: int = 0) -> Any:
+    """The material system's line for this campaign (its ``[devices]`` settings say which).
+
+    ``station``: which of the robot fidelity's ``stations`` (0-based). A system whose
+    ``make_line`` takes ``station=`` builds that station's devices; otherwise further
+    stations are twin lines of their own seed (dry runs on simulated devices only: the
+    config refuses several stations on real devices such a system cannot tell apart).
+    """
+    kwargs: dict[str, Any] = {}
+    if config.robot_stations > 1 and takes_station(config.robot):
+        kwargs["station"] = station
+    return config.robot.make_line(seed=config.seed + STATION_SEED_STRIDE * station, speedup=speedup, limits=limits,
+                                  faults=config.devices.faults, settings=config.devices, **kwargs)
 
 
 class LocalStation:
@@ -85,11 +101,12 @@ class LocalStation:
             (``dry_run = false``) runs in lab time and ignores both.
     """
 
-    def __init__(self, config: CampaignConfig, speedup: float | None = None):
+    def __init__(self, config: CampaignConfig, speedup: float | None = None, station: int = 0):
         self.config = config
+        self.name = f"station-{station + 1}"
         self.limits = line_limits(config.robot, config.devices.limits)
         speedup = (speedup or config.devices.speedup) if config.devices.dry_run else 1.0
-        self.line = build_line(config, speedup, self.limits)
+        self.line = build_line(config, speedup, self.limits, station)
         self.time_scale = self.line.time_scale  # an IOC's own time scale on transport "epics"
         self._RE: RunEngine | None = None
 
@@ -127,20 +144,31 @@ class LocalStation:
 
 
 class RobotExecutor:
-    """The robot fidelity's :class:`~controller.execution.protocol.Executor`: one station,
-    one sample at a time, in a thread of its own, retried per the campaign's ``[retry]``.
+    """The robot fidelity's :class:`~controller.execution.protocol.Executor`: one or more
+    stations, each making one sample at a time in a thread of its own, retried per the
+    campaign's ``[retry]``. A sample goes to whichever station is free; its attempts record
+    which station made them (``attempts[i]["station"]``, and ``station`` in each run's start
+    document).
 
     Args:
         config: the campaign (its retry policy).
-        station: where attempts run (:class:`LocalStation`, a queue server's station).
+        stations: where attempts run (:class:`LocalStation` s, or a queue server's station).
     """
 
-    def __init__(self, config: CampaignConfig, station: Station):
+    def __init__(self, config: CampaignConfig, stations: Station | Sequence[Station]):
         self.config = config
-        self.station = station
+        self.stations: list[Station] = list(stations) if isinstance(stations, (list, tuple)) else [stations]
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for station in self.stations:
+            self._free.put(station)
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot")
+        self._pool = ThreadPoolExecutor(max_workers=len(self.stations), thread_name_prefix="robot")
         self._document_listeners: list[DocumentCallback] = []
+
+    @property
+    def station(self) -> Station:
+        """The first station (the only one, unless the robot fidelity has ``stations > 1``)."""
+        return self.stations[0]
 
     @property
     def limits(self) -> Any:
@@ -151,7 +179,7 @@ class RobotExecutor:
         self._document_listeners.append(callback)
 
     def check(self, recipe: dict[str, Any]) -> None:
-        self.station.check(recipe)
+        self.station.check(recipe)  # every station shares the campaign's limits
 
     def submit(self, request: RunRequest) -> Future:
         """Start making one sample; the future gives a :class:`RobotOutcome` or raises
@@ -161,12 +189,17 @@ class RobotExecutor:
         return self._pool.submit(self._run, request)
 
     def _run(self, request: RunRequest) -> RobotOutcome:
-        def attempt(run_id: str, number: int, documents: list, info: dict) -> None:
-            self.station.run_once(request.recipe, run_id, {**request.md, "attempt": number},
-                                  self._collector(documents, request.on_document), info)
+        station = self._free.get()  # as many threads as stations: one is free for every running sample
+        try:
+            def attempt(run_id: str, number: int, documents: list, info: dict) -> None:
+                info["station"] = station.name
+                station.run_once(request.recipe, run_id, {**request.md, "attempt": number, "station": station.name},
+                                 self._collector(documents, request.on_document), info)
 
-        return run_with_retries(self.config.retry, attempt, request.sample_id, self.station.time_scale,
-                                self._stop, request.on_retry, record=getattr(self.config.robot, "record", None))
+            return run_with_retries(self.config.retry, attempt, request.sample_id, station.time_scale,
+                                    self._stop, request.on_retry, record=getattr(self.config.robot, "record", None))
+        finally:
+            self._free.put(station)
 
     def _collector(self, documents: list, on_document: DocumentCallback | None) -> DocumentCallback:
         """The callback every document of a run goes through: kept for the record, passed to
@@ -181,13 +214,15 @@ class RobotExecutor:
         return collect
 
     def request_stop(self) -> None:
-        """Ask a running plan to stop at the next checkpoint (the operator's stop, Ctrl-C)."""
+        """Ask every running plan to stop at the next checkpoint (the operator's stop, Ctrl-C)."""
         self._stop.set()
-        self.station.request_stop()
+        for station in self.stations:
+            station.request_stop()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self.station.close()
+        for station in self.stations:
+            station.close()
 
 
 def make_robot_executor(config: CampaignConfig, speedup: float | None = None,
@@ -201,4 +236,5 @@ def make_robot_executor(config: CampaignConfig, speedup: float | None = None,
         from controller.execution.queueserver.client import QueueServerStation
 
         return RobotExecutor(config, QueueServerStation(config, speedup=speedup, event_log=event_log))
-    return RobotExecutor(config, LocalStation(config, speedup=speedup))
+    return RobotExecutor(config, [LocalStation(config, speedup=speedup, station=i)
+                                  for i in range(max(1, config.robot_stations))])

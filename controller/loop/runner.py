@@ -330,7 +330,8 @@ class CampaignRunner:
         cfg = self.config
         budget_left = cfg.budget - loop.committed
         affordable = [f for f in cfg.fidelities if f.cost <= budget_left + 1e-9]
-        robot_busy = any(cfg.fidelity(d.fidelity).kind == "robot" for d in loop.open_dispatches())
+        robots_open = sum(cfg.fidelity(d.fidelity).kind == "robot" for d in loop.open_dispatches())
+        robot_busy = robots_open >= cfg.robot_stations  # every station making (or holding at the gate) a sample
         sims_busy = sum(cfg.fidelity(d.fidelity).kind == "simulator" for d in loop.inflight.values())
         sim_free = sims_busy < cfg.scheduler.simulation_workers
         allowed = [f for f in affordable if not (f.kind == "robot" and robot_busy)]

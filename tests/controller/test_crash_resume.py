@@ -37,8 +37,10 @@ BUDGET = 110
 CATCH_THE_PLAN = 600
 
 
-def write_config(tmp_path: Path, name: str, speedup: int = 3000) -> Path:
+def write_config(tmp_path: Path, name: str, speedup: int = 3000, stations: int = 1) -> Path:
     text = DEFAULT.read_text()
+    if stations > 1:
+        text = text.replace('expected_duration = "4 h"\ntarget = true', f'expected_duration = "4 h"\ntarget = true\nstations = {stations}')
     raw = tomllib.loads(text)
     text = text.replace(f'name = "{raw["name"]}"', f'name = "{name}"')
     text = text.replace("budget = 400 ", f"budget = {BUDGET} ")
@@ -50,6 +52,7 @@ def write_config(tmp_path: Path, name: str, speedup: int = 3000) -> Path:
     path.write_text(text)
     cfg = tomllib.loads(text)
     assert cfg["budget"] == BUDGET and cfg["devices"]["speedup"] == speedup, "the test's config edits no longer apply"
+    assert cfg["fidelities"]["robot"].get("stations", 1) == stations, "the test's config edits no longer apply"
     return path
 
 
@@ -83,6 +86,14 @@ def wait_for(store: Path | str, sql: str, timeout: float = 120.0):
     raise AssertionError(f"timed out waiting for: {sql}")
 
 
+def run_documents(store: Path | str, run_uid: str) -> list[tuple[str, dict]]:
+    s = RecordStore(store)
+    try:
+        return s.documents(run_uid)
+    finally:
+        s.close()
+
+
 KILL_IN_WRITE = Path(__file__).with_name("kill_in_write.py")
 
 
@@ -112,9 +123,12 @@ def check_store(store: Path | str, name: str, budget: float):
 KILL_POINTS = [
     ("during-simulation",
      "SELECT id FROM samples WHERE status='running' AND fidelity='kinetics_phase_field'", None),
+    # with two robot stations, both halfway through a plan (each its own run and documents; the fifth
+    # document is the first completed step's)
     ("during-robot-plan",
-     "SELECT id FROM samples WHERE status='running' AND fidelity='robot' AND run_uid IS NOT NULL "
-     "AND (SELECT COUNT(*) FROM documents d WHERE d.run_uid = samples.run_uid) >= 4", None),
+     "SELECT fidelity FROM samples WHERE status='running' AND fidelity='robot' AND run_uid IS NOT NULL "
+     "AND (SELECT COUNT(*) FROM documents d WHERE d.run_uid = samples.run_uid) >= 5 GROUP BY fidelity "
+     "HAVING COUNT(*) >= 2", None),
     ("during-store-write", None, 4),
 ]
 
@@ -144,7 +158,8 @@ def store(request, tmp_path) -> Path | str:
 @pytest.mark.parametrize("store, moment, sql, kill_in_write", CRASH_CASES, indirect=["store"])
 def test_kill_then_resume(tmp_path, store, moment, sql, kill_in_write):
     name = f"crash-{moment}"
-    config = write_config(tmp_path, name, speedup=CATCH_THE_PLAN if moment == "during-robot-plan" else 3000)
+    in_plan = moment == "during-robot-plan"
+    config = write_config(tmp_path, name, speedup=CATCH_THE_PLAN if in_plan else 3000, stations=2 if in_plan else 1)
     proc = start(config, store, kill_in_write)
     try:
         if sql is not None:
@@ -169,9 +184,12 @@ def test_kill_then_resume(tmp_path, store, moment, sql, kill_in_write):
             assert by_id[sid].status == status, f"{sid} changed from {status}"
         if status == "running":
             assert by_id[sid].status == "interrupted" and "in flight" in by_id[sid].error
-    if moment == "during-robot-plan":
+    if in_plan:  # both stations' runs: interrupted, each keeping its own completed steps, never repeated
         robot = [x for x in samples if x.status == "interrupted" and x.fidelity == "robot"]
-        assert robot and robot[0].run_uid and robot[0].steps, "the interrupted robot run keeps its completed steps"
+        assert len(robot) == 2, [(x.id, x.status) for x in samples if x.fidelity == "robot"]
+        assert all(x.run_uid and x.steps for x in robot), "an interrupted robot run keeps its completed steps"
+        stations = {dict(run_documents(store, x.run_uid))["start"]["station"] for x in robot}
+        assert stations == {"station-1", "station-2"}, stations
     events = [json.loads(r[0]) for r in rows(store, "SELECT payload_json FROM campaign_events WHERE kind='campaign_resumed'")]
     assert events, "the resume is in the campaign's events"
 

@@ -110,6 +110,7 @@ class QueueServerStation:
                  event_log: Callable[[str, dict[str, Any]], None] | None = None,
                  control: str | None = None, data: str | None = None, timeout_s: float | None = None):
         self.config = config
+        self.name = "station-1"  # one RE Manager drives one line (the config refuses more stations)
         self.limits = line_limits(config.robot, config.devices.limits)
         self.speedup = speedup or config.devices.speedup
         self.time_scale = self.speedup  # the profile's simulated line runs this much faster than the lab
