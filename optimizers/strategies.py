@@ -34,7 +34,7 @@ from botorch.acquisition import (
 )
 
 from core import Fidelity, LimitError, OptimizerError
-from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize
+from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize, maximize_on_pool
 from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
@@ -501,6 +501,11 @@ class MultiFidelityStrategy(_ModelStrategy):
         physics: an ``optimizers.physics.PhysicsFeatures`` (simulator features as inputs,
             or the simulator's prediction as prior mean / input); the acquisition is then
             maximized over a featurized candidate set.
+
+    Batches (``q > 1``, or one suggestion per free worker): the first item gets the full
+    acquisition optimization; each further one is conditioned on the items before it and the
+    running experiments (kriging believer) and is the best of a space-filling pool of
+    ``4 * raw_samples`` points (``optimizers.acquisition.maximize_on_pool``).
     """
 
     name = "multi_fidelity"
@@ -568,7 +573,13 @@ class MultiFidelityStrategy(_ModelStrategy):
         if success is not None:
             acqf = SuccessWeighted(acqf, success)
         seed = _seed(self.seed, taken.shape[0], batch_index)
-        if self._candidates is None:
+        pooled = None
+        if self._candidates is None and batch_index > 0 and self.physics is None:
+            pooled = maximize_on_pool(acqf, space, seed=seed, size=4 * self.settings.raw_samples)
+        if pooled is not None:  # a later item of a batch: the best of a space-filling pool
+            x, log_ei = pooled[0][0], pooled[1]
+            open_here = affordable
+        elif self._candidates is None:
             x, log_ei = self._maximize(acqf, fm, seed=seed, settings=self.settings)
             x = x[0]
             open_here = affordable
@@ -596,6 +607,7 @@ class MultiFidelityStrategy(_ModelStrategy):
             f"{chosen.fidelity.name}: {chosen.per_cost:.3g} nats per cost unit"
             + (f" vs {others}" if others else "")
             + f"; point chosen by log EI {log_ei:.3g} at the target fidelity {target.name}"
+            + (" (the best of a space-filling pool)" if pooled is not None else "")
             + (f" (batch item {batch_index + 1}, conditioned on {n_pending} pending)" if (n_pending := self._pending(taken, fm, X_failed).shape[0]) else "")
             + (f"; predicted success probability {float(success.probability(x.reshape(1, -1)).detach()):.2f} "
                f"(from {int((success.success == 0).sum())} failures)" if success is not None else "")
