@@ -68,32 +68,6 @@ def maximize(
     return _maximize(acqf, space, q, seed, settings)
 
 
-def maximize_on_pool(acqf: AcquisitionFunction, space: SearchSpace, *, seed: int = 0, size: int = 1024,
-                     ) -> tuple[torch.Tensor, float] | None:
-    """The best of ``size`` space-filling points (valid encodings that meet the linear constraints):
-    the cheap rule for the later items of a batch.
-
-    Every further item of a batch is chosen with the model conditioned on the earlier ones
-    (kriging believer), so the acquisition there is already pushed away from them; what the
-    item needs is a good point elsewhere, not the last digits of a local optimum. Scoring a
-    fixed pool takes one batched posterior (tens of milliseconds) where a gradient search
-    takes tens of posterior calls, so a batch for many workers costs about one suggestion.
-
-    Returns:
-        ``1 x d`` and the acquisition value, or None when no pool point meets the constraints.
-    """
-    U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=seed).draw(size, dtype=torch.double)
-    X = space.from_unit(U)
-    if space.has_constraints:
-        X = X[space.is_feasible(X)]
-        if X.shape[0] == 0:
-            return None
-    with torch.no_grad():
-        vals = torch.cat([acqf(chunk.unsqueeze(-2)) for chunk in X.split(512)])
-    i = int(vals.argmax())
-    return X[i : i + 1], float(vals[i])
-
-
 def _maximize(acqf, space: SearchSpace, q: int, seed: int, settings: OptimizerSettings,
               constrained: bool = False) -> tuple[torch.Tensor, float]:
     constraints, mixed_constraints = {}, {}

@@ -89,6 +89,14 @@ class SuccessWeighted(AcquisitionFunction):
         self.success = success
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        p = self.success.probability(X)
-        penalty = (p < AVOID_BELOW).to(p) * AVOID_PENALTY
-        return self.acqf(X) + (p.log() - penalty).sum(dim=-1)
+        return self.acqf(X) + success_log_weight(self.success, X)
+
+
+def success_log_weight(success: SuccessModel, X: torch.Tensor) -> torch.Tensor:
+    """What :class:`SuccessWeighted` adds to a log-scale acquisition: ``sum_q [log p(x_q) - penalty
+    if p(x_q) < AVOID_BELOW]`` over ``b x q x d`` inputs (``n x d``: one point each)."""
+    if X.dim() == 2:
+        X = X.unsqueeze(-2)
+    p = success.probability(X)
+    penalty = (p < AVOID_BELOW).to(p) * AVOID_PENALTY
+    return (p.log() - penalty).sum(dim=-1)

@@ -34,9 +34,10 @@ from botorch.acquisition import (
 )
 
 from core import Fidelity, LimitError, OptimizerError
-from optimizers.acquisition import OptimizerSettings, information_per_cost, maximize, maximize_on_pool
+from optimizers.acquisition import FidelityScore, OptimizerSettings, information_per_cost, maximize
+from optimizers.batch import BelieverPool
 from optimizers.candidates import CandidateSet, evaluate
-from optimizers.feasibility import SuccessModel, SuccessWeighted
+from optimizers.feasibility import SuccessModel, SuccessWeighted, success_log_weight
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
 from optimizers.space import SearchSpace
 from optimizers.suggestion import Recommendation, Suggestion
@@ -384,6 +385,9 @@ class _ModelStrategy(Strategy):
             self.physics = PhysicsInputs(physics, space, seed=seed)
         self._cache: tuple[str, FittedModel] | None = None
         self._warm: dict | None = None
+        self._from_fit = 0  # suggestions made from the cached fit: past the first, they are a batch's later items
+        self._best_known: tuple[tuple, float] | None = None  # (fit, history rows) -> best target mean of known rows
+        self._pool: tuple[tuple, BelieverPool] | None = None  # (fit, history rows) -> the batch's pool
 
     def _training(self, history) -> tuple[torch.Tensor, torch.Tensor]:
         X, Y = self.space.training_data(history)
@@ -422,6 +426,7 @@ class _ModelStrategy(Strategy):
         if fm.fit_ok:
             self._warm = hyperparameters(fm.gp)
         self._cache = (key, fm)
+        self._from_fit = 0
         return fm
 
     def _maximize(self, acqf, fm: FittedModel, seed: int, settings: OptimizerSettings):
@@ -505,7 +510,9 @@ class MultiFidelityStrategy(_ModelStrategy):
     Batches (``q > 1``, or one suggestion per free worker): the first item gets the full
     acquisition optimization; each further one is conditioned on the items before it and the
     running experiments (kriging believer) and is the best of a space-filling pool of
-    ``4 * raw_samples`` points (``optimizers.acquisition.maximize_on_pool``).
+    ``raw_samples`` points (``optimizers.batch.BelieverPool``: one joint posterior per fit,
+    then a rank-one update per item). The loop asks once per free worker, so "later" means:
+    not the first suggestion made from this fit.
     """
 
     name = "multi_fidelity"
@@ -555,37 +562,96 @@ class MultiFidelityStrategy(_ModelStrategy):
             except Exception:  # noqa: BLE001 - fall back to ignoring pending points
                 return model
 
+    def _best_f(self, fm: FittedModel, taken: torch.Tensor, X_failed: torch.Tensor) -> float:
+        """The incumbent of log EI: the best posterior mean at the target fidelity over every recipe
+        measured or running (failures aside).
+
+        Kriging believer conditions on pending points at the posterior mean, which leaves the
+        mean everywhere unchanged; so the known rows' part is computed once per fit and history
+        (in chunks: one posterior over a long history would build an n x n covariance) and only
+        the pending rows are added per suggestion."""
+        key = (id(fm), fm.model_id, self._n_known)
+        if self._best_known is None or self._best_known[0] != key:
+            known = self._target_input(torch.cat([fm.X, _rows_not_in(taken[: self._n_known], X_failed)]))
+            with torch.no_grad():
+                best = max(float(fm.model.posterior(chunk).mean.max()) for chunk in known.split(1024))
+            self._best_known = (key, best)
+        best = self._best_known[1]
+        later = _rows_not_in(taken[self._n_known:], X_failed)
+        if later.shape[0]:
+            with torch.no_grad():
+                best = max(best, float(fm.model.posterior(self._target_input(later)).mean.max()))
+        return best
+
     def _model_step(self, fm: FittedModel, taken, affordable, batch_index, success: SuccessModel | None = None,
                     X_failed: torch.Tensor | None = None):
         space = self.space
         d = space.dim
         target = space.target_fidelity
         X_failed = self._empty() if X_failed is None else X_failed
+        later = batch_index > 0 or self._from_fit > 0  # the loop asks once per free worker, q = 1 each time
+        self._from_fit += 1
+        if later and self._candidates is None and self.physics is None:
+            step = self._pool_step(fm, taken, affordable, batch_index, success, X_failed)
+            if step is not None:
+                return step
         model = self._condition_on_pending(fm, taken, X_failed)
         model.eval()
-        X_obs_t = self._target_input(torch.cat([fm.X, _rows_not_in(taken, X_failed)]))
-        with torch.no_grad():
-            # in chunks: one posterior over a long history would build an n x n covariance
-            best_f = max(float(model.posterior(chunk).mean.max()) for chunk in X_obs_t.split(1024))
+        best_f = self._best_f(fm, taken, X_failed)
         acqf = FixedFeatureAcquisitionFunction(
             LogExpectedImprovement(model, best_f=best_f), d=d + 1, columns=[d], values=[target.value]
         )
         if success is not None:
             acqf = SuccessWeighted(acqf, success)
         seed = _seed(self.seed, taken.shape[0], batch_index)
-        pooled = None
-        if self._candidates is None and batch_index > 0 and self.physics is None:
-            pooled = maximize_on_pool(acqf, space, seed=seed, size=4 * self.settings.raw_samples)
-        if pooled is not None:  # a later item of a batch: the best of a space-filling pool
-            x, log_ei = pooled[0][0], pooled[1]
-            open_here = affordable
-        elif self._candidates is None:
+        if self._candidates is None:
             x, log_ei = self._maximize(acqf, fm, seed=seed, settings=self.settings)
             x = x[0]
             open_here = affordable
         else:
             x, log_ei, open_here = self._candidate_choice(acqf, taken, affordable)
         scores = information_per_cost(model, x, space, open_here)
+
+        def predicted(fidelity: Fidelity) -> tuple[float, float]:
+            return self._predict(fm.model, torch.cat([x, x.new_tensor([fidelity.value])]))
+
+        step = self._suggest(fm, x, log_ei, scores, predicted, taken, batch_index, success, X_failed, pooled=False)
+        if step is None:
+            # Every fidelity at this point is known already (e.g. a small discrete space):
+            # fall back to an untried space-filling point.
+            return self._space_filling(taken, affordable[0] if target not in affordable else target,
+                                       taken.shape[0], "no untried point improves the target; Sobol point {index} at {fidelity}")
+        return step
+
+    def _pool_step(self, fm: FittedModel, taken, affordable, batch_index, success, X_failed):
+        """A later suggestion from this fit: the best point of a space-filling pool under the model
+        conditioned on everything pending (``optimizers.batch.BelieverPool``), or None when the
+        pool has nothing untried to offer (the full search then runs)."""
+        pending = self._pending(taken, fm, X_failed)
+        key = (id(fm), fm.model_id, self._n_known)
+        pool = self._pool[1] if self._pool is not None and self._pool[0] == key else None
+        if pool is None or not pool.follows(pending):
+            P = self.space.from_unit(torch.quasirandom.SobolEngine(len(self.space.parameters), scramble=True,
+                                                                   seed=_seed(self.seed, self._n_known, 11))
+                                     .draw(self.settings.raw_samples, dtype=torch.double))
+            if self.space.has_constraints:
+                P = P[self.space.is_feasible(P)]
+            if P.shape[0] == 0:
+                return None
+            weight = success_log_weight(success, P) if success is not None else None
+            pool = BelieverPool(fm.model, self.space, P, pending, weight)
+            self._pool = (key, pool)
+        j, log_ei = pool.best(self._best_f(fm, taken, X_failed))
+        x = pool.pool[j]
+        scores = [FidelityScore(f, ig, ig / f.cost) for f, ig in pool.information(j, affordable)]
+        return self._suggest(fm, x, log_ei, scores, lambda fidelity: pool.predicted(j, fidelity), taken,
+                             batch_index, success, X_failed, pooled=True)
+
+    def _suggest(self, fm: FittedModel, x, log_ei: float, scores, predicted, taken, batch_index, success, X_failed,
+                 pooled: bool) -> tuple[Suggestion, torch.Tensor] | None:
+        """The suggestion at ``x``: the untried fidelity with the most information per cost, its
+        predictions and the reason, or None when every fidelity at ``x`` is taken."""
+        target = self.space.target_fidelity
         ranked = sorted(scores, key=lambda s: s.per_cost, reverse=True)
         chosen = None
         for s in ranked:
@@ -594,26 +660,24 @@ class MultiFidelityStrategy(_ModelStrategy):
                 chosen = s
                 break
         if chosen is None:
-            # Every fidelity at this point is known already (e.g. a small discrete space):
-            # fall back to an untried space-filling point.
-            return self._space_filling(taken, affordable[0] if target not in affordable else target,
-                                       taken.shape[0], "no untried point improves the target; Sobol point {index} at {fidelity}")
+            return None
         x_full = torch.cat([x, x.new_tensor([chosen.fidelity.value])])
-        mean, std = self._predict(fm.model, x_full)
-        t_mean, t_std = self._predict(fm.model, torch.cat([x, x.new_tensor([target.value])]))
+        mean, std = predicted(chosen.fidelity)
+        t_mean, t_std = predicted(target)
         by_fid = {s.fidelity.name: s.per_cost for s in scores}
         others = ", ".join(f"{s.fidelity.name} {s.per_cost:.3g}" for s in ranked if s is not chosen)
+        n_pending = self._pending(taken, fm, X_failed).shape[0]
         reason = (
             f"{chosen.fidelity.name}: {chosen.per_cost:.3g} nats per cost unit"
             + (f" vs {others}" if others else "")
             + f"; point chosen by log EI {log_ei:.3g} at the target fidelity {target.name}"
-            + (" (the best of a space-filling pool)" if pooled is not None else "")
-            + (f" (batch item {batch_index + 1}, conditioned on {n_pending} pending)" if (n_pending := self._pending(taken, fm, X_failed).shape[0]) else "")
+            + (" (the best of a space-filling pool)" if pooled else "")
+            + (f" (batch item {batch_index + 1}, conditioned on {n_pending} pending)" if n_pending else "")
             + (f"; predicted success probability {float(success.probability(x.reshape(1, -1)).detach()):.2f} "
                f"(from {int((success.success == 0).sum())} failures)" if success is not None else "")
         )
         sug = Suggestion(
-            recipe=space.decode(x.reshape(1, -1))[0], fidelity=chosen.fidelity.name,
+            recipe=self.space.decode(x.reshape(1, -1))[0], fidelity=chosen.fidelity.name,
             predicted_mean=mean, predicted_std=std, target_mean=t_mean, target_std=t_std,
             acquisition_value=chosen.per_cost, acquisition_by_fidelity=by_fid,
             model_id=fm.model_id, reason=reason, strategy=self.name,

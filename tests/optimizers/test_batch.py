@@ -1,0 +1,90 @@
+"""Batches from one fit: the pool's kriging-believer update is exact, and the loop's one-at-a-time
+requests get a batch's cheap later items without repeats."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+from botorch.acquisition import FixedFeatureAcquisitionFunction, LogExpectedImprovement
+
+from optimizers import make_strategy
+from optimizers.acquisition import information_per_cost
+from optimizers.batch import BelieverPool
+from optimizers.bench_problems import hartmann
+
+
+def fitted_strategy(n: int = 60, seed: int = 3):
+    problem = hartmann()
+    space = problem.space
+    U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=seed).draw(n, dtype=torch.double)
+    rows = []
+    for i, recipe in enumerate(space.decode(space.from_unit(U))):
+        fidelity = ("s050", "s075", "target")[i % 3]
+        rows.append({**{k: float(q.magnitude) for k, q in recipe.items()}, "fidelity": fidelity,
+                     "objective": problem.evaluate(recipe, fidelity), "status": "completed"})
+    history = pd.DataFrame(rows)
+    strategy = make_strategy("multi_fidelity", space, seed=seed, initial_design={})
+    return strategy, strategy.fitted(history), space
+
+
+def conditioned(model, rows: torch.Tensor):
+    with torch.no_grad():
+        model.posterior(rows[:1])
+        return model.condition_on_observations(rows, model.posterior(rows).mean)
+
+
+def test_the_pool_update_equals_conditioning_the_model():
+    strategy, fm, space = fitted_strategy()
+    d = space.dim
+    pool = space.from_unit(torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=5)
+                           .draw(32, dtype=torch.double))
+    # two pool points at cheaper fidelities, and a recipe off the pool at two fidelities
+    off_pool = torch.full((2, d), 0.3, dtype=torch.double)
+    pending = torch.cat([torch.cat([pool[[3, 9]], pool.new_tensor([[0.5], [0.75]])], dim=-1),
+                         torch.cat([off_pool, pool.new_tensor([[1.0], [0.5]])], dim=-1)])
+    believer = BelieverPool(fm.model, space, pool, pending)
+    best_f = 0.5
+    expected_model = conditioned(fm.model, pending)
+    acqf = FixedFeatureAcquisitionFunction(LogExpectedImprovement(expected_model, best_f=best_f), d=d + 1,
+                                           columns=[d], values=[1.0])
+    with torch.no_grad():
+        expected = acqf(pool.unsqueeze(-2))
+    assert torch.allclose(believer.log_ei(best_f), expected, atol=1e-4, rtol=1e-4)
+    fids = list(space.fidelities_by_cost)
+    for j in (0, 7, 20):
+        want = [s.information for s in information_per_cost(expected_model, pool[j], space, fids)]
+        got = [ig for _, ig in believer.information(j, fids)]
+        assert torch.allclose(torch.tensor(got), torch.tensor(want), atol=1e-4, rtol=1e-3), (j, got, want)
+
+    # one more suggestion from the pool: believed by a rank-one update, still exact
+    extra = torch.cat([pool[20], pool.new_tensor([0.5])]).reshape(1, -1)
+    assert believer.follows(torch.cat([pending.flip(0), extra]))  # order does not matter
+    again = conditioned(fm.model, torch.cat([pending, extra]))
+    acqf = FixedFeatureAcquisitionFunction(LogExpectedImprovement(again, best_f=best_f), d=d + 1, columns=[d],
+                                           values=[1.0])
+    with torch.no_grad():
+        expected = acqf(pool.unsqueeze(-2))
+    assert torch.allclose(believer.log_ei(best_f), expected, atol=1e-4, rtol=1e-4)
+    # a row the pool does not hold: it cannot follow (the strategy builds a new pool)
+    assert not believer.follows(torch.cat([pending, extra, torch.full((1, d + 1), 0.123, dtype=torch.double)]))
+
+
+def test_one_at_a_time_requests_make_a_batch_without_repeats():
+    problem = hartmann()
+    space = problem.space
+    strategy = make_strategy("multi_fidelity", space, seed=0, initial_design={})
+    U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=1).draw(30, dtype=torch.double)
+    history = pd.DataFrame([{**{k: float(q.magnitude) for k, q in r.items()}, "fidelity": f,
+                             "objective": problem.evaluate(r, f), "status": "completed"}
+                            for r, f in zip(space.decode(space.from_unit(U)), ["s050", "s075", "target"] * 10)])
+    pending = history.iloc[:0].drop(columns=["objective", "status"])
+    reasons, rows = [], []
+    for _ in range(6):  # as the loop does: one request per free worker, the earlier ones pending
+        (s,) = strategy.recommend(history, pending=pending, q=1)
+        reasons.append(s.reason)
+        row = {k: float(q.magnitude) for k, q in s.recipe.items()} | {"fidelity": s.fidelity}
+        rows.append(tuple(sorted(row.items())))
+        pending = pd.concat([pending, pd.DataFrame([row])], ignore_index=True)
+    assert "space-filling pool" not in reasons[0], "the first suggestion of a fit gets the full search"
+    assert all("space-filling pool" in r for r in reasons[1:]), reasons
+    assert len(set(rows)) == len(rows), "a batch suggested the same experiment twice"
