@@ -39,7 +39,7 @@ def run_with_retries(policy: Any, attempt: Attempt, sample_id: str, time_scale: 
     delay = float(policy.backoff.to("s").magnitude) / time_scale
     attempts: list[dict[str, Any]] = []
     for number in range(1, policy.retries + 2):
-        if number > 1 and stop.is_set():
+        if stop.is_set():  # the operator's stop: no attempt starts after it
             raise RobotRunFailed(f"stopped by the operator before attempt {number}", attempts)
         run_id = sample_id if number == 1 else f"{sample_id}-r{number}"
         documents: list[tuple[str, dict]] = []

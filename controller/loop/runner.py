@@ -40,6 +40,7 @@ from controller.loop.recovery import partial_steps, recover_inflight
 from controller.loop.strategy import build_strategy
 from controller.records.history import history_frame, objective_value
 from controller.records.lease import Heartbeat, owner_id
+from controller.records.stopwatch import StopWatch
 from controller.records.location import redact, store_target
 from controller.records.samples import Sample, to_jsonable
 from controller.records.store import RecordStore
@@ -70,6 +71,7 @@ class LoopState:
     awaiting: dict[str, Dispatch] = field(default_factory=dict)
     refusals: int = 0
     lease: Heartbeat | None = None
+    stop_watch: StopWatch | None = None  # reaches a running robot plan at once when an operator stops
     history_rows: dict[str, dict] = field(default_factory=dict)  # sample id -> its row in the optimizer's history
     status: str = "finished"
     reason: str | None = None
@@ -145,14 +147,22 @@ class CampaignRunner:
             while loop.reason is None:
                 self._step(loop)
         except KeyboardInterrupt:
-            self._stopping = True
             self.gate.stop_request = None
             loop.end("stopped", "stopped by the operator (Ctrl-C); run `sdl run` on the same file to continue")
-            if "robot" in loop.executors:
-                loop.executors["robot"].request_stop()
+            self._stop_robot(loop)
         finally:
             self._wind_down(loop, previous_handlers)
         return self._report(loop, started)
+
+    def _stop_robot(self, loop: LoopState) -> None:
+        """The operator's stop (a request in the store, Ctrl-C): a running robot plan is aborted
+        now and recorded as ``interrupted`` with the steps it completed; nothing new is
+        dispatched; simulations in flight finish and are recorded. Called from the loop and
+        from the stop watch's thread; doing it twice does nothing more."""
+        self._stopping = True
+        robot = loop.executors.get("robot")
+        if robot is not None:
+            robot.request_stop()
 
     def _step(self, loop: LoopState) -> None:
         """One pass: record what finished, heed the operators, dispatch what is decided and
@@ -165,6 +175,7 @@ class CampaignRunner:
             self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
         self.gate.poll(loop.store)
         if self.gate.stop_request is not None:
+            self._stop_robot(loop)  # done already when the stop watch saw the request first
             loop.end("stopped", self.gate.stop_reason())
         elif self.gate.paused:
             self._wait(loop)
@@ -214,6 +225,10 @@ class CampaignRunner:
         recover_inflight(store, cfg.name, self._reader())
         loop = LoopState(store=store, strategy=strategy, executors=executors, samples=store.samples(cfg.name),
                          committed=store.spent(cfg.name), seq=store.next_seq(cfg.name), resumed=resumed, lease=lease)
+        if "robot" in executors:
+            # The loop heeds operators between steps, and a step may be a model fit of seconds:
+            # the watch stops a running robot plan within a fraction of a second of the request.
+            loop.stop_watch = store.watch_stop(cfg.name, lambda request: self._stop_robot(loop))
         # Runs still waiting for an operator when the controller stopped wait on.
         loop.awaiting = {s.id: Dispatch.of(s) for s in store.awaiting(cfg.name)}
         self.view.start(loop.samples, loop.committed, resumed)
@@ -253,6 +268,14 @@ class CampaignRunner:
             except BaseException:  # noqa: BLE001 - recorded below
                 pass
             self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
+        if loop.stop_watch is not None:
+            loop.stop_watch.close()
+            if loop.stop_watch.fired and self.gate.stop_request is None:
+                # stopped while the loop was already ending (e.g. waiting for the last robot run):
+                # the request is handled and recorded, and the campaign ends as stopped
+                self.gate.poll(loop.store)
+                if self.gate.stop_request is not None and loop.status == "finished":
+                    loop.end("stopped", self.gate.stop_reason())
         for executor in loop.executors.values():
             executor.close()
         if loop.reason is None:  # an exception is on its way out
@@ -268,6 +291,8 @@ class CampaignRunner:
     def _abandon(self, loop: LoopState, previous_handlers: dict) -> None:
         """The lease was lost: stop the executors, leave the campaign and its open samples to the new owner."""
         loop.lease.stop()
+        if loop.stop_watch is not None:
+            loop.stop_watch.close()
         loop.end("stopped", loop.lease.lost)
         for executor in loop.executors.values():
             executor.request_stop()
@@ -306,6 +331,8 @@ class CampaignRunner:
     def _dispatch_decided(self, loop: LoopState) -> None:
         """Runs an operator decided on: a rejected one is recorded (its cost released), an
         approved one starts (or, refused now, is recorded as failed at no cost)."""
+        if self._stopping:  # an approved run waits: at the end it is cancelled, at no cost
+            return
         for d, rejected in self.gate.decided(loop.store, loop.awaiting):
             cost = self.config.fidelity(d.fidelity).cost
             if rejected is not None:
@@ -396,6 +423,8 @@ class CampaignRunner:
             if not loop.open_dispatches():
                 loop.end("finished", f"nothing left to suggest within the budget ({loop.committed:g} of "
                                      f"{cfg.budget:g} committed): {err}")
+            return "none"
+        if self._stopping:  # an operator stopped the campaign during the fit: start nothing more
             return "none"
         fidelity = cfg.fidelity(suggestion.fidelity)
         self._emit("suggestion", {"fidelity": fidelity.name, "reason": suggestion.reason,
