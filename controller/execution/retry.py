@@ -7,6 +7,7 @@ import threading
 from typing import Any, Callable
 
 from controller.execution.protocol import RetryCallback, RobotOutcome, RobotRunFailed
+from core import PluginError
 
 #: ``attempt(run_id, attempt_number, documents, info)``: one run; it appends ``(name, doc)``
 #: to ``documents`` as they come and may fill ``info`` (kept as the attempt's ``queue_item``).
@@ -46,6 +47,8 @@ def run_with_retries(policy: Any, attempt: Attempt, sample_id: str, time_scale: 
         info: dict[str, Any] = {}
         try:
             attempt(run_id, number, documents, info)
+        except PluginError:
+            raise  # the system's plan is broken, not this sample: nothing to retry
         except Exception as exc:  # noqa: BLE001 - classified below
             fault = fault_from_exception(exc)
             record = steps_from_documents(documents) if documents else None

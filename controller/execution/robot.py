@@ -24,7 +24,7 @@ from controller.config.campaign import CampaignConfig
 from controller.config.devices import line_limits
 from controller.execution.protocol import DocumentCallback, RobotOutcome, RobotRunFailed, RunRequest
 from controller.execution.retry import run_with_retries
-from core import DeviceError
+from core import DeviceError, PluginError
 
 __all__ = ["LocalStation", "RobotExecutor", "RobotOutcome", "RobotRunFailed", "Station", "build_line",
            "dry_run_truth", "make_robot_executor"]
@@ -176,6 +176,11 @@ class RobotExecutor:
         def attempt(run_id: str, number: int, documents: list, info: dict) -> None:
             self.station.run_once(request.recipe, run_id, {**request.md, "attempt": number},
                                   self._collector(documents, request.on_document), info)
+            if not any(name == "start" for name, _ in documents):
+                # not a fault of this sample: every run of this plan would end the same way
+                raise PluginError(f"material system {self.config.system!r}: robot.plan ran for {run_id} and made "
+                                  "no documents (it opened no run), so nothing of the sample can be recorded; "
+                                  "open one with bluesky.preprocessors.run_decorator")
 
         return run_with_retries(self.config.retry, attempt, request.sample_id, self.station.time_scale,
                                 self._stop, request.on_retry, record=getattr(self.config.robot, "record", None))

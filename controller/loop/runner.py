@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config.campaign import CampaignConfig
+from controller.execution.probe import probe_plan, probe_simulators
 from controller.execution.protocol import Executor
 from controller.execution.simulations import Simulations, make_simulation_executor
 from controller.loop import dispatch as book
@@ -44,7 +45,7 @@ from controller.records.stopwatch import StopWatch
 from controller.records.location import redact, store_target
 from controller.records.samples import Sample, to_jsonable
 from controller.records.store import RecordStore
-from core import ConfigError, FieldIssue, OptimizerError, SDLError
+from core import ConfigError, FieldIssue, OptimizerError, PluginError, SDLError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,12 @@ class LoopState:
 
     def open_dispatches(self) -> list[Dispatch]:
         return [*self.inflight.values(), *self.awaiting.values()]
+
+
+def _plugin_error(fut: Future) -> PluginError | None:
+    """The :class:`core.PluginError` a finished run ended with, if any."""
+    error = None if fut.cancelled() else fut.exception()
+    return error if isinstance(error, PluginError) else None
 
 
 def _share_cores_with_simulators(workers: int) -> None:
@@ -173,6 +180,9 @@ class CampaignRunner:
             return loop.end("stopped", loop.lease.lost)
         for fut in self._finished(loop):
             self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
+            if (broken := _plugin_error(fut)) is not None:  # the system is broken, not the sample: end here
+                loop.end("failed", str(broken))
+                raise broken
         self.gate.poll(loop.store)
         if self.gate.stop_request is not None:
             self._stop_robot(loop)  # done already when the stop watch saw the request first
@@ -195,6 +205,7 @@ class CampaignRunner:
             from controller.execution.preflight import require_preflight
 
             require_preflight(cfg)  # real devices: one line per problem, before anything moves or is recorded
+        probe_simulators(cfg)  # a lab's model that raises is refused naming it, before anything is recorded
         _share_cores_with_simulators(cfg.scheduler.local_simulation_workers)
         strategy = build_strategy(cfg)
         # Dask (default) or a process pool, per [scheduler]; an unreachable Dask scheduler fails here.
@@ -203,6 +214,10 @@ class CampaignRunner:
         store = None
         owner, broken = owner_id(), None
         try:
+            if any(f.kind == "robot" for f in cfg.fidelities):
+                # the line, and its plan walked to its open_run, before the store is touched
+                executors["robot"] = self._robot_executor(lambda kind, payload: store.log_event(cfg.name, kind, payload))
+                probe_plan(cfg, executors["robot"].station)
             store = RecordStore(self.store_path)
             if cfg.name in store.campaign_names():
                 # Read what is recorded before taking the campaign: a store that fails to load
@@ -210,8 +225,6 @@ class CampaignRunner:
                 store.samples(cfg.name, include_running=True)
                 store.awaiting(cfg.name)
                 broken = check_chain(store, cfg.name, self.accept_broken_chain)
-            if any(f.kind == "robot" for f in cfg.fidelities):
-                executors["robot"] = self._robot_executor(store)
             resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget, owner=owner)
         except BaseException:
             for executor in executors.values():
@@ -241,12 +254,11 @@ class CampaignRunner:
         """The material system's documents -> run record, or None for the generic reader."""
         return getattr(self.config.robot, "record", None)
 
-    def _robot_executor(self, store: RecordStore) -> Executor:
+    def _robot_executor(self, event_log) -> Executor:
+        """The robot's executor; ``event_log(kind, payload)`` records its station's events."""
         from controller.execution.robot import make_robot_executor
 
-        name = self.config.name
-        robot = make_robot_executor(self.config, speedup=self.speedup,
-                                    event_log=lambda kind, payload: store.log_event(name, kind, payload))
+        robot = make_robot_executor(self.config, speedup=self.speedup, event_log=event_log)
         for callback in self._document_listeners:
             robot.add_document_listener(callback)
         return robot
@@ -508,6 +520,8 @@ class CampaignRunner:
     def _record(self, loop: LoopState, d: Dispatch, fut: Future) -> Sample:
         """Write a finished dispatch's record; a failed robot run keeps the steps its documents show."""
         sample = book.finished_sample(self.config, d, fut)
+        if sample.status == "failed" and _plugin_error(fut) is not None:
+            sample.cost = 0.0  # the system's plan made nothing: nothing is charged
         if sample.status == "failed":
             sample.run_uid = loop.store.run_uid_of(d.sample_id)
             sample.steps = partial_steps(loop.store, self.config.name, sample.run_uid, self._reader())
