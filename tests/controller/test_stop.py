@@ -89,6 +89,34 @@ def check_stopped(campaign: Campaign, path: Path, name: str, sample_id: str) -> 
     store.close()
 
 
+def test_the_stop_watch_calls_back_once_for_its_campaigns_unhandled_stop(store_url):
+    """The watch reads the store on a connection of its own, on either backend: it ignores other
+    campaigns, other actions and handled requests, and calls back once, soon after the request."""
+    store = RecordStore(store_url)
+    for name in ("watched", "other"):
+        store.open_campaign(name, "fp", "{}", 10.0)
+    handled = store.request_control("watched", "stop", "Bob")
+    store.control_handled(handled, "stopping")  # an earlier stop, already carried out
+    seen, called = [], threading.Event()
+    watch = store.watch_stop("watched", lambda request: (seen.append((request, time.time())), called.set()))
+    try:
+        store.request_control("watched", "pause", "Ada")
+        store.request_control("other", "stop", "Ada")
+        assert not called.wait(0.5), f"called back for {seen}"
+        asked = time.time()
+        store.request_control("watched", "stop", "Ada", note="end of shift")
+        assert called.wait(5), "no call back within 5 s"
+        request, when = seen[0]
+        assert request["operator"] == "Ada" and request["note"] == "end of shift" and watch.fired == request
+        assert when - asked < 0.5, f"the watch saw the request {when - asked:.2f} s after it was made"
+        store.request_control("watched", "stop", "Cy")
+        time.sleep(0.3)
+        assert len(seen) == 1, "it calls back once"
+    finally:
+        watch.close()
+        store.close()
+
+
 @pytest.mark.slow
 def test_the_operators_stop_reaches_a_running_plan_on_the_twins(tmp_path):
     raw = tomllib.loads(DEFAULT.read_text())
