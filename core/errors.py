@@ -73,6 +73,12 @@ class SimulationError(SDLError):
     """A simulator could not compute a result for the recipe it was given."""
 
 
+class PluginError(SDLError):
+    """A material system's plugin broke its contract when its parts ran: a simulator raised on
+    the middle of the search space, a robot plan made no run. The message names the system and
+    the part (``material system 'mylab:system': robot.plan ...``)."""
+
+
 class OptimizerError(SDLError):
     """The optimizer could not produce a suggestion."""
 

@@ -121,6 +121,10 @@ def check_physics(optimizer: OptimizerSettings, parameters: list[Parameter], obj
     except SDLError as err:
         raise ConfigError(FieldIssue("optimizer.physics_model", f"{optimizer.physics_model} cannot run this search "
                                                                 f"space's middle recipe: {err}")) from err
+    except Exception as err:  # noqa: BLE001 - a lab's model failing in its own way is reported the same
+        raise ConfigError(FieldIssue("optimizer.physics_model", f"{optimizer.physics_model} raised "
+                                                                f"{type(err).__name__} on this search space's middle "
+                                                                f"recipe: {err}")) from err
     issues = []
     if optimizer.physics_features is not None:
         bad = [f for f in optimizer.physics_features if f not in structure]

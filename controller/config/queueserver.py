@@ -45,7 +45,13 @@ def executor_settings(raw: dict[str, Any]) -> tuple[dict[str, Any], list[FieldIs
     if values["executor"] not in EXECUTORS:
         issues.append(FieldIssue("devices.executor", f"{values['executor']!r} is not one of {', '.join(EXECUTORS)} "
                                                      "(local: a RunEngine in this process; queueserver: RE Manager)"))
-    if values["executor"] == "queueserver" and raw.get("transport", "sim") != "sim":
+    if values["executor"] == "queueserver" and raw.get("dry_run", True) is False:
+        # the profile builds the simulated twins: a "real" campaign there would move nothing real
+        issues.append(FieldIssue("devices.executor", "\"queueserver\" is not supported in a real campaign "
+                                                     "(dry_run = false) yet: the queue server's startup profile runs "
+                                                     "the simulated twins only; use executor = \"local\" (a RunEngine "
+                                                     "in the controller), or dry_run = true"))
+    elif values["executor"] == "queueserver" and raw.get("transport", "sim") != "sim":
         issues.append(FieldIssue("devices.executor", f"the queue server's startup profile runs the simulated twins; "
                                                      f"transport = {raw.get('transport')!r} needs executor = \"local\""))
     for key, example in (("qserver_control", DEFAULT_CONTROL), ("qserver_data", DEFAULT_DATA)):

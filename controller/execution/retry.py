@@ -7,6 +7,7 @@ import threading
 from typing import Any, Callable
 
 from controller.execution.protocol import RetryCallback, RobotOutcome, RobotRunFailed
+from core import PluginError
 
 #: ``attempt(run_id, attempt_number, documents, info)``: one run; it appends ``(name, doc)``
 #: to ``documents`` as they come and may fill ``info`` (its ``station`` is kept as the attempt's
@@ -40,13 +41,15 @@ def run_with_retries(policy: Any, attempt: Attempt, sample_id: str, time_scale: 
     delay = float(policy.backoff.to("s").magnitude) / time_scale
     attempts: list[dict[str, Any]] = []
     for number in range(1, policy.retries + 2):
-        if number > 1 and stop.is_set():
+        if stop.is_set():  # the operator's stop: no attempt starts after it
             raise RobotRunFailed(f"stopped by the operator before attempt {number}", attempts)
         run_id = sample_id if number == 1 else f"{sample_id}-r{number}"
         documents: list[tuple[str, dict]] = []
         info: dict[str, Any] = {}
         try:
             attempt(run_id, number, documents, info)
+        except PluginError:
+            raise  # the system's plan is broken, not this sample: nothing to retry
         except Exception as exc:  # noqa: BLE001 - classified below
             fault = fault_from_exception(exc)
             record = steps_from_documents(documents) if documents else None

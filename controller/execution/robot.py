@@ -25,6 +25,7 @@ from controller.config.campaign import CampaignConfig
 from controller.config.devices import line_limits
 from controller.execution.protocol import DocumentCallback, RobotOutcome, RobotRunFailed, RunRequest
 from controller.execution.retry import run_with_retries
+from core import DeviceError, PluginError
 from core.system import takes_station
 
 __all__ = ["LocalStation", "RobotExecutor", "RobotOutcome", "RobotRunFailed", "Station", "build_line",
@@ -109,6 +110,7 @@ class LocalStation:
         self.line = build_line(config, speedup, self.limits, station)
         self.time_scale = self.line.time_scale  # an IOC's own time scale on transport "epics"
         self._RE: RunEngine | None = None
+        self._stop_requested = False
 
     def check(self, recipe: dict[str, Any]) -> None:
         """Raise :class:`core.LimitError` if any setpoint of the recipe is beyond the line's limits."""
@@ -122,18 +124,28 @@ class LocalStation:
             self._RE.log.setLevel(logging.CRITICAL)
         token = self._RE.subscribe(collect)
         try:
-            self._RE(self.config.robot.plan(self.line, recipe, sample_id=run_id, md=md,
-                                            batch_mass=self.config.devices.batch_mass,
-                                            watchdog_factor=self.config.devices.watchdog_factor))
+            self._RE(self._unless_stopped(self.config.robot.plan(
+                self.line, recipe, sample_id=run_id, md=md, batch_mass=self.config.devices.batch_mass,
+                watchdog_factor=self.config.devices.watchdog_factor)))
         finally:
             self._RE.unsubscribe(token)
 
+    def _unless_stopped(self, plan):
+        """The plan, unless a stop came before the engine was running it: :meth:`request_stop`
+        sets the flag before it looks at the engine's state, and the engine is running before
+        this first line runs, so a stop is never lost between the two."""
+        if self._stop_requested:
+            raise DeviceError("stopped by the operator before the plan started")
+        return (yield from plan)
+
     def request_stop(self) -> None:
+        """Abort the running plan now, from any thread: the engine cancels the wait it is in,
+        stops every device the plan set, and closes the run with exit status ``abort``."""
+        self._stop_requested = True
         RE = self._RE
         if RE is not None and RE.state != "idle":
             try:
-                RE.request_pause(defer=False)
-                RE.stop()
+                RE.abort("stopped by the operator")
             except Exception:  # the run may end between the check and the call
                 pass
 
@@ -195,6 +207,11 @@ class RobotExecutor:
                 info["station"] = station.name
                 station.run_once(request.recipe, run_id, {**request.md, "attempt": number, "station": station.name},
                                  self._collector(documents, request.on_document), info)
+                if not any(name == "start" for name, _ in documents):
+                    # not a fault of this sample: every run of this plan would end the same way
+                    raise PluginError(f"material system {self.config.system!r}: robot.plan ran for {run_id} and made "
+                                      "no documents (it opened no run), so nothing of the sample can be recorded; "
+                                      "open one with bluesky.preprocessors.run_decorator")
 
             return run_with_retries(self.config.retry, attempt, request.sample_id, station.time_scale,
                                     self._stop, request.on_retry, record=getattr(self.config.robot, "record", None))

@@ -12,6 +12,7 @@ from typing import Any
 
 from controller.execution.protocol import SimulationOutcome
 from controller.records.samples import from_jsonable, to_jsonable
+from core import SDLError, SimulationError
 
 
 def run_simulation(model: str, recipe: dict[str, Any], seed: int) -> SimulationOutcome:
@@ -19,7 +20,12 @@ def run_simulation(model: str, recipe: dict[str, Any], seed: int) -> SimulationO
     from simulators import get_simulator
 
     start = time.time()
-    result = get_simulator(model).run(from_jsonable(recipe), seed=seed)
+    try:
+        result = get_simulator(model).run(from_jsonable(recipe), seed=seed)
+    except SDLError:
+        raise
+    except Exception as err:  # a fault of this sample, recorded with it: say which model raised what
+        raise SimulationError(f"simulator {model!r} raised {type(err).__name__}: {err}") from err
     end = time.time()
     return SimulationOutcome(
         model=result.model,

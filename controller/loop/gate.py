@@ -48,7 +48,8 @@ class ControlGate:
             payload = {"operator": who, "note": request.get("note")}
             if action == "stop":
                 self.stop_request = request
-                outcome = "stopping: running samples finish and are recorded"
+                outcome = ("stopping: a running robot plan is stopped now and recorded as interrupted; "
+                           "running simulations finish and are recorded")
             elif action == "pause" and not self.paused:
                 self.paused = True
                 store.set_campaign_status(name, "paused")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config.campaign import CampaignConfig
+from controller.execution.probe import probe_plan, probe_simulators
 from controller.execution.protocol import Executor
 from controller.execution.simulations import Simulations, make_simulation_executor
 from controller.loop import dispatch as book
@@ -40,10 +41,11 @@ from controller.loop.recovery import partial_steps, recover_inflight
 from controller.loop.strategy import build_strategy
 from controller.records.history import history_frame, objective_value
 from controller.records.lease import Heartbeat, owner_id
+from controller.records.stopwatch import StopWatch
 from controller.records.location import redact, store_target
 from controller.records.samples import Sample, to_jsonable
 from controller.records.store import RecordStore
-from core import ConfigError, FieldIssue, OptimizerError, SDLError
+from core import ConfigError, FieldIssue, OptimizerError, PluginError, SDLError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class LoopState:
     awaiting: dict[str, Dispatch] = field(default_factory=dict)
     refusals: int = 0
     lease: Heartbeat | None = None
+    stop_watch: StopWatch | None = None  # reaches a running robot plan at once when an operator stops
     history_rows: dict[str, dict] = field(default_factory=dict)  # sample id -> its row in the optimizer's history
     status: str = "finished"
     reason: str | None = None
@@ -79,6 +82,12 @@ class LoopState:
 
     def open_dispatches(self) -> list[Dispatch]:
         return [*self.inflight.values(), *self.awaiting.values()]
+
+
+def _plugin_error(fut: Future) -> PluginError | None:
+    """The :class:`core.PluginError` a finished run ended with, if any."""
+    error = None if fut.cancelled() else fut.exception()
+    return error if isinstance(error, PluginError) else None
 
 
 def _share_cores_with_simulators(workers: int) -> None:
@@ -145,14 +154,22 @@ class CampaignRunner:
             while loop.reason is None:
                 self._step(loop)
         except KeyboardInterrupt:
-            self._stopping = True
             self.gate.stop_request = None
             loop.end("stopped", "stopped by the operator (Ctrl-C); run `sdl run` on the same file to continue")
-            if "robot" in loop.executors:
-                loop.executors["robot"].request_stop()
+            self._stop_robot(loop)
         finally:
             self._wind_down(loop, previous_handlers)
         return self._report(loop, started)
+
+    def _stop_robot(self, loop: LoopState) -> None:
+        """The operator's stop (a request in the store, Ctrl-C): a running robot plan is aborted
+        now and recorded as ``interrupted`` with the steps it completed; nothing new is
+        dispatched; simulations in flight finish and are recorded. Called from the loop and
+        from the stop watch's thread; doing it twice does nothing more."""
+        self._stopping = True
+        robot = loop.executors.get("robot")
+        if robot is not None:
+            robot.request_stop()
 
     def _step(self, loop: LoopState) -> None:
         """One pass: record what finished, heed the operators, dispatch what is decided and
@@ -163,8 +180,12 @@ class CampaignRunner:
             return loop.end("stopped", loop.lease.lost)
         for fut in self._finished(loop):
             self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
+            if (broken := _plugin_error(fut)) is not None:  # the system is broken, not the sample: end here
+                loop.end("failed", str(broken))
+                raise broken
         self.gate.poll(loop.store)
         if self.gate.stop_request is not None:
+            self._stop_robot(loop)  # done already when the stop watch saw the request first
             loop.end("stopped", self.gate.stop_reason())
         elif self.gate.paused:
             self._wait(loop)
@@ -184,6 +205,7 @@ class CampaignRunner:
             from controller.execution.preflight import require_preflight
 
             require_preflight(cfg)  # real devices: one line per problem, before anything moves or is recorded
+        probe_simulators(cfg)  # a lab's model that raises is refused naming it, before anything is recorded
         _share_cores_with_simulators(cfg.scheduler.local_simulation_workers)
         strategy = build_strategy(cfg)
         # Dask (default) or a process pool, per [scheduler]; an unreachable Dask scheduler fails here.
@@ -192,6 +214,10 @@ class CampaignRunner:
         store = None
         owner, broken = owner_id(), None
         try:
+            if any(f.kind == "robot" for f in cfg.fidelities):
+                # the line, and its plan walked to its open_run, before the store is touched
+                executors["robot"] = self._robot_executor(lambda kind, payload: store.log_event(cfg.name, kind, payload))
+                probe_plan(cfg, executors["robot"].station)
             store = RecordStore(self.store_path)
             if cfg.name in store.campaign_names():
                 # Read what is recorded before taking the campaign: a store that fails to load
@@ -199,8 +225,6 @@ class CampaignRunner:
                 store.samples(cfg.name, include_running=True)
                 store.awaiting(cfg.name)
                 broken = check_chain(store, cfg.name, self.accept_broken_chain)
-            if any(f.kind == "robot" for f in cfg.fidelities):
-                executors["robot"] = self._robot_executor(store)
             resumed = store.open_campaign(cfg.name, cfg.fingerprint, cfg.to_json(), cfg.budget, owner=owner)
         except BaseException:
             for executor in executors.values():
@@ -214,6 +238,10 @@ class CampaignRunner:
         recover_inflight(store, cfg.name, self._reader())
         loop = LoopState(store=store, strategy=strategy, executors=executors, samples=store.samples(cfg.name),
                          committed=store.spent(cfg.name), seq=store.next_seq(cfg.name), resumed=resumed, lease=lease)
+        if "robot" in executors:
+            # The loop heeds operators between steps, and a step may be a model fit of seconds:
+            # the watch stops a running robot plan within a fraction of a second of the request.
+            loop.stop_watch = store.watch_stop(cfg.name, lambda request: self._stop_robot(loop))
         # Runs still waiting for an operator when the controller stopped wait on.
         loop.awaiting = {s.id: Dispatch.of(s) for s in store.awaiting(cfg.name)}
         self.view.start(loop.samples, loop.committed, resumed)
@@ -226,12 +254,11 @@ class CampaignRunner:
         """The material system's documents -> run record, or None for the generic reader."""
         return getattr(self.config.robot, "record", None)
 
-    def _robot_executor(self, store: RecordStore) -> Executor:
+    def _robot_executor(self, event_log) -> Executor:
+        """The robot's executor; ``event_log(kind, payload)`` records its station's events."""
         from controller.execution.robot import make_robot_executor
 
-        name = self.config.name
-        robot = make_robot_executor(self.config, speedup=self.speedup,
-                                    event_log=lambda kind, payload: store.log_event(name, kind, payload))
+        robot = make_robot_executor(self.config, speedup=self.speedup, event_log=event_log)
         for callback in self._document_listeners:
             robot.add_document_listener(callback)
         return robot
@@ -253,6 +280,14 @@ class CampaignRunner:
             except BaseException:  # noqa: BLE001 - recorded below
                 pass
             self._recorded(loop, self._record(loop, loop.inflight.pop(fut), fut))
+        if loop.stop_watch is not None:
+            loop.stop_watch.close()
+            if loop.stop_watch.fired and self.gate.stop_request is None:
+                # stopped while the loop was already ending (e.g. waiting for the last robot run):
+                # the request is handled and recorded, and the campaign ends as stopped
+                self.gate.poll(loop.store)
+                if self.gate.stop_request is not None and loop.status == "finished":
+                    loop.end("stopped", self.gate.stop_reason())
         for executor in loop.executors.values():
             executor.close()
         if loop.reason is None:  # an exception is on its way out
@@ -268,6 +303,8 @@ class CampaignRunner:
     def _abandon(self, loop: LoopState, previous_handlers: dict) -> None:
         """The lease was lost: stop the executors, leave the campaign and its open samples to the new owner."""
         loop.lease.stop()
+        if loop.stop_watch is not None:
+            loop.stop_watch.close()
         loop.end("stopped", loop.lease.lost)
         for executor in loop.executors.values():
             executor.request_stop()
@@ -306,6 +343,8 @@ class CampaignRunner:
     def _dispatch_decided(self, loop: LoopState) -> None:
         """Runs an operator decided on: a rejected one is recorded (its cost released), an
         approved one starts (or, refused now, is recorded as failed at no cost)."""
+        if self._stopping:  # an approved run waits: at the end it is cancelled, at no cost
+            return
         for d, rejected in self.gate.decided(loop.store, loop.awaiting):
             cost = self.config.fidelity(d.fidelity).cost
             if rejected is not None:
@@ -398,6 +437,8 @@ class CampaignRunner:
                 loop.end("finished", f"nothing left to suggest within the budget ({loop.committed:g} of "
                                      f"{cfg.budget:g} committed): {err}")
             return "none"
+        if self._stopping:  # an operator stopped the campaign during the fit: start nothing more
+            return "none"
         fidelity = cfg.fidelity(suggestion.fidelity)
         self._emit("suggestion", {"fidelity": fidelity.name, "reason": suggestion.reason,
                                   "acquisition_by_fidelity": suggestion.acquisition_by_fidelity,
@@ -480,6 +521,8 @@ class CampaignRunner:
     def _record(self, loop: LoopState, d: Dispatch, fut: Future) -> Sample:
         """Write a finished dispatch's record; a failed robot run keeps the steps its documents show."""
         sample = book.finished_sample(self.config, d, fut)
+        if sample.status == "failed" and _plugin_error(fut) is not None:
+            sample.cost = 0.0  # the system's plan made nothing: nothing is charged
         if sample.status == "failed":
             sample.run_uid = loop.store.run_uid_of(d.sample_id)
             sample.steps = partial_steps(loop.store, self.config.name, sample.run_uid, self._reader())

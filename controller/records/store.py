@@ -32,6 +32,7 @@ from controller.records.backends import (HEAD_REVISION, Backend, ConnectionLost,
                                          retry_window, schema_state, scrub)
 from controller.records.lease import Heartbeat, holds, lease_timeout
 from controller.records.location import StoreLocation
+from controller.records.stopwatch import StopWatch
 
 __all__ = ["CONTROL_ACTIONS", "DECISIONS", "RecordStore"]
 
@@ -241,6 +242,11 @@ class RecordStore(OperatorDecisions):
         """Start renewing ``owner``'s lease on ``campaign`` (a daemon thread on its own connection),
         every quarter of the lease timeout, at most 5 s. Stop it before :meth:`finish_campaign`."""
         return Heartbeat(self._connection(), campaign, owner, min(self.lease_timeout_s / 4, 5.0), on_lost).start()
+
+    def watch_stop(self, campaign: str, on_stop: Callable[[dict], None]) -> StopWatch:
+        """Call ``on_stop(request)`` (from a daemon thread on its own connection) as soon as an
+        operator asks ``campaign`` to stop; :meth:`StopWatch.close` it when the campaign ends."""
+        return StopWatch(self._connection(), campaign, on_stop).start()
 
     def verify_chain(self, campaign: str) -> integrity.ChainReport:
         """Check the campaign's hash chain and its records (see :mod:`controller.records.integrity`)."""

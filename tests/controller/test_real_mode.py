@@ -66,6 +66,24 @@ def test_dry_run_false_needs_a_real_transport():
         config_from_dict(real_raw(dry_run="no"))
 
 
+def test_a_real_campaign_refuses_the_queue_server_with_one_line_naming_the_field(tmp_path, capsys):
+    """The queue server's profile runs the simulated twins: a real campaign there would move
+    nothing real, so it is refused before anything is written."""
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(real_raw(executor="queueserver"))
+    assert caught.value.fields == ["devices.executor"], caught.value.issues
+    message = caught.value.issues[0].message
+    assert "real campaign" in message and 'executor = "local"' in message and "dry_run = true" in message
+    path = write_config(tmp_path, real_raw(executor="queueserver"))
+    for command in (["check", str(path)], ["run", str(path), "--quiet"]):
+        assert sdl(command) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "devices.executor" in lines[0] and "real campaign" in lines[0], lines
+    assert not (tmp_path / "records.sqlite").exists(), "nothing is recorded for a refused campaign"
+    dry = real_raw(executor="queueserver", dry_run=True, transport="sim")
+    assert config_from_dict(dry).devices.executor == "queueserver", "dry runs keep the queue server"
+
+
 def test_real_mode_waits_for_approval_by_default_and_has_no_truth():
     config = config_from_dict(real_raw())
     assert config.devices.dry_run is False
