@@ -10,7 +10,7 @@ from ophyd import Device
 from ophyd.status import DeviceStatus
 
 from core import DeviceError, SDLError
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
+from devices.limits import NO_LIMITS, DeviceLimits
 
 #: An action runs in a worker thread, gets an event that is set when the device is
 #: stopped, and returns the readbacks to write: signal attribute name -> quantity or text.
@@ -22,8 +22,8 @@ class LineDevice(Device):
 
     Args:
         name: ophyd name; also the first part of its setpoint paths unless ``limit_key`` is given.
-        backend: the object that talks to the hardware (or simulates it); see ``devices.backends``.
-        limits: the device limits; the :class:`~devices.SynthesisLine` shares its own.
+        backend: the object that talks to the hardware (or simulates it).
+        limits: the device limits; the line shares its own (none until it does).
         limit_key: device part of the setpoint paths (``oven`` in ``oven.temperature``).
     """
 
@@ -31,7 +31,7 @@ class LineDevice(Device):
                  limit_key: str | None = None, **kwargs):
         super().__init__(prefix, name=name, **kwargs)
         self.backend = backend
-        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.limits = limits if limits is not None else NO_LIMITS
         self.limit_key = limit_key or name
         self._stop_event = threading.Event()
         self._action_lock = threading.Lock()

@@ -103,7 +103,7 @@ class SetpointSignal(QuantitySignal):
     """A setpoint: ``set``/``put`` refuse values outside the parent device's limits with LimitError.
 
     The check runs synchronously in ``set`` (defence in depth behind
-    :func:`devices.check_recipe_limits`), so a plan that asks for an out-of-limit
+    a system's recipe check before the plan exists), so a plan that asks for an out-of-limit
     value fails at the ``set`` message, before anything moves.
     """
 

@@ -1,7 +1,7 @@
 """The Channel Access contract between the line's EPICS devices and an IOC that serves them.
 
 Shared by the Ophyd client classes (:mod:`devices.epics.devices`) and the simulated IOC
-(:mod:`devices.ioc`), so both sides agree on names, units and the action protocol.
+(a material system's IOC), so both sides agree on names, units and the action protocol.
 
 PV names: ``<prefix><device>:<signal>``, e.g. ``SDL:oven:temperature``; ``<device>`` is the
 line attribute name (``resin_dispenser``) and ``<signal>`` the Ophyd component name, so a

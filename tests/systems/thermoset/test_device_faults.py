@@ -13,21 +13,18 @@ from bluesky import RunEngine
 from devices_helpers import FAST, make_recipe, run_plan
 
 from core import Q_, ConfigError, DeviceError, DeviceFault, SDLError
-from devices import (
-    DEFAULT_RETRYABLE_KINDS,
-    INJECTABLE_KINDS,
+from devices import DEFAULT_RETRYABLE_KINDS, INJECTABLE_KINDS, fault_from_exception, steps_from_documents
+from systems.thermoset.devices import (
     FaultSpec,
-    fault_from_exception,
     fault_specs_from_config,
     make_and_characterize,
     make_sim_line,
     recipe_to_setpoints,
-    steps_from_documents,
 )
-from devices.durations import cure_seconds, expected_seconds
-from devices.readings import reading_fault
-from devices.sim.thermal import simulate_oven
-from devices.sim.twins import TRANSFER_TIME
+from systems.thermoset.devices.durations import cure_seconds, expected_seconds
+from systems.thermoset.devices.readings import reading_fault
+from systems.thermoset.devices.sim.thermal import simulate_oven
+from systems.thermoset.devices.sim.twins import TRANSFER_TIME
 
 FLOOR = 0.5  # s: a short watchdog floor keeps the timeout cases quick
 

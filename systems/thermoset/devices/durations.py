@@ -61,7 +61,7 @@ def expected_seconds(device: str, setpoints: Mapping[str, pint.Quantity], action
 
     Args:
         device: ``resin_dispenser``, ``mixer``, ``oven``, ``characterizer``, ``tracker``, ``ambient`` ...
-        setpoints: the run's setpoints (path -> quantity), as from :func:`devices.check_recipe_limits`.
+        setpoints: the run's setpoints (path -> quantity), as from :func:`systems.thermoset.devices.check_recipe_limits`.
         action: ``set`` (a move) or ``trigger`` (a measurement).
     """
     if device.endswith("_dispenser"):

@@ -15,8 +15,8 @@ import numpy as np
 import pint
 
 from core import Q_, DeviceError, InputDataError
-from devices.recipes import HARDENER_AHEW, RESIN_EEW
-from devices.sim.faults import FaultInjector
+from systems.thermoset.devices.recipes import HARDENER_AHEW, RESIN_EEW
+from systems.thermoset.devices.sim.faults import FaultInjector
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,10 @@ class SimulatedLab:
         seed: seeds everything (lots, ambient, noise, calibration offsets).
         speedup: simulated seconds per wall second; a 2 h hold at 1000 takes 7.2 s.
         ambient: room conditions; None for the default 22 degC, 45 % RH with drift.
-        faults: :class:`devices.FaultSpec` s the twins inject (see :attr:`faults`).
+        faults: :class:`systems.thermoset.devices.FaultSpec` s the twins inject (see :attr:`faults`).
 
     Attributes:
-        faults: the :class:`devices.sim.faults.FaultInjector`; its ``log`` lists the injected faults.
+        faults: the :class:`systems.thermoset.devices.sim.faults.FaultInjector`; its ``log`` lists the injected faults.
     """
 
     def __init__(self, seed: int = 0, speedup: float = 1000.0, ambient: SimAmbient | None = None, faults=()):

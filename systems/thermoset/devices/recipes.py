@@ -17,7 +17,8 @@ import pint
 
 from core import Q_, ConfigError, InputDataError, LimitError
 from core.space import canonical_smiles
-from devices.limits import DEFAULT_LIMITS, DeviceLimits, Range, format_quantity
+from devices.limits import DeviceLimits, Range, format_quantity
+from systems.thermoset.devices.limits import DEFAULT_LIMITS
 
 RESIN_SMILES = "CC(C)(c1ccc(OCC2CO2)cc1)c1ccc(OCC2CO2)cc1"
 HARDENER_SMILES = "CC1(C)CC(N)CC(C)(CN)C1"

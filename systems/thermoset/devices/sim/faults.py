@@ -14,7 +14,7 @@ from typing import Any
 import pint
 
 from core import Q_
-from devices.faults import FaultSpec
+from systems.thermoset.devices.faults import FaultSpec
 
 #: A value of each reading that no healthy instrument gives (in the reading's unit).
 IMPOSSIBLE = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 from ophyd import Component as Cpt
 from ophyd import Kind
 
-from devices.backends import CureProgram
 from devices.base import LineDevice
 from devices.signals import QuantitySignal, SetpointSignal
+from systems.thermoset.devices.backends import CureProgram
 
 
 class CuringOven(LineDevice):

@@ -53,7 +53,7 @@ READING_RANGES: Mapping[str, ReadingRange] = {
 }
 
 #: Device (line attribute name) -> its validated numeric readings; the first is the
-#: default ``signal`` of a reading fault (:class:`devices.FaultSpec`).
+#: default ``signal`` of a reading fault (:class:`systems.thermoset.devices.FaultSpec`).
 DEVICE_READINGS: Mapping[str, tuple[str, ...]] = {
     "resin_dispenser": ("dispensed_mass",),
     "hardener_dispenser": ("dispensed_mass",),

@@ -11,25 +11,26 @@ import pint
 
 from core import Q_, DeviceError, DeviceFault
 from devices.ambient import AmbientSensor
-from devices.backends import CureProgram
-from devices.characterizer import Characterizer
-from devices.dispenser import Dispenser
-from devices.faults import FaultSpec
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
-from devices.line import SynthesisLine
-from devices.mixer import Mixer
-from devices.oven import CuringOven
-from devices.sim.lab import HARDENER_NAME, RESIN_NAME, SimAmbient, SimulatedLab
-from devices.sim.thermal import simulate_oven
-from devices.sim.truth import FilmHistory, film_truth
+from devices.limits import DeviceLimits
 from devices.tracker import SampleTracker
+from systems.thermoset.devices.backends import CureProgram
+from systems.thermoset.devices.characterizer import Characterizer
+from systems.thermoset.devices.dispenser import Dispenser
+from systems.thermoset.devices.faults import FaultSpec
+from systems.thermoset.devices.limits import DEFAULT_LIMITS
+from systems.thermoset.devices.line import SynthesisLine
+from systems.thermoset.devices.mixer import Mixer
+from systems.thermoset.devices.oven import CuringOven
+from systems.thermoset.devices.sim.lab import HARDENER_NAME, RESIN_NAME, SimAmbient, SimulatedLab
+from systems.thermoset.devices.sim.thermal import simulate_oven
+from systems.thermoset.devices.sim.truth import FilmHistory, film_truth
 
 TRANSFER_TIME = 300.0  # s from the mixer to the loaded oven
 _UNDRAWN = object()
 
 
 class SimTwin:
-    """Base of the twins: each action draws its fault (see :class:`devices.sim.faults.FaultInjector`).
+    """Base of the twins: each action draws its fault (see :class:`systems.thermoset.devices.sim.faults.FaultInjector`).
 
     ``timeout``: the action waits until the device is stopped; ``fail``: it fails after a
     simulated second; ``disconnect``: :meth:`begin_action` (called synchronously by ``set`` /
@@ -259,14 +260,14 @@ def make_sim_line(seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits |
     Args:
         seed: seeds lots, ambient drift, noise and the hidden film truth.
         speedup: simulated time / wall time (1000: a 2 h hold takes 7.2 s; tests use >= 1e5).
-        limits: device limits; None for :data:`devices.DEFAULT_LIMITS`.
+        limits: device limits; None for :data:`systems.thermoset.devices.DEFAULT_LIMITS`.
         ambient: room conditions (:class:`SimAmbient`); None for 22 degC, 45 % RH with drift.
-        faults: faults the twins inject (:class:`devices.FaultSpec`, e.g. from
-            :func:`devices.fault_specs_from_config`), drawn per device action from a seeded
+        faults: faults the twins inject (:class:`systems.thermoset.devices.FaultSpec`, e.g. from
+            :func:`systems.thermoset.devices.fault_specs_from_config`), drawn per device action from a seeded
             stream apart from the physics; injected faults are listed in ``simulation.faults.log``.
 
     Returns:
-        A :class:`~devices.SynthesisLine` whose ``simulation`` is the :class:`SimulatedLab`
+        A :class:`~systems.thermoset.devices.SynthesisLine` whose ``simulation`` is the :class:`SimulatedLab`
         (clock, lots, and each sample's hidden truth in ``simulation.samples[id].truth``).
     """
     lab = SimulatedLab(seed=seed, speedup=speedup, ambient=ambient, faults=faults)

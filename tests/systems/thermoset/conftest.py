@@ -30,7 +30,7 @@ def RE():
 
 @pytest.fixture
 def line():
-    from devices import make_sim_line
+    from systems.thermoset.devices import make_sim_line
 
     return make_sim_line(seed=0, speedup=FAST)
 

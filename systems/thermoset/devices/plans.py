@@ -14,10 +14,10 @@ from bluesky.protocols import Triggerable
 from bluesky.utils import FailedStatus
 
 from core import DeviceError, DeviceFault, InputDataError, SDLError, quantity_to_record
-from devices.durations import READ_ONLY, expected_seconds, format_seconds
-from devices.line import SynthesisLine
-from devices.readings import DEVICE_READINGS, reading_fault
-from devices.recipes import DEFAULT_BATCH_MASS, additive_smiles, check_recipe_limits
+from systems.thermoset.devices.durations import READ_ONLY, expected_seconds, format_seconds
+from systems.thermoset.devices.line import SynthesisLine
+from systems.thermoset.devices.readings import DEVICE_READINGS, reading_fault
+from systems.thermoset.devices.recipes import DEFAULT_BATCH_MASS, additive_smiles, check_recipe_limits
 
 PLAN_NAME = "make_and_characterize"
 #: Event streams of one run, in order. ``ambient`` is the room at the start; every
@@ -61,17 +61,17 @@ def make_and_characterize(
     each step's stream holds one event read after the step finished.
 
     Watchdog: every device action must finish within its nominal duration (from the
-    setpoints, see :mod:`devices.durations`) x ``watchdog_factor`` / ``line.time_scale``
+    setpoints, see :mod:`systems.thermoset.devices.durations`) x ``watchdog_factor`` / ``line.time_scale``
     + ``watchdog_floor`` wall seconds; otherwise the device is stopped and the plan raises
     :class:`core.DeviceFault` of kind ``watchdog``.
 
-    Readings: after each step the readings are checked (:func:`devices.readings.reading_fault`)
+    Readings: after each step the readings are checked (:func:`systems.thermoset.devices.readings.reading_fault`)
     before the step's event is saved; a NaN, a physically impossible value or a noisy
     reading that repeats the sensor's previous value exactly raises DeviceFault of kind
     ``nan_reading`` / ``out_of_range`` / ``stuck`` and the step's event is dropped.
 
     Args:
-        line: the synthesis line (hardware or :func:`devices.make_sim_line`).
+        line: the synthesis line (hardware or :func:`systems.thermoset.devices.make_sim_line`).
         recipe: the recipe (see docs/interfaces.md).
         sample_id: the sample's id, recorded in the start document and given to the tracker.
         md: extra start metadata (campaign, suggestion ...); must be JSON-able.

@@ -8,13 +8,14 @@ from typing import Any
 from ophyd import Device, Signal
 
 from devices.ambient import AmbientSensor
-from devices.characterizer import Characterizer
-from devices.dispenser import Dispenser
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
-from devices.mixer import Mixer
-from devices.oven import CuringOven
+from devices.limits import DeviceLimits
 from devices.signals import QuantitySignal
 from devices.tracker import SampleTracker
+from systems.thermoset.devices.characterizer import Characterizer
+from systems.thermoset.devices.dispenser import Dispenser
+from systems.thermoset.devices.limits import DEFAULT_LIMITS
+from systems.thermoset.devices.mixer import Mixer
+from systems.thermoset.devices.oven import CuringOven
 
 #: Attribute of each device class that ``device.set(value)`` writes.
 MAIN_SETPOINT = {Dispenser: "mass", Mixer: "speed", CuringOven: "temperature", SampleTracker: "sample_id"}
