@@ -10,7 +10,7 @@ layer (pure Python) unless ``pyepics`` is installed or ``$OPHYD_CONTROL_LAYER`` 
 """
 
 from devices.epics.devices import EpicsAmbientSensor, EpicsLineDevice, EpicsSampleTracker
-from devices.epics.line import connect_devices, read_time_scale, use_channel_access
+from devices.epics.line import connect_devices, connect_line, read_time_scale, use_channel_access
 from devices.epics.signals import EpicsQuantitySignal, EpicsSetpointSignal
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "EpicsSampleTracker",
     "EpicsSetpointSignal",
     "connect_devices",
+    "connect_line",
     "read_time_scale",
     "use_channel_access",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import ClassVar
 
 from ophyd import Component as Cpt
 from ophyd import Device, EpicsSignal, EpicsSignalRO, Kind
@@ -38,8 +39,13 @@ class EpicsLineDevice(Device):
         prefix: the device's PV prefix (``SDL:oven:``).
         name: ophyd name; also the first part of its setpoint paths unless ``limit_key`` is given.
         limits: the device limits; the line shares its own (none until it does).
-        limit_key: device part of the setpoint paths (``oven`` in ``oven.temperature``).
+        limit_key: device part of the setpoint paths (``furnace`` in ``furnace.temperature``).
+
+    Attributes:
+        main_setpoint: the setpoint attribute ``set(value)`` writes, as on the in-process device.
     """
+
+    main_setpoint: ClassVar[str | None] = None
 
     busy = Cpt(EpicsSignalRO, BUSY, kind=Kind.omitted, auto_monitor=False)
     error = Cpt(EpicsSignalRO, ERROR, string=True, kind=Kind.omitted, auto_monitor=False)
@@ -113,6 +119,8 @@ class EpicsLineDevice(Device):
 
 class EpicsSampleTracker(EpicsLineDevice):
     """Like :class:`devices.SampleTracker`: ``set(sample_id)`` assigns a vial; ``trigger()`` refreshes."""
+
+    main_setpoint = "sample_id"
 
     sample_id = Cpt(SP, "sample_id", units=None)
     barcode = Cpt(Q, "barcode", kind=Kind.hinted)

@@ -78,7 +78,7 @@ def test_bad_executor_settings_name_each_field():
 
 # ------------------------------------------------------------------------------ line settings
 def test_line_settings_round_trip_to_a_line():
-    from systems.thermoset.devices import FaultSpec
+    from devices import FaultSpec
     from devices.qserver_profile import line_from_settings, line_settings_record, settings_key
 
     limits = {"oven.temperature": (Q_(60, "degC"), Q_(160, "degC"))}

@@ -9,9 +9,9 @@ from devices.limits import DeviceLimits
 from systems.thermoset.devices.backends import CureProgram
 from systems.thermoset.devices.characterizer import Characterizer
 from systems.thermoset.devices.dispenser import Dispenser
-from systems.thermoset.devices.faults import LINE_DEVICES, FaultSpec, fault_specs_from_config
+from systems.thermoset.devices.faults import FAULT_RULES, LINE_DEVICES, fault_spec, fault_specs_from_config
 from systems.thermoset.devices.limits import DEFAULT_LIMITS
-from systems.thermoset.devices.line import SynthesisLine, setpoint_path, setpoint_signal
+from systems.thermoset.devices.line import SynthesisLine
 from systems.thermoset.devices.mixer import Mixer
 from systems.thermoset.devices.oven import CuringOven
 from systems.thermoset.devices.plans import (
@@ -22,7 +22,7 @@ from systems.thermoset.devices.plans import (
     STREAMS,
     make_and_characterize,
 )
-from systems.thermoset.devices.readings import READING_RANGES
+from systems.thermoset.devices.readings import READING_RANGES, READINGS
 from systems.thermoset.devices.recipes import (
     DEFAULT_BATCH_MASS,
     DEFAULT_PROCESS,
@@ -36,7 +36,7 @@ def make_sim_line(seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits |
                   faults=()) -> SynthesisLine:
     """The line with simulated twins for dry runs; see :func:`systems.thermoset.devices.sim.make_sim_line`.
 
-    ``faults``: :class:`FaultSpec` s the twins inject (seeded, apart from the physics).
+    ``faults``: :class:`devices.FaultSpec` s the twins inject (seeded, apart from the physics).
     Imported lazily so that code on hardware never loads the simulated lab.
     """
     from systems.thermoset.devices.sim import make_sim_line as _make
@@ -50,8 +50,10 @@ __all__ = [
     "DEFAULT_PROCESS",
     "DEFAULT_WATCHDOG_FACTOR",
     "DEFAULT_WATCHDOG_FLOOR",
+    "FAULT_RULES",
     "LINE_DEVICES",
     "PLAN_NAME",
+    "READINGS",
     "READING_RANGES",
     "STEP_NAMES",
     "STREAMS",
@@ -59,15 +61,13 @@ __all__ = [
     "CureProgram",
     "CuringOven",
     "Dispenser",
-    "FaultSpec",
     "Mixer",
     "SynthesisLine",
     "check_recipe_limits",
+    "fault_spec",
     "fault_specs_from_config",
     "make_and_characterize",
     "make_sim_line",
     "parameter_limits",
     "recipe_to_setpoints",
-    "setpoint_path",
-    "setpoint_signal",
 ]

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from ophyd import Component as Cpt
 from ophyd import EpicsSignal, Kind
 
-from core import InputDataError
 from devices.epics.devices import EpicsAmbientSensor, EpicsLineDevice, EpicsSampleTracker
-from devices.epics.line import connect_devices, read_time_scale, use_channel_access
-from devices.epics.pvs import ACQUIRE, GO, device_prefix
+from devices.epics.line import connect_line, read_time_scale
+from devices.epics.pvs import ACQUIRE, GO
 from devices.epics.signals import EpicsQuantitySignal as Q
 from devices.epics.signals import EpicsSetpointSignal as SP
 from devices.limits import DeviceLimits
@@ -30,6 +29,8 @@ from systems.thermoset.devices.line import SynthesisLine
 
 class EpicsDispenser(EpicsLineDevice):
     """Like :class:`systems.thermoset.devices.Dispenser`: ``set(mass)`` doses; the IOC refreshes ``lot_number``."""
+
+    main_setpoint = "mass"
 
     mass = Cpt(SP, "mass", units="g")
     dispensed_mass = Cpt(Q, "dispensed_mass", units="g", kind=Kind.hinted)
@@ -46,6 +47,8 @@ class EpicsDispenser(EpicsLineDevice):
 class EpicsMixer(EpicsLineDevice):
     """Like :class:`systems.thermoset.devices.Mixer`: set ``duration`` first, then ``set(speed)`` mixes."""
 
+    main_setpoint = "speed"
+
     speed = Cpt(SP, "speed", units="rpm")
     duration = Cpt(SP, "duration", units="min")
     mean_speed = Cpt(Q, "mean_speed", units="rpm", kind=Kind.hinted)
@@ -60,6 +63,8 @@ class EpicsMixer(EpicsLineDevice):
 
 class EpicsCuringOven(EpicsLineDevice):
     """Like :class:`systems.thermoset.devices.CuringOven`: set the program setpoints, then ``set(temperature)`` cures."""
+
+    main_setpoint = "temperature"
 
     temperature = Cpt(SP, "temperature", units="degC")
     ramp_rate = Cpt(SP, "ramp_rate", units="K/min")
@@ -97,16 +102,16 @@ class EpicsCharacterizer(EpicsLineDevice):
         return self._start(self.acquire)
 
 
-#: Line attribute -> EPICS device class name (in this module or :mod:`devices.epics.devices`), in process order.
-DEVICE_CLASSES = {
-    "tracker": "EpicsSampleTracker",
-    "ambient": "EpicsAmbientSensor",
-    "resin_dispenser": "EpicsDispenser",
-    "hardener_dispenser": "EpicsDispenser",
-    "additive_dispenser": "EpicsDispenser",
-    "mixer": "EpicsMixer",
-    "oven": "EpicsCuringOven",
-    "characterizer": "EpicsCharacterizer",
+#: Line attribute -> EPICS device class, in process order.
+DEVICE_CLASSES: dict[str, type[EpicsLineDevice]] = {
+    "tracker": EpicsSampleTracker,
+    "ambient": EpicsAmbientSensor,
+    "resin_dispenser": EpicsDispenser,
+    "hardener_dispenser": EpicsDispenser,
+    "additive_dispenser": EpicsDispenser,
+    "mixer": EpicsMixer,
+    "oven": EpicsCuringOven,
+    "characterizer": EpicsCharacterizer,
 }
 
 
@@ -152,21 +157,8 @@ def make_epics_line(prefix: str = "SDL:", limits: DeviceLimits | None = None,
         DeviceError: some PVs did not connect in time (names the first few and what to check),
             or the IOC's EGU disagrees with a signal's unit.
     """
-    if not isinstance(prefix, str) or not prefix.strip():
-        raise InputDataError(f"EPICS prefix {prefix!r} must be a non-empty string such as 'SDL:'")
-    if isinstance(connection_timeout, bool) or not isinstance(connection_timeout, (int, float)) \
-            or not connection_timeout > 0:
-        raise InputDataError(f"connection_timeout {connection_timeout!r} must be a number of seconds above 0")
-    use_channel_access()
     limits = limits if limits is not None else DEFAULT_LIMITS
-    devices = {name: globals()[cls](device_prefix(prefix, name), name=name, limits=limits)
-               for name, cls in DEVICE_CLASSES.items()}
-    connect_devices(prefix, devices, connection_timeout)
-    for device in devices.values():
-        for walk in device.walk_signals():
-            check = getattr(walk.item, "check_units", None)
-            if check is not None:
-                check()
+    devices = connect_line(prefix, DEVICE_CLASSES, limits, connection_timeout)
     return EpicsSynthesisLine(**devices, limits=limits, prefix=prefix, clock_rate=read_time_scale(prefix))
 
 

@@ -21,6 +21,8 @@ class CuringOven(LineDevice):
     (min); normal: ``cool_duration`` (min).
     """
 
+    main_setpoint = "temperature"
+
     temperature = Cpt(SetpointSignal, units="degC", value=25.0)
     ramp_rate = Cpt(SetpointSignal, units="K/min", value=5.0)
     settle_tolerance = Cpt(SetpointSignal, units="K", value=1.0)

@@ -1,34 +1,11 @@
-"""Plausibility checks of the line's readings: NaN, physically impossible, stuck.
-
-Every numeric reading the plan validates has a physical range (in its signal's unit)
-and a flag saying whether it is noisy. A noisy reading never repeats exactly, so the
-same float as the sensor's previous reading means the sensor is stuck.
-"""
+"""Plausibility checks of the thermoset line's readings: each reading's physical range and
+whether it is noisy, and which readings each device has (see :mod:`devices.readings`)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from core import DeviceFault
-
-
-@dataclass(frozen=True)
-class ReadingRange:
-    """Physically possible values of one reading.
-
-    Attributes:
-        low, high: bounds (inclusive) in ``unit``; a value outside is impossible, not merely bad.
-        unit: the unit of the signal (as in its data key).
-        noisy: the reading carries measurement noise, so an exact repeat means a stuck sensor.
-    """
-
-    low: float
-    high: float
-    unit: str
-    noisy: bool
-
+from devices.readings import ReadingChecks, ReadingRange
 
 #: Signal attribute name -> physical range. The same attribute means the same quantity on
 #: every device (the three dispensers share ``dispensed_mass``).
@@ -53,7 +30,7 @@ READING_RANGES: Mapping[str, ReadingRange] = {
 }
 
 #: Device (line attribute name) -> its validated numeric readings; the first is the
-#: default ``signal`` of a reading fault (:class:`systems.thermoset.devices.FaultSpec`).
+#: default ``signal`` of a reading fault.
 DEVICE_READINGS: Mapping[str, tuple[str, ...]] = {
     "resin_dispenser": ("dispensed_mass",),
     "hardener_dispenser": ("dispensed_mass",),
@@ -65,45 +42,12 @@ DEVICE_READINGS: Mapping[str, tuple[str, ...]] = {
     "ambient": ("room_temperature", "relative_humidity"),
 }
 
+#: The checks the line's plan runs on every step's readings.
+READINGS = ReadingChecks(READING_RANGES, DEVICE_READINGS)
+#: The first implausible reading of a device as a :class:`core.DeviceFault`, or None
+#: (see :meth:`devices.readings.ReadingChecks.fault`).
+reading_fault = READINGS.fault
+#: Whether a stuck reading can be told from a good one (it is noisy).
+stuck_detectable = READINGS.stuck_detectable
 
-def stuck_detectable(signal: str) -> bool:
-    """Whether a stuck ``signal`` can be told from a good one (it is noisy)."""
-    reading = READING_RANGES.get(signal)
-    return reading is not None and reading.noisy
-
-
-def reading_fault(device: str, values: Mapping[str, float], previous: Mapping[str, float] | None = None,
-                  step: str | None = None) -> DeviceFault | None:
-    """The first implausible reading of ``device`` as a fault, or None when all are plausible.
-
-    Args:
-        device: the device's name.
-        values: signal attribute -> value in the signal's unit (others are ignored).
-        previous: signal attribute -> the sensor's previous value; a noisy reading equal to
-            it (and not exactly 0, the value of an idle or tared sensor) is ``stuck``.
-        step: the plan step, put in the fault.
-
-    Returns:
-        A :class:`core.DeviceFault` of kind ``nan_reading``, ``out_of_range`` or ``stuck``.
-    """
-    previous = previous or {}
-    for signal in DEVICE_READINGS.get(device, ()):
-        if signal not in values:
-            continue
-        value, spec = values[signal], READING_RANGES[signal]
-        unit = f" {spec.unit}" if spec.unit else ""
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return DeviceFault(device, "nan_reading", f"{signal} read {value!r}, not a number", step)
-        if not math.isfinite(number):
-            return DeviceFault(device, "nan_reading", f"{signal} read {number}{unit}, not a number", step)
-        if not spec.low <= number <= spec.high:
-            return DeviceFault(device, "out_of_range",
-                               f"{signal} read {number:g}{unit}, outside the physical range {spec.low:g} .. {spec.high:g}{unit}",
-                               step)
-        before = previous.get(signal)
-        if spec.noisy and before is not None and number != 0.0 and number == before:
-            return DeviceFault(device, "stuck", f"{signal} read {number!r}{unit} again, exactly its previous value; "
-                               "the sensor is stuck", step)
-    return None
+__all__ = ["DEVICE_READINGS", "READINGS", "READING_RANGES", "reading_fault", "stuck_detectable"]

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pint
 
-from core import Q_, DeviceError, DeviceFault
+from core import Q_, DeviceError
 from devices.ambient import AmbientSensor
+from devices.faults import FaultSpec
 from devices.limits import DeviceLimits
+from devices.sim import SimTwin
 from devices.tracker import SampleTracker
 from systems.thermoset.devices.backends import CureProgram
 from systems.thermoset.devices.characterizer import Characterizer
 from systems.thermoset.devices.dispenser import Dispenser
-from systems.thermoset.devices.faults import FaultSpec
 from systems.thermoset.devices.limits import DEFAULT_LIMITS
 from systems.thermoset.devices.line import SynthesisLine
 from systems.thermoset.devices.mixer import Mixer
@@ -26,46 +26,6 @@ from systems.thermoset.devices.sim.thermal import simulate_oven
 from systems.thermoset.devices.sim.truth import FilmHistory, film_truth
 
 TRANSFER_TIME = 300.0  # s from the mixer to the loaded oven
-_UNDRAWN = object()
-
-
-class SimTwin:
-    """Base of the twins: each action draws its fault (see :class:`systems.thermoset.devices.sim.faults.FaultInjector`).
-
-    ``timeout``: the action waits until the device is stopped; ``fail``: it fails after a
-    simulated second; ``disconnect``: :meth:`begin_action` (called synchronously by ``set`` /
-    ``trigger``) raises; reading faults corrupt the returned readbacks.
-    """
-
-    def __init__(self, lab: SimulatedLab, device: str):
-        self.lab, self.device = lab, device
-        self._pending: object = _UNDRAWN
-
-    def _sample_index(self, action: str) -> int:
-        sample = self.lab.sample
-        return sample.index if sample is not None else 0
-
-    def begin_action(self, action: str = "set") -> None:
-        """Draw the fault of the coming action; a disconnect raises :class:`core.DeviceFault` now."""
-        spec = self.lab.faults.draw(self.device, self._sample_index(action))
-        self._pending = _UNDRAWN
-        if spec is not None and spec.kind == "disconnect":
-            raise DeviceFault(self.device, "disconnect", "the device does not answer (simulated disconnect)")
-        self._pending = spec
-
-    def _act(self, stop: threading.Event | None, body: Callable[[float], dict], action: str = "set") -> dict:
-        started = time.monotonic()
-        stop = stop if stop is not None else threading.Event()
-        if self._pending is _UNDRAWN:  # called directly, not through the device
-            self.begin_action(action)
-        spec, self._pending = self._pending, _UNDRAWN
-        if spec is not None and spec.kind == "timeout":
-            stop.wait()
-            raise DeviceError(f"{self.device}: stopped before the action finished (it hung: simulated timeout)")
-        if spec is not None and spec.kind == "fail":
-            self.lab.elapse(1.0, stop, started)
-            raise DeviceFault(self.device, "fail", "the action finished with failure (simulated fault)")
-        return self.lab.faults.readings(self.device, spec, body(started))
 
 
 class SimDispenser(SimTwin):
@@ -214,12 +174,10 @@ class SimCharacterizer(SimTwin):
 
 
 class SimTracker(SimTwin):
+    begins_samples = True
+
     def __init__(self, lab: SimulatedLab):
         super().__init__(lab, "tracker")
-
-    def _sample_index(self, action: str) -> int:
-        # an assignment belongs to the sample it begins
-        return len(self.lab.samples) if action == "set" else super()._sample_index(action)
 
     def assign(self, sample_id: str, stop: threading.Event):
         return self._act(stop, lambda started: self._assign(sample_id, stop, started), "set")
@@ -262,7 +220,7 @@ def make_sim_line(seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits |
         speedup: simulated time / wall time (1000: a 2 h hold takes 7.2 s; tests use >= 1e5).
         limits: device limits; None for :data:`systems.thermoset.devices.DEFAULT_LIMITS`.
         ambient: room conditions (:class:`SimAmbient`); None for 22 degC, 45 % RH with drift.
-        faults: faults the twins inject (:class:`systems.thermoset.devices.FaultSpec`, e.g. from
+        faults: faults the twins inject (:class:`devices.FaultSpec`, e.g. from
             :func:`systems.thermoset.devices.fault_specs_from_config`), drawn per device action from a seeded
             stream apart from the physics; injected faults are listed in ``simulation.faults.log``.
 
