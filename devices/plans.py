@@ -111,7 +111,7 @@ class PlanRunner:
         expected: nominal seconds of a device's action (see :data:`Expected`); None for
             :data:`READ_ONLY` unless an action is given its own ``nominal``.
         readings: the line's reading checks; None checks no reading.
-        action_word: what the watchdog's message calls an action of a device (``"cure"``);
+        action_word: what the watchdog's message calls an action of a device (``"anneal"``);
             None for ``"action"``.
     """
 

@@ -1,7 +1,7 @@
 """Ophyd signals that carry units, a role and limits in their ``describe()``.
 
 Data keys gain three fields beside ophyd's ``source``/``dtype``/``shape``:
-``units`` (parsable by pint, e.g. ``degC``), ``path`` (``oven.temperature``) and
+``units`` (parsable by pint, e.g. ``degC``), ``path`` (``furnace.temperature``) and
 ``role``, one of :data:`ROLES`, which lets :func:`devices.steps_from_documents`
 sort readings into setpoints, actual values, lots, ambient, structure and properties
 without knowing any signal name. Setpoints with limits also report
@@ -20,7 +20,7 @@ from ophyd.status import Status
 from core import Q_, InputDataError
 
 #: setpoint: what was asked; actual: what the device did; reagent/lot: what was used;
-#: ambient: room conditions; structure/property: what was measured on the film; info: anything else.
+#: ambient: room conditions; structure/property: what was measured on the sample; info: anything else.
 ROLES = ("setpoint", "actual", "reagent", "lot", "ambient", "structure", "property", "info")
 
 

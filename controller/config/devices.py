@@ -36,7 +36,7 @@ class DeviceSettings:
             (:mod:`controller.execution.preflight`), with robot runs waiting for approval by default.
         speedup: simulated time runs this many times faster than wall time (dry runs; ignored for real).
         batch_mass: total mass of one film batch.
-        limits: setpoint path (e.g. ``oven.temperature``) -> (low, high) overriding the line's defaults.
+        limits: setpoint path (e.g. ``furnace.temperature``) -> (low, high) overriding the line's defaults.
         watchdog_factor: a device action taking longer than this many times its expected
             duration is stopped and reported as a ``watchdog`` fault.
         faults: simulated device faults to inject in dry runs (the system's ``fault_specs``), seeded.

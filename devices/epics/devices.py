@@ -36,7 +36,7 @@ class EpicsLineDevice(Device):
     """Base of the line's EPICS devices: limits, and actions that finish on put-completion.
 
     Args:
-        prefix: the device's PV prefix (``SDL:oven:``).
+        prefix: the device's PV prefix (``SDL:furnace:``).
         name: ophyd name; also the first part of its setpoint paths unless ``limit_key`` is given.
         limits: the device limits; the line shares its own (none until it does).
         limit_key: device part of the setpoint paths (``furnace`` in ``furnace.temperature``).
