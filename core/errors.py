@@ -61,7 +61,7 @@ class InputDataError(SDLError):
 class LimitError(SDLError):
     """A setpoint is outside a device's limits; the plan is refused before it runs.
 
-    Example message: ``oven.temperature: 450 degC is above the device limit 250 degC``.
+    Example message: ``furnace.temperature: 700 degC is above the device limit 650 degC``.
     """
 
 
@@ -105,12 +105,12 @@ class DeviceFault(DeviceError):
     """A device fault of a known kind, at a known plan step.
 
     The message has a fixed grammar, ``<device>[ (<step>)]: <kind>: <detail>``, e.g.
-    ``oven (cure): watchdog: the cure took 3.1x its expected 4.3 h; stopped``, so a run's
+    ``furnace (anneal): watchdog: the anneal ran 3.1x its expected 4.3 h without finishing; stopped``, so a run's
     stop document (whose ``reason`` is this message) can be read back with
     :meth:`from_message`.
 
     Attributes:
-        device: the device's name (``oven``, ``resin_dispenser`` ...).
+        device: the device's name (``furnace``, ``feed_pump`` ...).
         kind: one of :data:`DEVICE_FAULT_KINDS`.
         detail: what happened, in words.
         step: the plan step (stream) where it happened (``tracker``, ``dispense``, ``mix``,

@@ -90,7 +90,7 @@ class ContinuousParameter:
 
 @dataclass(frozen=True)
 class CategoricalParameter:
-    """One of a finite set of labels (e.g. a mixer blade type)."""
+    """One of a finite set of labels (e.g. a stirrer blade type)."""
 
     name: str
     choices: tuple[str, ...]

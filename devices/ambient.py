@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
 from ophyd import Component as Cpt
 from ophyd import Kind
 
@@ -20,3 +24,9 @@ class AmbientSensor(LineDevice):
 
     def trigger(self):
         return self._start(lambda stop: self.backend.conditions(stop), "trigger")
+
+
+@runtime_checkable
+class AmbientBackend(Protocol):
+    def conditions(self, stop: threading.Event | None = None) -> Mapping[str, Any]:
+        """Readbacks: ``room_temperature`` (degC), ``relative_humidity`` (percent)."""

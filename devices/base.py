@@ -1,16 +1,16 @@
-"""Common base of the line's devices: limits, a backend, and actions that finish from a worker thread."""
+"""Common base of a line's devices: limits, a backend, and actions that finish from a worker thread."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ophyd import Device
 from ophyd.status import DeviceStatus
 
 from core import DeviceError, SDLError
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
+from devices.limits import NO_LIMITS, DeviceLimits
 
 #: An action runs in a worker thread, gets an event that is set when the device is
 #: stopped, and returns the readbacks to write: signal attribute name -> quantity or text.
@@ -18,20 +18,26 @@ Action = Callable[[threading.Event], Mapping[str, Any]]
 
 
 class LineDevice(Device):
-    """An ophyd device of the synthesis line with a backend (hardware driver or simulated twin).
+    """An ophyd device of a line with a backend (hardware driver or simulated twin).
 
     Args:
         name: ophyd name; also the first part of its setpoint paths unless ``limit_key`` is given.
-        backend: the object that talks to the hardware (or simulates it); see ``devices.backends``.
-        limits: the device limits; the :class:`~devices.SynthesisLine` shares its own.
-        limit_key: device part of the setpoint paths (``oven`` in ``oven.temperature``).
+        backend: the object that talks to the hardware (or simulates it).
+        limits: the device limits; the line shares its own (none until it does).
+        limit_key: device part of the setpoint paths (``furnace`` in ``furnace.temperature``).
+
+    Attributes:
+        main_setpoint: the setpoint attribute ``set(value)`` writes (``temperature``), for
+            :func:`devices.line.setpoint_path`; None for a device that is only triggered.
     """
+
+    main_setpoint: ClassVar[str | None] = None
 
     def __init__(self, prefix: str = "", *, name: str, backend: Any, limits: DeviceLimits | None = None,
                  limit_key: str | None = None, **kwargs):
         super().__init__(prefix, name=name, **kwargs)
         self.backend = backend
-        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.limits = limits if limits is not None else NO_LIMITS
         self.limit_key = limit_key or name
         self._stop_event = threading.Event()
         self._action_lock = threading.Lock()

@@ -1,7 +1,7 @@
 """Device limits: the allowed range of every setpoint of the line, as pint quantities.
 
-A setpoint is named by its *path* ``<device>.<signal>`` (``oven.temperature``,
-``mixer.speed``, ``resin_dispenser.mass``). The same paths appear in the
+A setpoint is named by its *path* ``<device>.<signal>`` (``furnace.temperature``,
+``stirrer.speed``, ``feed_pump.flow_rate``). The same paths appear in the
 ``set`` messages of a plan, in the descriptors' data keys and in the errors.
 """
 
@@ -28,7 +28,7 @@ class DeviceLimits:
     """Allowed (low, high) range of each setpoint path; frozen.
 
     Attributes:
-        ranges: path (``oven.temperature``) -> (low, high) quantities of one dimension,
+        ranges: path (``furnace.temperature``) -> (low, high) quantities of one dimension,
             bounds inclusive. A path without an entry has no limits.
     """
 
@@ -58,7 +58,7 @@ class DeviceLimits:
 
     def replace(self, **changes: Range) -> DeviceLimits:
         """A copy with some ranges changed; keyword names use ``__`` for the dot:
-        ``limits.replace(oven__temperature=(Q_(20, "degC"), Q_(180, "degC")))``."""
+        ``limits.replace(furnace__temperature=(Q_(20, "degC"), Q_(180, "degC")))``."""
         ranges = dict(self.ranges)
         for key, pair in changes.items():
             ranges[key.replace("__", ".")] = pair
@@ -99,7 +99,7 @@ class DeviceLimits:
         """Return ``value`` if it lies inside the limits of ``path``.
 
         Raises:
-            LimitError: outside the limits, e.g. ``oven.temperature: 450 degC is above the device limit 220 degC``.
+            LimitError: outside the limits, e.g. ``furnace.temperature: 700 degC is above the device limit 650 degC``.
         """
         message = self.violation(path, value)
         if message is not None:
@@ -107,18 +107,5 @@ class DeviceLimits:
         return value
 
 
-DEFAULT_LIMITS = DeviceLimits(
-    {
-        "resin_dispenser.mass": (Q_(0.0, "g"), Q_(50.0, "g")),
-        "hardener_dispenser.mass": (Q_(0.0, "g"), Q_(50.0, "g")),
-        "additive_dispenser.mass": (Q_(0.0, "g"), Q_(50.0, "g")),
-        "mixer.speed": (Q_(100.0, "rpm"), Q_(2500.0, "rpm")),
-        "mixer.duration": (Q_(0.5, "min"), Q_(30.0, "min")),
-        "oven.temperature": (Q_(20.0, "degC"), Q_(220.0, "degC")),
-        "oven.ramp_rate": (Q_(0.5, "K/min"), Q_(20.0, "K/min")),
-        "oven.hold_time": (Q_(0.0, "h"), Q_(12.0, "h")),
-        "oven.settle_tolerance": (Q_(0.2, "K"), Q_(10.0, "K")),
-        "oven.settle_time": (Q_(0.0, "min"), Q_(60.0, "min")),
-        "characterizer.heating_rate": (Q_(1.0, "K/min"), Q_(50.0, "K/min")),
-    }
-)
+#: No limits at all: the default of a device built without any (its line hands it the line's).
+NO_LIMITS = DeviceLimits({})

@@ -1,97 +1,70 @@
-"""The synthesis line: the devices of one film, and the limits they share."""
+"""What every line of devices shares: its devices by name in process order, the limits they all
+obey, its time scale, and which setpoint a ``set`` message writes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ophyd import Device, Signal
 
-from devices.ambient import AmbientSensor
-from devices.characterizer import Characterizer
-from devices.dispenser import Dispenser
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
-from devices.mixer import Mixer
-from devices.oven import CuringOven
 from devices.signals import QuantitySignal
-from devices.tracker import SampleTracker
-
-#: Attribute of each device class that ``device.set(value)`` writes.
-MAIN_SETPOINT = {Dispenser: "mass", Mixer: "speed", CuringOven: "temperature", SampleTracker: "sample_id"}
 
 
-@dataclass
-class SynthesisLine:
-    """All devices that make and characterize one film, and the limits they obey.
+class DeviceLine:
+    """Base of a material system's line, a dataclass with one field per device.
 
-    The devices' ophyd names equal the attribute names (``oven``, ``mixer`` ...), which are
-    the first part of every setpoint path. Assigning ``line.limits`` (or calling
+    Subclasses name their devices (attribute names, which are also the devices' ophyd names
+    and the first part of their setpoint paths) in :attr:`device_names`, in process order,
+    and have the fields ``limits`` (a :class:`devices.DeviceLimits`) and ``simulation`` (the
+    simulated lab behind twins; None on hardware). Assigning ``line.limits`` (or calling
     :meth:`set_limits`) hands the new limits to every device.
-
-    Attributes:
-        simulation: the simulated lab behind a twin (dry runs); None on hardware.
     """
 
-    resin_dispenser: Dispenser
-    hardener_dispenser: Dispenser
-    additive_dispenser: Dispenser
-    mixer: Mixer
-    oven: CuringOven
-    characterizer: Characterizer
-    tracker: SampleTracker
-    ambient: AmbientSensor
-    limits: DeviceLimits = DEFAULT_LIMITS
-    simulation: Any = field(default=None, repr=False)
+    device_names: ClassVar[tuple[str, ...]] = ()
 
     def __setattr__(self, key: str, value: Any) -> None:
         super().__setattr__(key, value)
-        if key == "limits" and hasattr(self, "ambient"):
+        if key == "limits" and all(hasattr(self, name) for name in self.device_names):
             for device in self.devices.values():
                 device.limits = value
 
     def __post_init__(self) -> None:
         self.set_limits(self.limits)
 
-    def set_limits(self, limits: DeviceLimits) -> None:
+    def set_limits(self, limits: Any) -> None:
         self.limits = limits
 
     @property
     def devices(self) -> dict[str, Device]:
         """Attribute name -> device, in process order."""
-        names = ("tracker", "ambient", "resin_dispenser", "hardener_dispenser", "additive_dispenser",
-                 "mixer", "oven", "characterizer")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in self.device_names}
 
     @property
     def time_scale(self) -> float:
         """Process seconds per wall-clock second: the twins' ``speedup``, 1 on hardware."""
-        return float(getattr(self.simulation, "speedup", 1.0) or 1.0)
+        return float(getattr(getattr(self, "simulation", None), "speedup", 1.0) or 1.0)
 
-    @property
-    def dispensers(self) -> tuple[Dispenser, Dispenser, Dispenser]:
-        return (self.resin_dispenser, self.hardener_dispenser, self.additive_dispenser)
+
+def setpoint_signal(obj: Any) -> Any:
+    """The signal that a ``set`` message on ``obj`` writes: ``obj`` itself for a signal with a
+    setpoint path, a device's :attr:`~devices.LineDevice.main_setpoint`, else None."""
+    if isinstance(obj, QuantitySignal) or (isinstance(obj, Signal) and hasattr(obj, "path")):
+        return obj
+    attr = getattr(type(obj), "main_setpoint", None)
+    return getattr(obj, attr) if attr else None
 
 
 def setpoint_path(obj: Any) -> str | None:
-    """The setpoint path that a ``set`` message on ``obj`` writes (``oven.temperature``), or None.
+    """The setpoint path that a ``set`` message on ``obj`` writes (``furnace.temperature``), or None.
 
-    Works for a device (its main setpoint, see :data:`MAIN_SETPOINT`) and for a signal.
+    Works for a device (its main setpoint) and for a signal (a signal without a path: its name).
     """
-    if isinstance(obj, QuantitySignal):
-        return obj.path
-    for cls, attr in MAIN_SETPOINT.items():
-        if isinstance(obj, cls):
-            return f"{obj.limit_key}.{attr}"
+    signal = setpoint_signal(obj)
+    if signal is not None:
+        return signal.path
     if isinstance(obj, Signal):
         return obj.name
     return None
 
 
-def setpoint_signal(obj: Any) -> QuantitySignal | None:
-    """The signal that a ``set`` message on ``obj`` writes."""
-    if isinstance(obj, QuantitySignal):
-        return obj
-    for cls, attr in MAIN_SETPOINT.items():
-        if isinstance(obj, cls):
-            return getattr(obj, attr)
-    return None
+__all__ = ["DeviceLine", "setpoint_path", "setpoint_signal"]

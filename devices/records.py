@@ -19,7 +19,7 @@ from core import Q_, DeviceFault, InputDataError, quantity_from_record
 class RobotStep(TypedDict):
     """One process step of a robot run.
 
-    Keys: ``name`` (stream name: tracker, dispense, mix, cure, characterize), ``device``
+    Keys: ``name`` (the step's stream name, e.g. ``anneal``), ``device``
     (comma-separated device names), ``setpoints`` and ``actuals`` (path -> quantity, or text),
     ``start_time``/``end_time`` (UNIX s, from the event's timestamps), ``lots``
     (reagent -> lot number), ``ambient`` (room_temperature, relative_humidity as quantities).
@@ -44,8 +44,8 @@ class RobotRunRecord:
         sample_id, plan_name: from the start document.
         recipe: the recipe as quantities (from the start document).
         steps: the process steps in run order (the ``ambient`` stream is not a step).
-        structure: measured structure, e.g. ``degree_of_cure``.
-        properties: measured ``glass_transition_temperature`` (degC), ``fracture_toughness``.
+        structure: measured structure (signals of role ``structure``), e.g. ``grain_size``.
+        properties: measured properties (signals of role ``property``), e.g. ``hardness``.
         lots: reagent -> lot number over all steps.
         ambient: room conditions at the start of the run.
         exit_status: ``success``, ``fail``, ``abort`` (stop document) or ``incomplete`` (none).

@@ -1,7 +1,7 @@
 """Ophyd signals that carry units, a role and limits in their ``describe()``.
 
 Data keys gain three fields beside ophyd's ``source``/``dtype``/``shape``:
-``units`` (parsable by pint, e.g. ``degC``), ``path`` (``oven.temperature``) and
+``units`` (parsable by pint, e.g. ``degC``), ``path`` (``furnace.temperature``) and
 ``role``, one of :data:`ROLES`, which lets :func:`devices.steps_from_documents`
 sort readings into setpoints, actual values, lots, ambient, structure and properties
 without knowing any signal name. Setpoints with limits also report
@@ -20,7 +20,7 @@ from ophyd.status import Status
 from core import Q_, InputDataError
 
 #: setpoint: what was asked; actual: what the device did; reagent/lot: what was used;
-#: ambient: room conditions; structure/property: what was measured on the film; info: anything else.
+#: ambient: room conditions; structure/property: what was measured on the sample; info: anything else.
 ROLES = ("setpoint", "actual", "reagent", "lot", "ambient", "structure", "property", "info")
 
 
@@ -103,7 +103,7 @@ class SetpointSignal(QuantitySignal):
     """A setpoint: ``set``/``put`` refuse values outside the parent device's limits with LimitError.
 
     The check runs synchronously in ``set`` (defence in depth behind
-    :func:`devices.check_recipe_limits`), so a plan that asks for an out-of-limit
+    a system's recipe check before the plan exists), so a plan that asks for an out-of-limit
     value fails at the ``set`` message, before anything moves.
     """
 

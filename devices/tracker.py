@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
 from ophyd import Component as Cpt
 from ophyd import Kind
 
@@ -16,6 +20,8 @@ class SampleTracker(LineDevice):
 
     Normal: the setpoint ``sample_id``. Hinted: ``barcode``, ``vial``, ``location``, ``state``.
     """
+
+    main_setpoint = "sample_id"
 
     sample_id = Cpt(SetpointSignal, units=None)
     barcode = Cpt(QuantitySignal, kind=Kind.hinted)
@@ -32,3 +38,12 @@ class SampleTracker(LineDevice):
 
     def trigger(self):
         return self._start(lambda stop: self.backend.where(stop), "trigger")
+
+
+@runtime_checkable
+class TrackerBackend(Protocol):
+    def assign(self, sample_id: str, stop: threading.Event) -> Mapping[str, Any]:
+        """Readbacks: ``barcode``, ``vial``, ``location``, ``state``."""
+
+    def where(self, stop: threading.Event | None = None) -> Mapping[str, Any]:
+        """Current ``location`` and ``state`` of the tracked sample."""

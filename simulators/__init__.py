@@ -1,31 +1,24 @@
 """Physics-based virtual experiments: recipe + process -> structure + properties.
 
+The generic part names no material system: the simulator contract (:mod:`simulators.base`),
+model lookup by name or reference (:mod:`simulators.registry`) and recorded tables as
+lookups or emulators (:mod:`simulators.table`). The reference systems' models live in
+``simulators.<system>`` and register themselves as entry points like any lab's own.
+
 Pure Python (numpy, scipy, rdkit); never imports bluesky, ophyd, the controller,
 devices or optimizers. ::
 
     from simulators import get_simulator
-    result = get_simulator("thermoset.closed_form").run(recipe, seed=0)
+    result = get_simulator("mylab.coarse").run(recipe, seed=0)
 """
 
 from simulators.base import ProcessStepRecord, SimulationResult, Simulator
 from simulators.registry import available_models, get_simulator
-from simulators.thermoset import (
-    ADDITIVE_LIBRARY,
-    ClosedFormThermoset,
-    KineticsPhaseFieldThermoset,
-    estimate_solubility_parameter,
-    molecular_descriptors,
-)
 
 __all__ = [
-    "ADDITIVE_LIBRARY",
-    "ClosedFormThermoset",
-    "KineticsPhaseFieldThermoset",
     "ProcessStepRecord",
     "SimulationResult",
     "Simulator",
     "available_models",
-    "estimate_solubility_parameter",
     "get_simulator",
-    "molecular_descriptors",
 ]

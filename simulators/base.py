@@ -21,7 +21,7 @@ class ProcessStepRecord(TypedDict):
     """One simulated process step.
 
     Keys:
-        name: ``"mix"``, ``"cure"``, ...
+        name: the step, e.g. ``"anneal"``.
         device: ``"simulator:<model>"``.
         setpoints: what the recipe asked for, as quantities.
         actuals: what the simulated process did, as quantities.
@@ -38,13 +38,12 @@ class SimulationResult:
     """Outcome of one virtual experiment (Process -> Structure -> Property).
 
     Attributes:
-        model: registry name of the simulator, e.g. ``thermoset.closed_form``.
+        model: registry name of the simulator, e.g. ``mylab.coarse``.
         model_version: version of the model's physics; changes when its numbers change.
         steps: the simulated process steps with setpoints and actuals.
-        structure: structure features as quantities (e.g. ``degree_of_cure``,
-            ``crosslink_density`` in mol/m**3, ``domain_size`` in nm).
-        properties: properties as quantities (``glass_transition_temperature`` in
-            degC, ``fracture_toughness`` in MPa*m**0.5).
+        structure: structure features as quantities (e.g. ``grain_size`` in nm,
+            ``crystalline_fraction``).
+        properties: properties as quantities (e.g. ``hardness`` in GPa).
         diagnostics: model internals worth keeping with the sample (quantities or
             plain numbers); not part of the optimization data.
     """

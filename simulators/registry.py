@@ -1,5 +1,5 @@
 """Simulator lookup: a campaign file names a model by entry point (group ``sdl.simulators``,
-e.g. ``"thermoset.closed_form"``) or by reference (``"mylab.sims:Coarse"``). There is no list
+e.g. ``"mylab.coarse"``) or by reference (``"mylab.sims:Coarse"``). There is no list
 of models here: a lab's package registers its own, and the reference systems register theirs
 in this project's ``pyproject.toml`` exactly as an outside package would."""
 
@@ -13,7 +13,7 @@ from simulators.base import Simulator
 
 
 def available_models() -> list[str]:
-    """Installed model names, sorted (e.g. ``thermoset.closed_form``); references are not listed."""
+    """Installed model names, sorted (e.g. ``mylab.coarse``); references are not listed."""
     return installed(SIMULATORS_GROUP)
 
 
@@ -26,7 +26,7 @@ def get_simulator(model: str, *, field: str = "fidelities.<name>.model", **optio
     """Build a simulator by its name or reference.
 
     Args:
-        model: e.g. ``"thermoset.closed_form"`` or ``"mylab.sims:Coarse"``.
+        model: e.g. ``"mylab.coarse"`` or ``"mylab.sims:Coarse"``.
         field: dotted config field named in errors (the caller knows the fidelity name).
         **options: keyword options of the model's constructor.
 

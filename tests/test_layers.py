@@ -1,7 +1,7 @@
 """The layer rule: optimizers/ and simulators/ never import bluesky, ophyd or controller;
-devices/ never imports botorch (nor torch/gpytorch) or controller; core imports no project package;
-no package imports systems/ (the controller loads material systems by the names campaign files
-give it), and systems/ never import the controller."""
+devices/ never imports botorch (nor torch/gpytorch) or controller, nor does a system's own
+devices/ folder; core imports no project package; no package imports systems/ (the controller
+loads material systems by the names campaign files give it), and systems/ never import the controller."""
 
 import ast
 from pathlib import Path
@@ -39,6 +39,21 @@ def test_package_respects_layers(package):
         f"{f.relative_to(ROOT)} imports {name}"
         for f in files
         for name in sorted(imported_top_levels(f) & FORBIDDEN[package])
+    ]
+    assert violations == []
+
+
+#: A material system's devices obey the devices' rule (``systems/<name>/devices/``).
+SYSTEM_DEVICES_FORBIDDEN = FORBIDDEN["devices"] - {"systems"}
+
+
+def test_systems_devices_respect_the_devices_rule():
+    files = sorted((ROOT / "systems").glob("*/devices/**/*.py"))
+    assert files, "no system keeps its devices in systems/<name>/devices/"
+    violations = [
+        f"{f.relative_to(ROOT)} imports {name}"
+        for f in files
+        for name in sorted(imported_top_levels(f) & SYSTEM_DEVICES_FORBIDDEN)
     ]
     assert violations == []
 

@@ -36,16 +36,16 @@ class DeviceSettings:
             (:mod:`controller.execution.preflight`), with robot runs waiting for approval by default.
         speedup: simulated time runs this many times faster than wall time (dry runs; ignored for real).
         batch_mass: total mass of one film batch.
-        limits: setpoint path (e.g. ``oven.temperature``) -> (low, high) overriding the line's defaults.
+        limits: setpoint path (e.g. ``furnace.temperature``) -> (low, high) overriding the line's defaults.
         watchdog_factor: a device action taking longer than this many times its expected
             duration is stopped and reported as a ``watchdog`` fault.
-        faults: simulated device faults to inject in dry runs (``devices.FaultSpec``), seeded.
+        faults: simulated device faults to inject in dry runs (the system's ``fault_specs``), seeded.
         executor: who runs the robot's plans: ``local`` (a RunEngine in the controller) or
             ``queueserver`` (a bluesky-queueserver RE Manager, see ``controller.execution.queueserver``).
         qserver_control: RE Manager's 0MQ control address (executor ``queueserver``).
         qserver_data: the 0MQ proxy output where RE Manager's documents arrive.
         transport: ``sim`` (in-process twins) or ``epics`` (the line's Ophyd EPICS devices over
-            Channel Access, see ``devices.epics``; ``python -m devices.ioc`` serves the twins).
+            Channel Access, see ``devices.epics``; a system may ship an IOC that serves its twins).
         ioc_prefix: PV prefix of the line's IOC (transport ``epics``).
         ca_addr_list, ca_server_port: EPICS_CA_ADDR_LIST / EPICS_CA_SERVER_PORT to set, or None
             to keep the environment's.

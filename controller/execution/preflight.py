@@ -3,8 +3,8 @@ reach every device of the line and compare what its setpoint PVs serve with what
 declares.
 
 For a line on ``transport = "epics"`` (the PV contract of :mod:`devices.epics.pvs`:
-``<prefix><device>:<signal>``), every setpoint with limits (``oven.temperature`` ->
-``SDL:oven:temperature``) is read with its control metadata: its engineering unit (EGU) must be
+``<prefix><device>:<signal>``), every setpoint with limits (``furnace.temperature`` ->
+``SDL:furnace:temperature``) is read with its control metadata: its engineering unit (EGU) must be
 the unit the line writes in (the unit of the line's limits), and the campaign's range for it (the
 line's limits narrowed by ``[devices.limits]``, which the parameter bounds already fit) must lie
 inside the PV's drive limits (DRVL/DRVH, served as the control limits). Each device's ``Busy`` PV

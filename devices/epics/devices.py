@@ -1,28 +1,30 @@
-"""Ophyd EPICS devices of the synthesis line: the same components, set/trigger semantics and
-data keys as the simulated line's devices, over Channel Access.
+"""Ophyd EPICS devices of a line: the base every line's EPICS device builds on, and the sample
+tracker and room sensor every line has, with the same components, set/trigger semantics and
+data keys as their in-process classes (:class:`devices.SampleTracker`,
+:class:`devices.AmbientSensor`), over Channel Access.
 
-Each class mirrors one class of :mod:`devices` (``EpicsDispenser`` <-> ``Dispenser`` ...):
-the same component names, units, roles and kinds, so the plan
-:func:`devices.make_and_characterize` and :func:`devices.steps_from_documents` work on
-either. Actions use the protocol of :mod:`devices.epics.pvs` (put-completion on ``Go`` /
-``Acquire``, then ``Error``). Component suffixes are the PV names below the device prefix;
-a real IOC with other names is served by a subclass that overrides the Components.
+A material system's EPICS devices mirror its in-process devices the same way, so its plan
+and :func:`devices.steps_from_documents` work on either. Actions use the protocol of
+:mod:`devices.epics.pvs` (put-completion on ``Go`` / ``Acquire``, then ``Error``). Component
+suffixes are the PV names below the device prefix; a real IOC with other names is served by
+a subclass that overrides the Components.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import ClassVar
 
 from ophyd import Component as Cpt
 from ophyd import Device, EpicsSignal, EpicsSignalRO, Kind
 from ophyd.status import DeviceStatus
 
 from core import DeviceError, DeviceFault, InputDataError
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
 from devices.epics.pvs import ACQUIRE, BUSY, ERROR, GO, STOP
 from devices.epics.signals import EpicsQuantitySignal as Q
 from devices.epics.signals import EpicsSetpointSignal as SP
+from devices.limits import NO_LIMITS, DeviceLimits
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,16 @@ class EpicsLineDevice(Device):
     """Base of the line's EPICS devices: limits, and actions that finish on put-completion.
 
     Args:
-        prefix: the device's PV prefix (``SDL:oven:``).
+        prefix: the device's PV prefix (``SDL:furnace:``).
         name: ophyd name; also the first part of its setpoint paths unless ``limit_key`` is given.
-        limits: the device limits; the :class:`~devices.SynthesisLine` shares its own.
-        limit_key: device part of the setpoint paths (``oven`` in ``oven.temperature``).
+        limits: the device limits; the line shares its own (none until it does).
+        limit_key: device part of the setpoint paths (``furnace`` in ``furnace.temperature``).
+
+    Attributes:
+        main_setpoint: the setpoint attribute ``set(value)`` writes, as on the in-process device.
     """
+
+    main_setpoint: ClassVar[str | None] = None
 
     busy = Cpt(EpicsSignalRO, BUSY, kind=Kind.omitted, auto_monitor=False)
     error = Cpt(EpicsSignalRO, ERROR, string=True, kind=Kind.omitted, auto_monitor=False)
@@ -47,7 +54,7 @@ class EpicsLineDevice(Device):
     def __init__(self, prefix: str = "", *, name: str, limits: DeviceLimits | None = None,
                  limit_key: str | None = None, **kwargs):
         super().__init__(prefix, name=name, **kwargs)
-        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.limits = limits if limits is not None else NO_LIMITS
         self.limit_key = limit_key or name
         self._action_lock = threading.Lock()
         self._running = False
@@ -110,77 +117,10 @@ class EpicsLineDevice(Device):
         super().stop(success=success)
 
 
-class EpicsDispenser(EpicsLineDevice):
-    """Like :class:`devices.Dispenser`: ``set(mass)`` doses; the IOC refreshes ``lot_number``."""
-
-    mass = Cpt(SP, "mass", units="g")
-    dispensed_mass = Cpt(Q, "dispensed_mass", units="g", kind=Kind.hinted)
-    reagent = Cpt(SP, "reagent", role="reagent", kind=Kind.config)
-    lot_number = Cpt(Q, "lot_number", role="lot", kind=Kind.config)
-    go = Cpt(EpicsSignal, GO, kind=Kind.omitted, auto_monitor=False)
-
-    def set(self, value):
-        """Dispense ``value`` (a mass quantity, or a number in g). Raises LimitError outside the limits."""
-        self.mass.put(value)
-        return self._start(self.go)
-
-
-class EpicsMixer(EpicsLineDevice):
-    """Like :class:`devices.Mixer`: set ``duration`` first, then ``set(speed)`` mixes."""
-
-    speed = Cpt(SP, "speed", units="rpm")
-    duration = Cpt(SP, "duration", units="min")
-    mean_speed = Cpt(Q, "mean_speed", units="rpm", kind=Kind.hinted)
-    actual_duration = Cpt(Q, "actual_duration", units="min", kind=Kind.hinted)
-    temperature_rise = Cpt(Q, "temperature_rise", units="K", kind=Kind.hinted)
-    go = Cpt(EpicsSignal, GO, kind=Kind.omitted, auto_monitor=False)
-
-    def set(self, value):
-        """Mix at ``value`` (rpm quantity or number) for ``duration``. Raises LimitError outside the limits."""
-        return self._run_program(self.speed, value, self.duration)
-
-
-class EpicsCuringOven(EpicsLineDevice):
-    """Like :class:`devices.CuringOven`: set the program setpoints, then ``set(temperature)`` cures."""
-
-    temperature = Cpt(SP, "temperature", units="degC")
-    ramp_rate = Cpt(SP, "ramp_rate", units="K/min")
-    settle_tolerance = Cpt(SP, "settle_tolerance", units="K")
-    settle_time = Cpt(SP, "settle_time", units="min")
-    hold_time = Cpt(SP, "hold_time", units="h")
-    mean_hold_temperature = Cpt(Q, "mean_hold_temperature", units="degC", kind=Kind.hinted)
-    max_overshoot = Cpt(Q, "max_overshoot", units="K", kind=Kind.hinted)
-    actual_hold_time = Cpt(Q, "actual_hold_time", units="h", kind=Kind.hinted)
-    ramp_duration = Cpt(Q, "ramp_duration", units="min", kind=Kind.hinted)
-    cool_duration = Cpt(Q, "cool_duration", units="min", kind=Kind.normal)
-    go = Cpt(EpicsSignal, GO, kind=Kind.omitted, auto_monitor=False)
-
-    def set(self, value):
-        """Cure at ``value`` (a temperature quantity, or a number in degC). Raises LimitError outside the limits."""
-        return self._run_program(self.temperature, value, self.ramp_rate, self.settle_tolerance,
-                                 self.settle_time, self.hold_time)
-
-
-class EpicsCharacterizer(EpicsLineDevice):
-    """Like :class:`devices.Characterizer`: ``trigger()`` measures the film in the station."""
-
-    heating_rate = Cpt(SP, "heating_rate", units="K/min")
-    glass_transition_temperature = Cpt(Q, "glass_transition_temperature", units="degC", role="property",
-                                       kind=Kind.hinted)
-    degree_of_cure = Cpt(Q, "degree_of_cure", units="dimensionless", role="structure", kind=Kind.hinted)
-    fracture_toughness = Cpt(Q, "fracture_toughness", units="MPa*m**0.5", role="property", kind=Kind.hinted)
-    measurement_duration = Cpt(Q, "measurement_duration", units="min", kind=Kind.normal)
-    tg_method = Cpt(Q, "tg_method", role="info", kind=Kind.config)
-    acquire = Cpt(EpicsSignal, ACQUIRE, kind=Kind.omitted, auto_monitor=False)
-
-    def trigger(self):
-        """Measure the film now in the station."""
-        self.heating_rate.checked_magnitude(self.heating_rate.get())
-        return self._start(self.acquire)
-
-
 class EpicsSampleTracker(EpicsLineDevice):
     """Like :class:`devices.SampleTracker`: ``set(sample_id)`` assigns a vial; ``trigger()`` refreshes."""
+
+    main_setpoint = "sample_id"
 
     sample_id = Cpt(SP, "sample_id", units=None)
     barcode = Cpt(Q, "barcode", kind=Kind.hinted)
@@ -212,5 +152,4 @@ class EpicsAmbientSensor(EpicsLineDevice):
         return self._start(self.acquire)
 
 
-__all__ = ["CONNECT_TIMEOUT", "EpicsAmbientSensor", "EpicsCharacterizer", "EpicsCuringOven", "EpicsDispenser",
-           "EpicsLineDevice", "EpicsMixer", "EpicsSampleTracker"]
+__all__ = ["CONNECT_TIMEOUT", "EpicsAmbientSensor", "EpicsLineDevice", "EpicsSampleTracker"]

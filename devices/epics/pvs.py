@@ -1,11 +1,11 @@
 """The Channel Access contract between the line's EPICS devices and an IOC that serves them.
 
 Shared by the Ophyd client classes (:mod:`devices.epics.devices`) and the simulated IOC
-(:mod:`devices.ioc`), so both sides agree on names, units and the action protocol.
+(a material system's IOC), so both sides agree on names, units and the action protocol.
 
-PV names: ``<prefix><device>:<signal>``, e.g. ``SDL:oven:temperature``; ``<device>`` is the
-line attribute name (``resin_dispenser``) and ``<signal>`` the Ophyd component name, so a
-data key's ``source`` (``PV:SDL:oven:temperature``) names the component it came from.
+PV names: ``<prefix><device>:<signal>``, e.g. ``SDL:furnace:temperature``; ``<device>`` is the
+line attribute name (``feed_pump``) and ``<signal>`` the Ophyd component name, so a
+data key's ``source`` (``PV:SDL:furnace:temperature``) names the component it came from.
 
 Actions (a long move or measurement) follow the busy-record pattern with put-completion:
 
@@ -43,7 +43,7 @@ _SHORT_EGU = {"MPa*m**0.5": "MPa m^.5", "dimensionless": ""}
 
 
 def device_prefix(prefix: str, device: str) -> str:
-    """``SDL:`` + ``oven`` -> ``SDL:oven:``: the prefix of one device's PVs."""
+    """``SDL:`` + ``furnace`` -> ``SDL:furnace:``: the prefix of one device's PVs."""
     return f"{prefix}{device}:"
 
 

@@ -65,7 +65,7 @@ def transport_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Fie
         issues.extend(err.issues)
     if transport == "epics" and raw.get("faults"):
         issues.append(FieldIssue("devices.faults", "faults are injected by the in-process twins; with transport = \"epics\" "
-                                                   "give them to the IOC: python -m devices.ioc --fault device:kind:probability"))
+                                                   "give them to the IOC that serves the line (its --fault option)"))
     return {"transport": transport, "ioc_prefix": prefix, "ca_addr_list": addr_list, "ca_server_port": port,
             "connection_timeout": timeout}, issues
 

@@ -1,8 +1,8 @@
 """EPICS signals that carry units, a role and limits in ``describe()``, like :mod:`devices.signals`.
 
 The data keys look like the simulated line's: ``units`` (pint text), ``path``
-(``oven.temperature``) and ``role``, so :func:`devices.steps_from_documents` reads either
-line's documents. ``source`` is the PV (``PV:SDL:oven:temperature``).
+(``furnace.temperature``) and ``role``, so :func:`devices.steps_from_documents` reads either
+line's documents. ``source`` is the PV (``PV:SDL:furnace:temperature``).
 
 Units: each signal declares its pint unit; the IOC's EGU field (8 characters at most) must
 say the same unit (checked by :meth:`EpicsQuantitySignal.check_units` when the line

@@ -1,10 +1,9 @@
-"""Simulated twins of the line for dry runs, and the hidden truth of the films they make.
+"""What every line's simulated twins share: a seeded lab with a simulated clock, seeded fault
+injection, and the base of a twin backend. A material system builds its lab and twins on these.
 
-Never imported by runtime code on hardware; ``devices.make_sim_line`` loads it lazily.
+Never imported by runtime code on hardware: a system's ``make_line`` loads its twins lazily.
 """
 
-from devices.sim.lab import Lot, SampleState, SimAmbient, SimulatedLab
-from devices.sim.truth import FilmHistory, FilmTruth, film_truth
-from devices.sim.twins import make_sim_line
+from devices.sim.twins import FaultInjector, SimTwin, TwinLab
 
-__all__ = ["FilmHistory", "FilmTruth", "Lot", "SampleState", "SimAmbient", "SimulatedLab", "film_truth", "make_sim_line"]
+__all__ = ["FaultInjector", "SimTwin", "TwinLab"]

@@ -1,48 +1,173 @@
-"""Simulated backends of the line's devices, and :func:`make_sim_line` that wires them up."""
+"""The seeded lab behind a line's twins, the faults it injects, and the base of a twin backend.
+
+Everything random is drawn from generators keyed by (seed, what, ...), so a seed gives the
+same line, lots, noise and faults however fast the twins run. Faults are drawn from
+generators keyed by (seed, "fault", device, spec, action number), a stream apart from the
+physics, so switching faults on changes nothing about a sample that no fault strikes (beyond
+the lab's clock, which a failed sample moves as a real one would).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pint
 
-from core import Q_, DeviceError, DeviceFault
-from devices.ambient import AmbientSensor
-from devices.backends import CureProgram
-from devices.characterizer import Characterizer
-from devices.dispenser import Dispenser
+from core import Q_, DeviceError, DeviceFault, InputDataError
 from devices.faults import FaultSpec
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
-from devices.line import SynthesisLine
-from devices.mixer import Mixer
-from devices.oven import CuringOven
-from devices.sim.lab import HARDENER_NAME, RESIN_NAME, SimAmbient, SimulatedLab
-from devices.sim.thermal import simulate_oven
-from devices.sim.truth import FilmHistory, film_truth
-from devices.tracker import SampleTracker
 
-TRANSFER_TIME = 300.0  # s from the mixer to the loaded oven
+
+class FaultInjector:
+    """Draws the faults of each device action and corrupts readings.
+
+    Args:
+        lab: the :class:`TwinLab` (its ``rng`` and current ``sample``).
+        specs: the faults switched on.
+        impossible: reading -> a value no healthy instrument gives (in the reading's unit),
+            what an ``out_of_range`` fault reads.
+
+    Attributes:
+        specs: the faults switched on.
+        log: one dict per injected fault: ``device``, ``kind``, ``signal``, ``sample`` (index),
+            ``sample_id``, ``action`` (the device's action number, from 0).
+    """
+
+    def __init__(self, lab: Any, specs: Iterable[FaultSpec] = (), impossible: Mapping[str, float] | None = None):
+        self.lab = lab
+        self.specs = tuple(specs)
+        self.impossible = dict(impossible or {})
+        self.log: list[dict[str, Any]] = []
+        self._actions: dict[str, int] = {}
+        self._last: dict[tuple[str, str], pint.Quantity] = {}
+        self._lock = threading.Lock()
+
+    def draw(self, device: str, sample_index: int) -> FaultSpec | None:
+        """The fault (if any) of ``device``'s next action, which belongs to sample ``sample_index``."""
+        with self._lock:
+            action = self._actions.get(device, 0)
+            self._actions[device] = action + 1
+        for i, spec in enumerate(self.specs):
+            if spec.device != device or sample_index < (spec.after_samples or 0):
+                continue
+            if self.lab.rng("fault", device, i, action).random() < spec.probability:
+                sample = self.lab.sample
+                self.log.append({"device": device, "kind": spec.kind, "signal": spec.signal, "sample": sample_index,
+                                 "sample_id": sample.sample_id if sample is not None and sample.index == sample_index else None,
+                                 "action": action})
+                return spec
+        return None
+
+    def readings(self, device: str, spec: FaultSpec | None, readbacks: Mapping[str, Any]) -> dict[str, Any]:
+        """``readbacks`` with the reading fault of ``spec`` applied; remembers what each sensor showed."""
+        out = dict(readbacks)
+        if spec is not None and spec.signal in out and isinstance(out[spec.signal], pint.Quantity):
+            value = out[spec.signal]
+            if spec.kind == "nan_reading":
+                shape = np.shape(value.magnitude)
+                out[spec.signal] = Q_(np.full(shape, np.nan) if shape else float("nan"), value.units)
+            elif spec.kind == "out_of_range":
+                if spec.signal not in self.impossible:
+                    raise DeviceError(f"{device}: no impossible value of {spec.signal} is known to inject")
+                out[spec.signal] = Q_(self.impossible[spec.signal], value.units)
+            elif spec.kind == "stuck" and (device, spec.signal) in self._last:
+                out[spec.signal] = self._last[(device, spec.signal)]  # a first reading has nothing to repeat
+        for name, value in out.items():
+            if isinstance(value, pint.Quantity):
+                self._last[(device, name)] = value
+        return out
+
+
+class TwinLab:
+    """The simulated lab behind a line's twins: seed, speed-up, clock, the samples made and the
+    one in hand, and the fault injector.
+
+    Args:
+        seed: seeds everything.
+        speedup: simulated seconds per wall second (> 0).
+        faults: :class:`devices.FaultSpec` s the twins inject (see :attr:`faults`).
+        impossible: reading -> an impossible value, for ``out_of_range`` faults.
+
+    Attributes:
+        samples: sample id -> what the lab knows about it (a system's own record, with an ``index``).
+        sample: the sample in hand, or None.
+        faults: the :class:`FaultInjector`; its ``log`` lists the injected faults.
+
+    Raises:
+        InputDataError: ``speedup`` is not above 0.
+    """
+
+    def __init__(self, seed: int = 0, speedup: float = 1000.0, faults: Iterable[FaultSpec] = (),
+                 impossible: Mapping[str, float] | None = None):
+        if not speedup > 0:
+            raise InputDataError(f"speedup {speedup!r} must be > 0")
+        self.seed = int(seed)
+        self.speedup = float(speedup)
+        self.clock = 0.0  # simulated seconds since the lab opened
+        self.samples: dict[str, Any] = {}
+        self.sample: Any = None
+        self._lock = threading.RLock()
+        self.faults = FaultInjector(self, faults, impossible)
+
+    def rng(self, *keys: object) -> np.random.Generator:
+        """A generator keyed by the seed and ``keys`` (strings or ints)."""
+        words = [self.seed] + [k if isinstance(k, int) else zlib.crc32(str(k).encode()) for k in keys]
+        return np.random.default_rng([w & 0xFFFFFFFF for w in words])
+
+    def elapse(self, seconds: float, stop: threading.Event, started: float) -> None:
+        """Advance the simulated clock by ``seconds``; block the calling worker thread for
+        ``seconds / speedup`` wall seconds counted from ``started`` (``time.monotonic()``).
+
+        Raises:
+            DeviceError: the device was stopped meanwhile.
+        """
+        with self._lock:
+            self.clock += float(seconds)
+        remaining = seconds / self.speedup - (time.monotonic() - started)
+        if remaining > 0 and stop.wait(remaining):
+            raise DeviceError("stopped before the action finished")
+        if stop.is_set():
+            raise DeviceError("stopped before the action finished")
+
+    def sample_index(self) -> int:
+        """The index of the sample in hand (0 before the first)."""
+        return self.sample.index if self.sample is not None else 0
+
+
 _UNDRAWN = object()
 
 
 class SimTwin:
-    """Base of the twins: each action draws its fault (see :class:`devices.sim.faults.FaultInjector`).
+    """Base of a twin backend: each action draws its fault (see :class:`FaultInjector`).
 
     ``timeout``: the action waits until the device is stopped; ``fail``: it fails after a
     simulated second; ``disconnect``: :meth:`begin_action` (called synchronously by ``set`` /
     ``trigger``) raises; reading faults corrupt the returned readbacks.
+
+    Args:
+        lab: the :class:`TwinLab`.
+        device: the device's name (as in the fault specs).
+
+    Attributes:
+        begins_samples: the twin of a sample tracker: its ``set`` (an assignment) belongs to the
+            sample it begins, so a fault ``after_samples = n`` can strike the n-th assignment.
     """
 
-    def __init__(self, lab: SimulatedLab, device: str):
+    begins_samples: ClassVar[bool] = False
+
+    def __init__(self, lab: TwinLab, device: str):
         self.lab, self.device = lab, device
         self._pending: object = _UNDRAWN
 
     def _sample_index(self, action: str) -> int:
-        sample = self.lab.sample
-        return sample.index if sample is not None else 0
+        """The index of the sample an action belongs to."""
+        if self.begins_samples and action == "set":
+            return len(self.lab.samples)
+        return self.lab.sample_index()
 
     def begin_action(self, action: str = "set") -> None:
         """Draw the fault of the coming action; a disconnect raises :class:`core.DeviceFault` now."""
@@ -52,7 +177,8 @@ class SimTwin:
             raise DeviceFault(self.device, "disconnect", "the device does not answer (simulated disconnect)")
         self._pending = spec
 
-    def _act(self, stop: threading.Event | None, body: Callable[[float], dict], action: str = "set") -> dict:
+    def _act(self, stop: threading.Event | None, body: Callable[[float], Mapping[str, Any]], action: str = "set") -> dict:
+        """Run ``body(started)`` (the twin's physics, returning readbacks) with the drawn fault applied."""
         started = time.monotonic()
         stop = stop if stop is not None else threading.Event()
         if self._pending is _UNDRAWN:  # called directly, not through the device
@@ -67,219 +193,4 @@ class SimTwin:
         return self.lab.faults.readings(self.device, spec, body(started))
 
 
-class SimDispenser(SimTwin):
-    """A balance-controlled dose: small overshoot/undershoot, a balance bias, the lot of the day."""
-
-    def __init__(self, lab: SimulatedLab, role: str):
-        super().__init__(lab, f"{role}_dispenser")
-        self.role = role
-
-    def lot_number(self, reagent: str) -> str:
-        return self.lab.lot(reagent).number
-
-    def dispense(self, reagent: str, mass: pint.Quantity, stop: threading.Event):
-        return self._act(stop, lambda started: self._dispense(reagent, mass, stop, started))
-
-    def _dispense(self, reagent: str, mass: pint.Quantity, stop: threading.Event, started: float):
-        sample = self.lab.current_sample(f"{self.role}_dispenser")
-        target = float(mass.to("g").magnitude)
-        rng = self.lab.rng("dispense", sample.index, self.role)
-        actual = max(0.0, target + (0.003 + 0.002 * target) * rng.standard_normal()) if target > 0 else 0.0
-        lot = self.lab.lot(reagent)
-        if target > 0 and not reagent:
-            raise DeviceError(f"{self.role}_dispenser: no reagent loaded; set {self.role}_dispenser.reagent first")
-        sample.masses[self.role] = actual
-        sample.reagents[self.role] = reagent
-        sample.lots[self.role] = lot
-        sample.position, sample.state = "balance", "dispensed"
-        self.lab.elapse(5.0 + (15.0 + 6.0 * target if target > 0 else 0.0), stop, started)
-        measured = actual * self.lab.balance_bias + 0.0005 * rng.standard_normal() if target > 0 else 0.0
-        return {"dispensed_mass": Q_(measured, "g"), "lot_number": lot.number}
-
-
-class SimMixer(SimTwin):
-    def __init__(self, lab: SimulatedLab):
-        super().__init__(lab, "mixer")
-
-    def mix(self, speed: pint.Quantity, duration: pint.Quantity, stop: threading.Event):
-        return self._act(stop, lambda started: self._mix(speed, duration, stop, started))
-
-    def _mix(self, speed: pint.Quantity, duration: pint.Quantity, stop: threading.Event, started: float):
-        sample = self.lab.current_sample("mixer")
-        rpm, seconds = float(speed.to("rpm").magnitude), float(duration.to("s").magnitude)
-        rng = self.lab.rng("mix", sample.index)
-        mean_speed = rpm * (1.0 - 0.005) + 2.0 * rng.standard_normal()
-        actual = max(seconds + rng.standard_normal(), 1.0)
-        rise = 12.0 * (rpm / 2000.0) ** 2 * (1.0 - np.exp(-actual / 300.0)) + 0.3 * rng.standard_normal()
-        _, humidity = self.lab.conditions()
-        sample.mixing = {"speed": mean_speed, "time": actual, "rise": max(rise, 0.0), "clock": self.lab.clock,
-                         "humidity": humidity}
-        sample.position, sample.state = "mixer", "mixed"
-        self.lab.elapse(actual + 40.0, stop, started)
-        return {"mean_speed": Q_(mean_speed, "rpm"), "actual_duration": Q_(actual / 60.0, "min"),
-                "temperature_rise": Q_(max(rise, 0.0) + 0.1 * rng.standard_normal(), "K")}
-
-
-class SimOven(SimTwin):
-    def __init__(self, lab: SimulatedLab):
-        super().__init__(lab, "oven")
-
-    def cure(self, program: CureProgram, stop: threading.Event):
-        return self._act(stop, lambda started: self._cure(program, stop, started))
-
-    def _cure(self, program: CureProgram, stop: threading.Event, started: float):
-        sample = self.lab.current_sample("oven")
-        room, _ = self.lab.conditions()
-        setpoint = float(program.temperature.to("degC").magnitude)
-        run = simulate_oven(
-            setpoint=setpoint,
-            ramp_rate=float(program.ramp_rate.to("K/min").magnitude),
-            tolerance=float(program.settle_tolerance.to("K").magnitude),
-            settle_time=float(program.settle_time.to("s").magnitude),
-            hold_time=float(program.hold_time.to("s").magnitude),
-            room=room,
-            calibration_offset=self.lab.oven_calibration_offset,
-            rng=self.lab.rng("oven", sample.index),
-        )
-        self.lab.elapse(TRANSFER_TIME, stop, started)
-        sample.oven_loaded_at = self.lab.clock
-        sample.oven = run
-        sample.position, sample.state = "oven", "curing"
-        self.lab.elapse(run.duration, stop, started + TRANSFER_TIME / self.lab.speedup)
-        sample.state = "cured"
-        readbacks = run.readbacks(setpoint)
-        units = {"mean_hold_temperature": "degC", "max_overshoot": "K", "actual_hold_time": "h",
-                 "ramp_duration": "min", "cool_duration": "min"}
-        return {key: Q_(float(value), units[key]) for key, value in readbacks.items()}
-
-
-class SimCharacterizer(SimTwin):
-    """DSC (Tg midpoint, residual exotherm) and a fracture test on the film; biased and noisy."""
-
-    def __init__(self, lab: SimulatedLab):
-        super().__init__(lab, "characterizer")
-
-    def history(self, sample) -> FilmHistory:
-        missing = [step for step, done in (("dispense", sample.masses), ("mix", sample.mixing), ("cure", sample.oven)) if not done]
-        if missing:
-            raise DeviceError(f"characterizer: sample {sample.sample_id!r} has no film yet (missing {', '.join(missing)})")
-        resin, hardener = sample.lots.get("resin"), sample.lots.get("hardener")
-        additive = sample.reagents.get("additive") or None
-        room, humidity = self.lab.conditions()
-        return FilmHistory(
-            resin_mass=sample.masses.get("resin", 0.0),
-            hardener_mass=sample.masses.get("hardener", 0.0),
-            additive_mass=sample.masses.get("additive", 0.0) if additive else 0.0,
-            resin_eew=resin.equivalent_weight if resin and resin.equivalent_weight else 187.0,
-            hardener_ahew=hardener.equivalent_weight if hardener and hardener.equivalent_weight else 42.6,
-            additive_smiles=additive,
-            additive_purity=sample.lots["additive"].purity if additive and "additive" in sample.lots else 1.0,
-            mixing_speed=sample.mixing["speed"],
-            mixing_time=sample.mixing["time"],
-            mixing_temperature_rise=sample.mixing["rise"],
-            room_temperature=room,
-            exposure_humidity=sample.mixing["humidity"],
-            exposure_time=max(sample.oven_loaded_at - sample.mixing["clock"], 0.0),
-            oven_time=sample.oven.time,
-            oven_air=sample.oven.air,
-            storage_humidity=humidity,
-        )
-
-    def measure(self, heating_rate: pint.Quantity, stop: threading.Event):
-        return self._act(stop, lambda started: self._measure(heating_rate, stop, started))
-
-    def _measure(self, heating_rate: pint.Quantity, stop: threading.Event, started: float):
-        sample = self.lab.current_sample("characterizer")
-        truth = film_truth(self.history(sample))
-        sample.truth = truth
-        sample.position, sample.state = "characterizer", "measuring"
-        rate = float(heating_rate.to("K/min").magnitude)
-        rng = self.lab.rng("characterize", sample.index)
-        tg = truth.properties["glass_transition_temperature"].to("degC").magnitude
-        # the DSC midpoint sits above the true Tg, more so at fast heating (thermal lag of the pan)
-        tg_measured = tg + self.lab.dsc_offset + 2.0 * np.log2(rate / 10.0) + 0.6 * rng.standard_normal()
-        alpha = truth.structure["degree_of_cure"].magnitude
-        alpha_measured = float(np.clip(alpha + 0.01 + 0.008 * rng.standard_normal(), 0.0, 1.0))
-        toughness = truth.properties["fracture_toughness"].to("MPa*m**0.5").magnitude * (1 + 0.05 * rng.standard_normal())
-        duration = 600.0 + 300.0 / rate * 60.0 + 1200.0
-        self.lab.elapse(duration, stop, started)
-        sample.position, sample.state = "archive", "characterized"
-        return {
-            "glass_transition_temperature": Q_(tg_measured, "degC"),
-            "degree_of_cure": Q_(alpha_measured, ""),
-            "fracture_toughness": Q_(max(toughness, 0.05), "MPa*m**0.5"),
-            "measurement_duration": Q_(duration / 60.0, "min"),
-        }
-
-
-class SimTracker(SimTwin):
-    def __init__(self, lab: SimulatedLab):
-        super().__init__(lab, "tracker")
-
-    def _sample_index(self, action: str) -> int:
-        # an assignment belongs to the sample it begins
-        return len(self.lab.samples) if action == "set" else super()._sample_index(action)
-
-    def assign(self, sample_id: str, stop: threading.Event):
-        return self._act(stop, lambda started: self._assign(sample_id, stop, started), "set")
-
-    def _assign(self, sample_id: str, stop: threading.Event, started: float):
-        sample = self.lab.begin_sample(sample_id)
-        self.lab.elapse(15.0, stop, started)
-        return {"barcode": sample.barcode, "vial": sample.vial, "location": sample.position, "state": sample.state}
-
-    def where(self, stop: threading.Event | None = None):
-        return self._act(stop, lambda started: self._where(), "trigger")
-
-    def _where(self):
-        sample = self.lab.sample
-        if sample is None:
-            return {"location": "", "state": "idle"}
-        return {"location": sample.position, "state": sample.state}
-
-
-class SimAmbientSensor(SimTwin):
-    def __init__(self, lab: SimulatedLab):
-        super().__init__(lab, "ambient")
-
-    def conditions(self, stop: threading.Event | None = None):
-        return self._act(stop, lambda started: self._conditions(), "trigger")
-
-    def _conditions(self):
-        temp, rh = self.lab.conditions()
-        rng = self.lab.rng("ambient", int(self.lab.clock))
-        return {"room_temperature": Q_(temp + 0.1 * rng.standard_normal(), "degC"),
-                "relative_humidity": Q_(float(np.clip(rh + 1.0 * rng.standard_normal(), 0.0, 100.0)), "percent")}
-
-
-def make_sim_line(seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits | None = None,
-                  ambient: SimAmbient | None = None, faults: Iterable[FaultSpec] = ()) -> SynthesisLine:
-    """The synthesis line with simulated twins behind every device, for dry runs.
-
-    Args:
-        seed: seeds lots, ambient drift, noise and the hidden film truth.
-        speedup: simulated time / wall time (1000: a 2 h hold takes 7.2 s; tests use >= 1e5).
-        limits: device limits; None for :data:`devices.DEFAULT_LIMITS`.
-        ambient: room conditions (:class:`SimAmbient`); None for 22 degC, 45 % RH with drift.
-        faults: faults the twins inject (:class:`devices.FaultSpec`, e.g. from
-            :func:`devices.fault_specs_from_config`), drawn per device action from a seeded
-            stream apart from the physics; injected faults are listed in ``simulation.faults.log``.
-
-    Returns:
-        A :class:`~devices.SynthesisLine` whose ``simulation`` is the :class:`SimulatedLab`
-        (clock, lots, and each sample's hidden truth in ``simulation.samples[id].truth``).
-    """
-    lab = SimulatedLab(seed=seed, speedup=speedup, ambient=ambient, faults=faults)
-    limits = limits if limits is not None else DEFAULT_LIMITS
-    return SynthesisLine(
-        resin_dispenser=Dispenser(name="resin_dispenser", backend=SimDispenser(lab, "resin"), reagent=RESIN_NAME, limits=limits),
-        hardener_dispenser=Dispenser(name="hardener_dispenser", backend=SimDispenser(lab, "hardener"), reagent=HARDENER_NAME, limits=limits),
-        additive_dispenser=Dispenser(name="additive_dispenser", backend=SimDispenser(lab, "additive"), limits=limits),
-        mixer=Mixer(name="mixer", backend=SimMixer(lab), limits=limits),
-        oven=CuringOven(name="oven", backend=SimOven(lab), limits=limits),
-        characterizer=Characterizer(name="characterizer", backend=SimCharacterizer(lab), limits=limits),
-        tracker=SampleTracker(name="tracker", backend=SimTracker(lab), limits=limits),
-        ambient=AmbientSensor(name="ambient", backend=SimAmbientSensor(lab), limits=limits),
-        limits=limits,
-        simulation=lab,
-    )
+__all__ = ["FaultInjector", "SimTwin", "TwinLab"]

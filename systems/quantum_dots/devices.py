@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pint
 from ophyd import Component as Cpt
-from ophyd import Device, Kind
+from ophyd import Kind
 
 from core import InputDataError
-from devices import AmbientSensor, DeviceLimits, QuantitySignal, SampleTracker, SetpointSignal
+from devices import AmbientSensor, DeviceLimits, DeviceLine, QuantitySignal, SampleTracker, SetpointSignal
 from devices.base import LineDevice
 from systems.quantum_dots.recipes import DEFAULT_LIMITS
 
@@ -67,6 +67,8 @@ class SyringePump(LineDevice):
     ``delivered_volume`` (mL). Configuration: ``reagent`` (what the syringe holds), ``lot_number``.
     """
 
+    main_setpoint = "flow_rate"
+
     flow_rate = Cpt(SetpointSignal, units="mL/min")
     mean_flow_rate = Cpt(QuantitySignal, units="mL/min", kind=Kind.hinted)
     delivered_volume = Cpt(QuantitySignal, units="mL", kind=Kind.normal)
@@ -100,6 +102,8 @@ class FlowReactor(LineDevice):
     ``actual_residence_time`` (s, the coil volume over the measured total flow),
     ``pressure_drop`` (kPa); normal: ``settle_duration`` (min), ``max_deviation`` (K).
     """
+
+    main_setpoint = "temperature"
 
     temperature = Cpt(SetpointSignal, units="degC", value=25.0)
     ramp_rate = Cpt(SetpointSignal, units="K/min", value=30.0)
@@ -152,7 +156,7 @@ class Spectrometer(LineDevice):
 
 
 @dataclass
-class FlowSynthesisLine:
+class FlowSynthesisLine(DeviceLine):
     """All devices that make and measure one batch of dots, and the limits they obey.
 
     Device names equal the attribute names, the first part of every setpoint path.
@@ -160,6 +164,9 @@ class FlowSynthesisLine:
     Attributes:
         simulation: the simulated lab behind the twins (dry runs); None on hardware.
     """
+
+    pump_names = ("precursor_pump", "oleic_acid_pump", "oleylamine_pump", "solvent_pump")
+    device_names = ("collector", "ambient", *pump_names, "reactor", "spectrometer")
 
     collector: SampleTracker
     ambient: AmbientSensor
@@ -172,28 +179,6 @@ class FlowSynthesisLine:
     limits: DeviceLimits = DEFAULT_LIMITS
     simulation: Any = field(default=None, repr=False)
 
-    def __setattr__(self, key: str, value: Any) -> None:
-        super().__setattr__(key, value)
-        if key == "limits" and hasattr(self, "spectrometer"):
-            for device in self.devices.values():
-                device.limits = value
-
-    def __post_init__(self) -> None:
-        self.limits = self.limits
-
-    @property
-    def devices(self) -> dict[str, Device]:
-        """Attribute name -> device, in process order."""
-        names = ("collector", "ambient", *self.pump_names, "reactor", "spectrometer")
-        return {name: getattr(self, name) for name in names}
-
-    pump_names = ("precursor_pump", "oleic_acid_pump", "oleylamine_pump", "solvent_pump")
-
     @property
     def pumps(self) -> tuple[SyringePump, ...]:
         return tuple(getattr(self, name) for name in self.pump_names)
-
-    @property
-    def time_scale(self) -> float:
-        """Process seconds per wall-clock second: the twins' ``speedup``, 1 on hardware."""
-        return float(getattr(self.simulation, "speedup", 1.0) or 1.0)

@@ -21,6 +21,7 @@ import pint
 
 from core import Q_, InputDataError, LimitError
 from devices.limits import DeviceLimits, Range, format_quantity
+from devices.setpoints import check_setpoints, parameter_bounds, process_setpoints, recipe_quantity
 
 REACTOR_VOLUME = Q_(2.0, "mL")
 PRECURSOR_STOCK = Q_(0.5, "mol/L")
@@ -73,19 +74,7 @@ DEFAULT_LIMITS = DeviceLimits(
 
 
 def _quantity(recipe: Mapping, key: str) -> pint.Quantity:
-    like = UNITS[key]
-    if key not in recipe:
-        raise InputDataError(f"recipe has no {key!r}; it needs {', '.join(UNITS)} (got {sorted(recipe)})")
-    value = recipe[key]
-    if not isinstance(value, pint.Quantity):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and Q_(1, like).dimensionless:
-            value = Q_(float(value), "")
-        else:
-            raise InputDataError(f"recipe {key}: {value!r} is not a quantity; give e.g. {format_quantity(Q_(1, like))}")
-    if value.dimensionality != Q_(1, like).dimensionality:
-        raise InputDataError(f"recipe {key}: {format_quantity(value)} has dimension {value.dimensionality}, "
-                             f"expected a unit like {like!r}")
-    return value
+    return recipe_quantity(recipe, key, UNITS[key], tuple(UNITS))
 
 
 def ligand_violation(recipe: Mapping) -> str | None:
@@ -122,9 +111,7 @@ def recipe_to_setpoints(recipe: Mapping, process: Mapping[str, pint.Quantity] | 
         "oleylamine_pump.flow_rate": medium * amine,
         "solvent_pump.flow_rate": medium * (1.0 - oleic - amine),
     }
-    for path, value in {**DEFAULT_PROCESS, **(process or {})}.items():
-        unit = DEFAULT_PROCESS[path].units if path in DEFAULT_PROCESS else Q_(value).units
-        setpoints[path] = Q_(value).to(unit)
+    setpoints.update(process_setpoints(DEFAULT_PROCESS, process))
     return setpoints
 
 
@@ -145,14 +132,7 @@ def check_recipe_limits(recipe: Mapping, limits: DeviceLimits = DEFAULT_LIMITS,
     if broken is not None:
         raise LimitError(broken)
     setpoints = recipe_to_setpoints(recipe, process)
-    problems = []
-    for path, value in setpoints.items():
-        message = limits.violation(path, value)
-        if message is not None:
-            source = _SOURCE.get(path)
-            problems.append(f"{message} (recipe {source})" if source else message)
-    if problems:
-        raise LimitError("; ".join(problems))
+    check_setpoints(setpoints, limits, _SOURCE)
     return setpoints
 
 
@@ -164,11 +144,7 @@ def parameter_limits(limits: DeviceLimits = DEFAULT_LIMITS) -> dict[str, Range]:
         ``precursor_concentration`` up to the stock's, and each ligand fraction 0-100 %
         (their sum is the linear constraint, checked per recipe).
     """
-    bounds: dict[str, Range] = {}
-    for name, (path, unit) in RECIPE_SETPOINTS.items():
-        pair = limits.bounds(path)
-        if pair is not None:
-            bounds[name] = (pair[0].to(unit), pair[1].to(unit))
+    bounds = parameter_bounds(limits, RECIPE_SETPOINTS)
     bounds["precursor_concentration"] = (Q_(0.0, "mol/L"), PRECURSOR_STOCK.to("mol/L"))
     for key in LIGANDS:
         bounds[key] = (Q_(0.0, "percent"), Q_(100.0, "percent"))

@@ -13,19 +13,17 @@ from __future__ import annotations
 import functools
 import math
 import threading
-import time
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pint
 
-from core import Q_, DeviceError, DeviceFault, InputDataError
+from core import Q_, DeviceError
 from devices import AmbientSensor, DeviceLimits, SampleTracker
+from devices.sim import SimTwin, TwinLab
 from simulators.quantum_dots.recipe import QuantumDotRecipe
 from systems.quantum_dots.devices import PIXELS, FlowReactor, FlowSynthesisLine, Spectrometer, SyringePump
-from systems.quantum_dots.faults import FlowFault
 from systems.quantum_dots.recipes import DEFAULT_LIMITS, PRECURSOR_STOCK, PUMP_REAGENTS, PUMPS, REACTOR_VOLUME
 from systems.quantum_dots.truth import TrueBatch, true_batch
 
@@ -63,23 +61,18 @@ def _true_batch(conditions: QuantumDotRecipe) -> TrueBatch:
     return true_batch(conditions)
 
 
-class SimulatedFlowLab:
+class SimulatedFlowLab(TwinLab):
     """Clock, room, lots, hidden calibration and batches of the dry-run flow line.
 
     Args:
         seed: seeds everything.
         speedup: simulated seconds per wall second.
-        faults: :class:`systems.quantum_dots.faults.FlowFault` s the twins inject.
+        faults: :class:`devices.FaultSpec` s the twins inject (``faults.log`` lists those injected).
     """
 
     def __init__(self, seed: int = 0, speedup: float = 1000.0, faults=()):
-        if not speedup > 0:
-            raise InputDataError(f"speedup {speedup!r} must be > 0")
-        self.seed, self.speedup = int(seed), float(speedup)
-        self.clock = 0.0
+        super().__init__(seed=seed, speedup=speedup, faults=faults)
         self.samples: dict[str, Batch] = {}
-        self.sample: Batch | None = None
-        self._lock = threading.RLock()
         base = self.rng("line")
         self.thermocouple_offset = float(base.uniform(0.5, 2.5))  # K the coil wall reads above the fluid
         self.coil_volume = float(REACTOR_VOLUME.to("mL").magnitude * (1.0 + 0.02 * base.standard_normal()))
@@ -90,49 +83,12 @@ class SimulatedFlowLab:
         self.coil_setpoint = 25.0  # degC
         self.flows = {pump: 0.0 for pump in PUMPS}  # mL/min, real
         self.pump_started = {pump: 0.0 for pump in PUMPS}
-        self.faults = tuple(faults)
-        self._actions: dict[str, int] = {}
-        self.fault_log: list[dict] = []
-
-    # -- randomness and time ----------------------------------------------------------
-    def rng(self, *keys: object) -> np.random.Generator:
-        words = [self.seed] + [k if isinstance(k, int) else zlib.crc32(str(k).encode()) for k in keys]
-        return np.random.default_rng([w & 0xFFFFFFFF for w in words])
-
-    def elapse(self, seconds: float, stop: threading.Event, started: float) -> None:
-        """Advance the clock by ``seconds``; block ``seconds / speedup`` wall seconds from ``started``.
-
-        Raises:
-            DeviceError: the device was stopped meanwhile.
-        """
-        with self._lock:
-            self.clock += float(seconds)
-        remaining = seconds / self.speedup - (time.monotonic() - started)
-        if (remaining > 0 and stop.wait(remaining)) or stop.is_set():
-            raise DeviceError("stopped before the action finished")
 
     def room(self) -> tuple[float, float]:
         """Room temperature (degC) and relative humidity (percent) now: a slow seeded drift."""
         w = 2 * np.pi * self.clock / 86400.0
         return (float(22.0 + 1.5 * np.sin(w + self._phases[0])),
                 float(np.clip(45.0 + 12.0 * np.sin(w + self._phases[1]), 5.0, 95.0)))
-
-    def index(self) -> int:
-        return self.sample.index if self.sample is not None else 0
-
-    # -- faults --------------------------------------------------------------------------
-    def draw_fault(self, device: str) -> FlowFault | None:
-        """The fault of ``device``'s next action, if one strikes (seeded per device and action)."""
-        with self._lock:
-            count = self._actions.get(device, 0)
-            self._actions[device] = count + 1
-        for spec in self.faults:
-            if spec.device != device or self.index() < (spec.after_samples or 0):
-                continue
-            if self.rng("fault", device, spec.kind, count).random() < spec.probability:
-                self.fault_log.append({"device": device, "kind": spec.kind, "sample": self.index(), "action": count})
-                return spec
-        return None
 
     # -- samples and lots -------------------------------------------------------------
     def begin_sample(self, sample_id: str) -> Batch:
@@ -146,7 +102,7 @@ class SimulatedFlowLab:
 
     def lot(self, reagent: str) -> str:
         """Lot number of ``reagent`` for the current sample; lots change every 4-8 samples."""
-        index = self.index()
+        index = self.sample_index()
         sizes = self.rng("lot-sizes", reagent).integers(4, 9, size=index + 1)
         lot_index = int(np.searchsorted(np.cumsum(sizes), index, side="right"))
         serial = int(self.rng("lot-serial", reagent).integers(10000, 90000)) + lot_index
@@ -155,7 +111,7 @@ class SimulatedFlowLab:
     # -- the physics of the line ---------------------------------------------------------
     def real_flow(self, pump: str, setpoint: float, jitter: bool = True) -> float:
         """mL/min a pump really delivers for ``setpoint``: its bias, and a little jitter per batch."""
-        wobble = 0.003 * self.rng("flow", pump, self.index()).standard_normal() if jitter else 0.0
+        wobble = 0.003 * self.rng("flow", pump, self.sample_index()).standard_normal() if jitter else 0.0
         return max(setpoint * (1.0 + self.pump_bias[pump] + wobble), 0.0)
 
     def conditions(self, flows: Mapping[str, float], coil_setpoint: float) -> QuantumDotRecipe:
@@ -180,44 +136,10 @@ class SimulatedFlowLab:
         return _true_batch(conditions)
 
 
-_UNDRAWN = object()
-
-
-class SimTwin:
-    """Base of the twins: each action draws its fault (``timeout``: hang until stopped; ``fail``:
-    fail after a simulated second; ``disconnect``: raise in :meth:`begin_action`)."""
-
-    def __init__(self, lab: SimulatedFlowLab, device: str):
-        self.lab, self.device = lab, device
-        self._pending: object = _UNDRAWN
-
-    def begin_action(self, kind: str = "set") -> None:
-        spec = self.lab.draw_fault(self.device)
-        self._pending = _UNDRAWN
-        if spec is not None and spec.kind == "disconnect":
-            raise DeviceFault(self.device, "disconnect", "the device does not answer (simulated disconnect)")
-        self._pending = spec
-
-    def _act(self, stop: threading.Event | None, body: Callable[[float], dict]) -> dict:
-        started = time.monotonic()
-        stop = stop if stop is not None else threading.Event()
-        if self._pending is _UNDRAWN:
-            self.begin_action()
-        spec, self._pending = self._pending, _UNDRAWN
-        if spec is not None and spec.kind == "timeout":
-            stop.wait()
-            raise DeviceError(f"{self.device}: stopped before the action finished (it hung: simulated timeout)")
-        if spec is not None and spec.kind == "fail":
-            self.lab.elapse(1.0, stop, started)
-            raise DeviceFault(self.device, "fail", "the action finished with failure (simulated fault)")
-        readings = body(started)
-        if spec is not None and spec.kind == "nan_reading":
-            readings = {**readings, "intensity": Q_(np.full(PIXELS, np.nan), "count")}
-        return readings
-
-
 class SimCollector(SimTwin):
     """The fraction collector: a fresh vial per sample at the reactor outlet."""
+
+    begins_samples = True
 
     def __init__(self, lab: SimulatedFlowLab):
         super().__init__(lab, "collector")
@@ -236,7 +158,7 @@ class SimCollector(SimTwin):
             if batch is None:
                 return {"location": "", "state": ""}
             return {"barcode": batch.barcode, "vial": batch.vial, "location": "collector", "state": batch.state}
-        return self._act(stop, body)
+        return self._act(stop, body, "trigger")
 
 
 class SimRoom(SimTwin):
@@ -250,7 +172,7 @@ class SimRoom(SimTwin):
             self.lab.elapse(1.0, stop, started)
             return {"room_temperature": Q_(round(temperature + 0.05 * rng.standard_normal(), 2), "degC"),
                     "relative_humidity": Q_(round(humidity + 0.3 * rng.standard_normal(), 1), "percent")}
-        return self._act(stop, body)
+        return self._act(stop, body, "trigger")
 
 
 class SimPump(SimTwin):
@@ -281,7 +203,7 @@ class SimPump(SimTwin):
             self.lab.elapse(1.0, stop, started)
             minutes = (self.lab.clock - self.lab.pump_started[self.device]) / 60.0
             return {"mean_flow_rate": Q_(self._metered(real), "mL/min"), "delivered_volume": Q_(real * minutes, "mL")}
-        return self._act(stop, body)
+        return self._act(stop, body, "trigger")
 
 
 class SimReactor(SimTwin):
@@ -294,7 +216,7 @@ class SimReactor(SimTwin):
         def body(started):
             target = float(temperature.to("degC").magnitude)
             rate = float(ramp.to("K/min").magnitude)
-            rng = self.lab.rng("heat", self.lab.index())
+            rng = self.lab.rng("heat", self.lab.sample_index())
             seconds = abs(target - self.lab.coil_setpoint) / rate * 60.0 + 60.0
             overshoot = abs(rng.normal(0.4, 0.15))
             self.lab.elapse(seconds, stop, started)
@@ -309,7 +231,7 @@ class SimReactor(SimTwin):
             conditions = lab.conditions(lab.flows, lab.coil_setpoint)
             if lab.sample is not None:
                 lab.sample.conditions, lab.sample.state = conditions, "collected"
-            rng = lab.rng("steady", lab.index())
+            rng = lab.rng("steady", lab.sample_index())
             lab.elapse(volumes * conditions.residence_time + 10.0, stop, started)
             metered = sum(real * (1.0 + 0.002 * rng.standard_normal()) for real in lab.flows.values())
             q = sum(lab.flows.values()) / 60e6  # m**3/s
@@ -319,7 +241,7 @@ class SimReactor(SimTwin):
             return {"mean_temperature": Q_(sensed + 0.05 * rng.standard_normal(), "degC"),
                     "actual_residence_time": Q_(REACTOR_VOLUME.to("mL").magnitude / metered * 60.0, "s"),
                     "pressure_drop": Q_(drop / 1000.0 * (1.0 + 0.01 * rng.standard_normal()), "kPa")}
-        return self._act(stop, body)
+        return self._act(stop, body, "trigger")
 
 
 class SimSpectrometer(SimTwin):
@@ -349,7 +271,7 @@ class SimSpectrometer(SimTwin):
             batch.state = "measured"
             return {"wavelength": Q_(PIXEL_WAVELENGTHS.copy(), "nm"), "intensity": Q_(counts, "count"),
                     "peak_counts": Q_(float(counts.max()), "count")}
-        return self._act(stop, body)
+        return self._act(stop, body, "trigger")
 
 
 def make_sim_line(seed: int = 0, speedup: float = 1000.0, limits: DeviceLimits | None = None,

@@ -1,8 +1,9 @@
 """The thermoset blend film (DGEBA/IPDA with one additive), the reference material system.
 
 Its physics lives in ``simulators.thermoset`` (two fidelities) and its synthesis line in
-``devices`` (dispense, mix, cure, characterize; simulated twins and EPICS devices); this
-module declares them to the controller as one :class:`core.system.MaterialSystem`,
+:mod:`systems.thermoset.devices` (dispense, mix, cure, characterize; simulated twins and EPICS
+devices, built on the generic machinery of ``devices``; ``python -m systems.thermoset.ioc``
+serves the twins over Channel Access); this module declares them to the controller as one :class:`core.system.MaterialSystem`,
 registered in ``pyproject.toml`` as the entry point ``thermoset_blend``.
 """
 

@@ -10,11 +10,11 @@ import pint
 import pytest
 from epics_helpers import running_ioc
 
-from controller.loop.runner import CampaignRunner
 from controller.config.campaign import config_from_dict
+from controller.loop.runner import CampaignRunner
 from controller.records.store import RecordStore
 from core import ConfigError, unit_text
-from devices import STEP_NAMES
+from systems.thermoset.devices import STEP_NAMES
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
 PREFIX = "SDLC:"

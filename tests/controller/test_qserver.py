@@ -82,7 +82,7 @@ def test_line_settings_round_trip_to_a_line():
     from devices.qserver_profile import line_from_settings, line_settings_record, settings_key
 
     limits = {"oven.temperature": (Q_(60, "degC"), Q_(160, "degC"))}
-    record = line_settings_record(3, 5e4, limits, [FaultSpec("oven", "fail", 0.5)])
+    record = line_settings_record("thermoset_blend", 3, 5e4, limits, [FaultSpec("oven", "fail", 0.5)])
     line = line_from_settings(record)
     low, high = line.limits.bounds("oven.temperature")
     assert high.to("degC").magnitude == pytest.approx(160.0) and low.to("degC").magnitude == pytest.approx(60.0)
@@ -91,16 +91,34 @@ def test_line_settings_round_trip_to_a_line():
     shuffled = dict(reversed(list(record.items())))
     assert settings_key(shuffled) == settings_key(record)
     assert settings_key({**record, "seed": 4}) != settings_key(record)
+    assert settings_key({**record, "system": "systems.thermoset:system"}) != settings_key(record)
+
+
+def test_line_settings_build_the_line_of_the_system_they_name():
+    """The profile names no system: the record's reference picks whose twins it builds."""
+    from devices.qserver_profile import line_from_settings, line_settings_record
+
+    flow = line_from_settings(line_settings_record("systems.quantum_dots:system", 2, 5e4))
+    assert "spectrometer" in flow.devices and flow.time_scale == 5e4
+    with pytest.raises(ConfigError) as info:
+        line_from_settings(line_settings_record(None, 2, 5e4))
+    assert info.value.fields == ["line_settings.system"]
 
 
 def test_bad_line_settings_name_each_field():
     from devices.qserver_profile import validate_settings
 
     with pytest.raises(ConfigError) as info:
-        validate_settings({"seed": "x", "speedup": -1, "limits": {"oven.colour": []},
+        validate_settings({"system": "thermoset_blend", "seed": "x", "speedup": -1, "limits": {"oven.colour": []},
                            "faults": [{"device": "toaster", "kind": "fail", "probability": 1}], "extra": 1})
     assert {"line_settings.seed", "line_settings.speedup", "line_settings.limits.oven.colour",
             "line_settings.faults[0].device", "line_settings.extra"} <= set(info.value.fields)
+    with pytest.raises(ConfigError) as info:
+        validate_settings({"system": "no_such_system", "faults": [{"device": "oven"}]})
+    assert info.value.fields == ["line_settings.system"] and "no_such_system" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        validate_settings({"limits": {"oven.temperature": []}, "faults": [{"device": "oven"}]})
+    assert info.value.fields == ["line_settings.limits", "line_settings.faults"]
 
 
 # ------------------------------------------------------------------------------ the startup profile
@@ -119,13 +137,20 @@ def profile():
     return module
 
 
-def test_profile_exposes_the_plan_functions_and_devices(profile):
+def test_profile_exposes_the_plan_functions_and_the_configured_lines_devices(profile):
     import inspect
 
-    public = {name for name in vars(profile) if not name.startswith("_")}
-    plans = {name for name in public if inspect.isgeneratorfunction(getattr(profile, name))}
+    from devices.qserver_profile import line_settings_record
+
+    def public():
+        return {name for name in vars(profile) if not name.startswith("_")}
+
+    plans = {name for name in public() if inspect.isgeneratorfunction(getattr(profile, name))}
     assert plans == {"make_and_characterize"}
-    assert {"configure_sim_line", "line_status", "RE", "line", "oven", "mixer", "tracker"} <= public
+    profile.configure_sim_line(line_settings_record("systems.quantum_dots:system", 1, FAST))
+    assert {"configure_sim_line", "line_status", "RE", "line", "reactor", "spectrometer", "collector"} <= public()
+    profile.configure_sim_line(line_settings_record("thermoset_blend", 1, FAST))
+    assert {"line", "oven", "mixer", "tracker"} <= public() and "spectrometer" not in public()
 
 
 def test_profile_publishes_documents_as_json_never_pickle(profile):
@@ -145,7 +170,7 @@ def test_profile_plan_runs_from_json_records_and_checks_the_settings_key(profile
     from devices import steps_from_documents
     from devices.qserver_profile import line_settings_record
 
-    settings = line_settings_record(11, FAST)
+    settings = line_settings_record("thermoset_blend", 11, FAST)
     first = profile.configure_sim_line(settings)
     assert first["rebuilt"] is True
     assert profile.configure_sim_line(settings) == {"key": first["key"], "rebuilt": False}

@@ -18,7 +18,7 @@ from controller.execution.robot import dry_run_truth
 from controller.records.store import RecordStore
 from controller.ui.cli import main as sdl
 from core import ConfigError
-from devices import STEP_NAMES
+from systems.thermoset.devices import STEP_NAMES
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
 

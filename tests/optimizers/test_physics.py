@@ -147,7 +147,8 @@ def test_simulator_physics_on_the_closed_form_model():
     from core import Q_, ContinuousParameter, Fidelity, MoleculeParameter, Objective
     from optimizers import SearchSpace
     from systems.thermoset.bench import THERMOSET_PARAMETERS
-    from simulators import ADDITIVE_LIBRARY, get_simulator
+    from simulators import get_simulator
+    from simulators.thermoset import ADDITIVE_LIBRARY
 
     sim = get_simulator("thermoset.closed_form")
     params = [MoleculeParameter("additive", dict(ADDITIVE_LIBRARY))]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 
 from core import Q_
-from simulators import ADDITIVE_LIBRARY, get_simulator
+from simulators import get_simulator
+from simulators.thermoset import ADDITIVE_LIBRARY
 
 MODELS = ("thermoset.closed_form", "thermoset.kinetics_phase_field")
 CLOSED_FORM, PHASE_FIELD = MODELS

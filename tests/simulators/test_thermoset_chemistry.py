@@ -3,7 +3,7 @@
 import pytest
 
 from core import InputDataError
-from simulators import ADDITIVE_LIBRARY, estimate_solubility_parameter, molecular_descriptors
+from simulators.thermoset import ADDITIVE_LIBRARY, estimate_solubility_parameter, molecular_descriptors
 from simulators.thermoset import additive_properties, estimate_molar_volume
 from simulators.thermoset.chemistry import fedors_contributions
 

@@ -10,7 +10,8 @@ from scipy.stats import pearsonr, qmc
 from simulators_helpers import CLOSED_FORM, PHASE_FIELD, make_recipe, tg
 
 from core import Q_
-from simulators import ADDITIVE_LIBRARY, get_simulator
+from simulators import get_simulator
+from simulators.thermoset import ADDITIVE_LIBRARY
 
 LABELS = list(ADDITIVE_LIBRARY)
 

@@ -7,7 +7,8 @@ each attempt:
 
 1. makes sure RE Manager answers and its worker environment is open (opens it if closed);
 2. configures the simulated line of the profile (:mod:`devices.qserver_profile.startup`)
-   with the campaign's settings (seed, speedup, limits, faults) through ``function_execute``
+   with the campaign's settings (its material system by reference, seed, speedup, limits,
+   faults) through ``function_execute``
    (idempotent: nothing is rebuilt when the line already has them);
 3. adds the plan ``make_and_characterize`` to the queue with bluesky-queueserver-api
    (``REManagerAPI`` over 0MQ) and starts the queue;
@@ -16,7 +17,7 @@ each attempt:
    handed on as they come (stored, streamed), filtered by a request token in the start
    document's metadata;
 5. turns the history entry into the outcome: a completed item gives the run's record
-   (:func:`devices.steps_from_documents`), a failed one the device fault its stop document
+   (the system's ``record``), a failed one the device fault its stop document
    names (retried per ``[retry]``) or, without one, a :class:`QueueServerError`.
 
 Every attempt keeps its queue item (``queue_item``: item uid, exit status, message, the
@@ -86,8 +87,8 @@ def campaign_line_settings(config: CampaignConfig, speedup: float | None = None)
     """The simulated line's settings record for a campaign (see :mod:`devices.qserver_profile.settings`)."""
     from devices.qserver_profile import line_settings_record
 
-    return line_settings_record(config.seed, speedup or config.devices.speedup, config.devices.limits,
-                                config.devices.faults)
+    return line_settings_record(config.system, config.seed, speedup or config.devices.speedup,
+                                config.devices.limits, config.devices.faults)
 
 # ---------------------------------------------------------------------------------------------
 class QueueServerStation:

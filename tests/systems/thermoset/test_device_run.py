@@ -14,7 +14,8 @@ from bluesky.utils import FailedStatus, RunEngineInterrupted
 from devices_helpers import FAST, run_plan
 
 from core import Q_, DeviceError, LimitError, ureg
-from devices import STEP_NAMES, make_and_characterize, make_sim_line, steps_from_documents
+from devices import steps_from_documents
+from systems.thermoset.devices import STEP_NAMES, make_and_characterize, make_sim_line
 
 
 @pytest.fixture
@@ -170,3 +171,15 @@ def test_run_engine_in_a_worker_thread_needs_no_signal_handlers(recipe):
     thread.start()
     thread.join(20)
     assert steps_from_documents(result["docs"]).exit_status == "success"
+
+
+def test_runtime_package_does_not_load_the_simulated_lab():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    code = "import sys, systems.thermoset.devices; print('systems.thermoset.devices.sim' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=root, env={"PYTHONPATH": str(root)})
+    assert out.stdout.strip() == "False"

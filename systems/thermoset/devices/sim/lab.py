@@ -6,17 +6,34 @@ seed gives the same lots, ambient, noise and films however fast the twins run.
 
 from __future__ import annotations
 
-import threading
-import time
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pint
 
-from core import Q_, DeviceError, InputDataError
-from devices.recipes import HARDENER_AHEW, RESIN_EEW
-from devices.sim.faults import FaultInjector
+from core import Q_, DeviceError
+from devices.sim import TwinLab
+from systems.thermoset.devices.recipes import HARDENER_AHEW, RESIN_EEW
+
+#: A value of each reading that no healthy instrument gives (in the reading's unit).
+IMPOSSIBLE = {
+    "dispensed_mass": 5000.0,
+    "mean_speed": 1.0e5,
+    "actual_duration": 9999.0,
+    "temperature_rise": 900.0,
+    "mean_hold_temperature": 2000.0,
+    "max_overshoot": 500.0,
+    "actual_hold_time": 1000.0,
+    "ramp_duration": 1.0e5,
+    "cool_duration": 1.0e5,
+    "glass_transition_temperature": 900.0,
+    "degree_of_cure": 1.7,
+    "fracture_toughness": 250.0,
+    "measurement_duration": 1.0e5,
+    "room_temperature": 300.0,
+    "relative_humidity": 140.0,
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,7 @@ class SampleState:
 RESIN_NAME, HARDENER_NAME = "DGEBA", "IPDA"
 
 
-class SimulatedLab:
+class SimulatedLab(TwinLab):
     """Clock, room, lots and samples of the dry-run line.
 
     Args:
@@ -72,46 +89,18 @@ class SimulatedLab:
         faults: :class:`devices.FaultSpec` s the twins inject (see :attr:`faults`).
 
     Attributes:
-        faults: the :class:`devices.sim.faults.FaultInjector`; its ``log`` lists the injected faults.
+        faults: the :class:`devices.sim.FaultInjector`; its ``log`` lists the injected faults.
     """
 
     def __init__(self, seed: int = 0, speedup: float = 1000.0, ambient: SimAmbient | None = None, faults=()):
-        if not speedup > 0:
-            raise InputDataError(f"speedup {speedup!r} must be > 0")
-        self.seed = int(seed)
-        self.speedup = float(speedup)
+        super().__init__(seed=seed, speedup=speedup, faults=faults, impossible=IMPOSSIBLE)
         self.ambient = ambient or SimAmbient()
-        self.clock = 0.0  # simulated seconds since the lab opened
         self.samples: dict[str, SampleState] = {}
-        self.sample: SampleState | None = None
-        self._lock = threading.RLock()
         base = self.rng("line")
         self.oven_calibration_offset = float(base.uniform(0.8, 2.2))  # K the air runs above the sensor
         self.balance_bias = float(1.0 + 0.001 * base.standard_normal())
         self.dsc_offset = float(base.uniform(2.0, 4.0))  # K the DSC midpoint reads above the true Tg
         self._ambient_phases = base.uniform(0, 2 * np.pi, size=4)
-        self.faults = FaultInjector(self, faults)
-
-    # -- randomness and time ----------------------------------------------------------
-    def rng(self, *keys: object) -> np.random.Generator:
-        """A generator keyed by the seed and ``keys`` (strings or ints)."""
-        words = [self.seed] + [k if isinstance(k, int) else zlib.crc32(str(k).encode()) for k in keys]
-        return np.random.default_rng([w & 0xFFFFFFFF for w in words])
-
-    def elapse(self, seconds: float, stop: threading.Event, started: float) -> None:
-        """Advance the simulated clock by ``seconds``; block the calling worker thread for
-        ``seconds / speedup`` wall seconds counted from ``started`` (``time.monotonic()``).
-
-        Raises:
-            DeviceError: the device was stopped meanwhile.
-        """
-        with self._lock:
-            self.clock += float(seconds)
-        remaining = seconds / self.speedup - (time.monotonic() - started)
-        if remaining > 0 and stop.wait(remaining):
-            raise DeviceError("stopped before the action finished")
-        if stop.is_set():
-            raise DeviceError("stopped before the action finished")
 
     def conditions(self, at: float | None = None) -> tuple[float, float]:
         """True room temperature (degC) and relative humidity (percent) at simulated time ``at``."""
@@ -148,7 +137,7 @@ class SimulatedLab:
         """The lot of ``reagent`` in use for the current sample; lots change every 3-6 samples."""
         if not reagent:
             return Lot(reagent="", number="", equivalent_weight=None, purity=1.0)
-        index = self.sample.index if self.sample is not None else 0
+        index = self.sample_index()
         sizes = self.rng("lot-sizes", reagent).integers(3, 7, size=index + 1)
         lot_index = int(np.searchsorted(np.cumsum(sizes), index, side="right"))
         rng = self.rng("lot", reagent, lot_index)

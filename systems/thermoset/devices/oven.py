@@ -5,9 +5,9 @@ from __future__ import annotations
 from ophyd import Component as Cpt
 from ophyd import Kind
 
-from devices.backends import CureProgram
 from devices.base import LineDevice
 from devices.signals import QuantitySignal, SetpointSignal
+from systems.thermoset.devices.backends import CureProgram
 
 
 class CuringOven(LineDevice):
@@ -20,6 +20,8 @@ class CuringOven(LineDevice):
     ``max_overshoot`` (K above the setpoint), ``actual_hold_time`` (h), ``ramp_duration``
     (min); normal: ``cool_duration`` (min).
     """
+
+    main_setpoint = "temperature"
 
     temperature = Cpt(SetpointSignal, units="degC", value=25.0)
     ramp_rate = Cpt(SetpointSignal, units="K/min", value=5.0)

@@ -8,8 +8,8 @@ import pytest
 from devices_helpers import FAST
 
 from core import Q_, DeviceError, InputDataError, LimitError, ureg
-from devices import DEFAULT_LIMITS, make_sim_line
 from devices.signals import QuantitySignal
+from systems.thermoset.devices import DEFAULT_LIMITS, make_sim_line
 
 
 def _all_signals(line):

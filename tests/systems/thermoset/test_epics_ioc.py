@@ -12,33 +12,30 @@ from epics_helpers import running_ioc
 from event_model import DocumentNames, schema_validators
 
 from core import Q_, DeviceError, DeviceFault, LimitError
-from devices import (
+from devices import AmbientSensor, SampleTracker, steps_from_documents
+from devices.epics import EpicsAmbientSensor, EpicsSampleTracker
+from devices.epics.pvs import egu, same_units
+from devices.signals import SetpointSignal
+from systems.thermoset.devices import (
     DEFAULT_LIMITS,
     STEP_NAMES,
-    AmbientSensor,
     Characterizer,
     CuringOven,
     Dispenser,
     Mixer,
-    SampleTracker,
     fault_specs_from_config,
     make_and_characterize,
     make_sim_line,
-    steps_from_documents,
 )
-from devices.epics import (
-    EpicsAmbientSensor,
+from systems.thermoset.devices.epics import (
     EpicsCharacterizer,
     EpicsCuringOven,
     EpicsDispenser,
     EpicsMixer,
-    EpicsSampleTracker,
     make_epics_line,
 )
-from devices.epics.pvs import egu, same_units
-from devices.ioc import main as ioc_main
-from devices.ioc import _text, make_ioc
-from devices.signals import SetpointSignal
+from systems.thermoset.ioc import _text, make_ioc
+from systems.thermoset.ioc import main as ioc_main
 
 PREFIX = "SDLT:"
 SEED = 3

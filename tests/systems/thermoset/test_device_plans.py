@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core import Q_, InputDataError, LimitError
-from devices import DEFAULT_LIMITS, DEFAULT_PROCESS, STREAMS, DeviceLimits, make_and_characterize, recipe_to_setpoints, setpoint_path
+from devices import DeviceLimits, setpoint_path
+from systems.thermoset.devices import DEFAULT_LIMITS, DEFAULT_PROCESS, STREAMS, make_and_characterize, recipe_to_setpoints
 
 
 def _streams(msgs):
@@ -158,12 +159,10 @@ def _runnable_cases(draw):
 
 def _fault_strategy():
     """Any valid fault: a device, a kind it can have, a probability, maybe a first sample."""
-    from devices import INJECTABLE_KINDS, LINE_DEVICES, FaultSpec
-    from devices.faults import READING_KINDS, allowed_signals
+    from systems.thermoset.devices.faults import FAULT_RULES, LINE_DEVICES, fault_spec
 
-    combos = [(device, kind) for device in LINE_DEVICES for kind in INJECTABLE_KINDS
-              if kind not in READING_KINDS or allowed_signals(device, kind)]
-    return st.builds(lambda combo, p, after: FaultSpec(combo[0], combo[1], p, after_samples=after),
+    combos = [(device, kind) for device in LINE_DEVICES for kind in FAULT_RULES.kinds_of(device)]
+    return st.builds(lambda combo, p, after: fault_spec(combo[0], combo[1], p, after_samples=after),
                      st.sampled_from(combos), st.sampled_from([0.1, 0.5, 1.0]), st.sampled_from([None, 0, 1]))
 
 
@@ -174,7 +173,8 @@ def test_no_out_of_limit_value_ever_reaches_a_device_signal_on_a_real_run(RE, ca
     """Real plans on the twins, with random limits, recipes and faults: every value that any
     limited setpoint signal ever takes lies inside the line's limits."""
     from core import SDLError
-    from devices import make_sim_line, steps_from_documents
+    from devices import steps_from_documents
+    from systems.thermoset.devices import make_sim_line
     from devices.signals import SetpointSignal
 
     limits, recipe, batch, process = case

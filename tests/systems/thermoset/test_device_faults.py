@@ -13,21 +13,19 @@ from bluesky import RunEngine
 from devices_helpers import FAST, make_recipe, run_plan
 
 from core import Q_, ConfigError, DeviceError, DeviceFault, SDLError
-from devices import (
-    DEFAULT_RETRYABLE_KINDS,
-    INJECTABLE_KINDS,
-    FaultSpec,
-    fault_from_exception,
+from devices import DEFAULT_RETRYABLE_KINDS, INJECTABLE_KINDS, fault_from_exception, steps_from_documents
+from devices import FaultSpec
+from systems.thermoset.devices import (
+    fault_spec,
     fault_specs_from_config,
     make_and_characterize,
     make_sim_line,
     recipe_to_setpoints,
-    steps_from_documents,
 )
-from devices.durations import cure_seconds, expected_seconds
-from devices.readings import reading_fault
-from devices.sim.thermal import simulate_oven
-from devices.sim.twins import TRANSFER_TIME
+from systems.thermoset.devices.durations import cure_seconds, expected_seconds
+from systems.thermoset.devices.readings import reading_fault
+from systems.thermoset.devices.sim.thermal import simulate_oven
+from systems.thermoset.devices.sim.twins import TRANSFER_TIME
 
 FLOOR = 0.5  # s: a short watchdog floor keeps the timeout cases quick
 
@@ -77,7 +75,7 @@ EXPECTED_KIND = {"timeout": "watchdog"}  # a hung action is found and stopped by
 @pytest.mark.parametrize(("device", "kind", "signal", "step", "done"), CASES,
                          ids=[f"{c[0]}-{c[1]}" + (f"-{c[2]}" if c[2] else "") for c in CASES])
 def test_each_fault_kind_gives_its_device_fault_at_its_step(device, kind, signal, step, done):
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec(device, kind, 1.0, signal=signal)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec(device, kind, 1.0, signal=signal)])
     err, docs = _run(line)
     assert isinstance(err, DeviceFault), err
     assert (err.device, err.kind, err.step) == (device, EXPECTED_KIND.get(kind, kind), step)
@@ -95,7 +93,7 @@ def test_each_fault_kind_gives_its_device_fault_at_its_step(device, kind, signal
 
 
 def test_stuck_sensor_is_found_on_the_next_sample():
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("characterizer", "stuck", 1.0, after_samples=1)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec("characterizer", "stuck", 1.0, after_samples=1)])
     first, _ = _run(line, "s-0")
     err, docs = _run(line, "s-1")
     assert first is None
@@ -109,7 +107,7 @@ def test_stuck_sensor_is_found_on_the_next_sample():
 
 
 def test_fault_after_samples_spares_the_first_samples():
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("mixer", "fail", 1.0, after_samples=2)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec("mixer", "fail", 1.0, after_samples=2)])
     results = [_run(line, f"s-{i}")[0] for i in range(3)]
     assert results[:2] == [None, None]
     assert (results[2].device, results[2].kind) == ("mixer", "fail")
@@ -119,7 +117,7 @@ def test_fault_after_samples_spares_the_first_samples():
 def test_device_fault_surfaces_from_the_run_engine_with_its_cause(RE):
     from bluesky.utils import FailedStatus
 
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("oven", "fail", 1.0)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec("oven", "fail", 1.0)])
     with pytest.raises(DeviceFault, match=r"^oven \(cure\): fail: ") as info:
         RE(make_and_characterize(line, make_recipe(), "s-raise"))
     assert isinstance(info.value, DeviceError)
@@ -132,7 +130,7 @@ def test_device_fault_surfaces_from_the_run_engine_with_its_cause(RE):
 
 # --- the twins' behaviour without the plan -----------------------------------------------------------
 def test_timeout_status_never_finishes_until_stopped():
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("oven", "timeout", 1.0)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec("oven", "timeout", 1.0)])
     line.tracker.set("s1").wait(5)
     status = line.oven.set(Q_(120, "degC"))
     time.sleep(0.5)  # a healthy 1 h cure takes ~0.1 s at this speedup
@@ -143,7 +141,7 @@ def test_timeout_status_never_finishes_until_stopped():
 
 
 def test_disconnect_raises_at_once_and_leaves_the_device_usable():
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("mixer", "disconnect", 1.0)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec("mixer", "disconnect", 1.0)])
     line.tracker.set("s1").wait(5)
     with pytest.raises(DeviceFault) as info:
         line.mixer.set(Q_(1000, "rpm"))
@@ -152,8 +150,8 @@ def test_disconnect_raises_at_once_and_leaves_the_device_usable():
 
 
 # --- seeds --------------------------------------------------------------------------------------------
-SOME_FAULTS = [FaultSpec("oven", "fail", 0.3), FaultSpec("characterizer", "nan_reading", 0.3),
-               FaultSpec("ambient", "out_of_range", 0.05), FaultSpec("tracker", "disconnect", 0.1)]
+SOME_FAULTS = [fault_spec("oven", "fail", 0.3), fault_spec("characterizer", "nan_reading", 0.3),
+               fault_spec("ambient", "out_of_range", 0.05), fault_spec("tracker", "disconnect", 0.1)]
 
 
 def _campaign(seed, faults, n=4):
@@ -179,8 +177,8 @@ def test_same_seed_same_faults_on_the_same_samples():
 @pytest.mark.parametrize(
     "faults",
     [
-        pytest.param([FaultSpec("oven", "fail", 0.0), FaultSpec("mixer", "timeout", 0.0)], id="probability-zero"),
-        pytest.param([FaultSpec("characterizer", "fail", 1.0, after_samples=50)], id="not-yet"),
+        pytest.param([fault_spec("oven", "fail", 0.0), fault_spec("mixer", "timeout", 0.0)], id="probability-zero"),
+        pytest.param([fault_spec("characterizer", "fail", 1.0, after_samples=50)], id="not-yet"),
     ],
 )
 def test_faults_that_do_not_strike_change_nothing(recipe, faults):
@@ -197,7 +195,7 @@ def test_faults_that_do_not_strike_change_nothing(recipe, faults):
 
 def test_reading_faults_leave_the_film_as_it_was(recipe):
     plain = make_sim_line(seed=4, speedup=1e6)
-    faulty = make_sim_line(seed=4, speedup=1e6, faults=[FaultSpec("characterizer", "nan_reading", 1.0, after_samples=1)])
+    faulty = make_sim_line(seed=4, speedup=1e6, faults=[fault_spec("characterizer", "nan_reading", 1.0, after_samples=1)])
     for i in range(3):
         _run(plain, f"s-{i}", recipe)
         err, _ = _run(faulty, f"s-{i}", recipe)
@@ -208,7 +206,7 @@ def test_reading_faults_leave_the_film_as_it_was(recipe):
 
 def test_an_earlier_failed_sample_does_not_change_the_first(recipe):
     plain = make_sim_line(seed=5, speedup=1e6)
-    faulty = make_sim_line(seed=5, speedup=1e6, faults=[FaultSpec("mixer", "fail", 1.0, after_samples=1)])
+    faulty = make_sim_line(seed=5, speedup=1e6, faults=[fault_spec("mixer", "fail", 1.0, after_samples=1)])
     _run(plain, "s-0", recipe)
     _run(faulty, "s-0", recipe)
     err, _ = _run(faulty, "s-1", recipe)
@@ -219,7 +217,7 @@ def test_an_earlier_failed_sample_does_not_change_the_first(recipe):
 # --- the watchdog -------------------------------------------------------------------------------------
 def test_watchdog_trips_on_a_hung_cure_within_its_limit(recipe):
     factor, floor = 3.0, 2.0
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("oven", "timeout", 1.0)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec("oven", "timeout", 1.0)])
     expected = expected_seconds("oven", recipe_to_setpoints(recipe))
     started = time.monotonic()
     err, docs = _run(line, recipe=recipe, watchdog_factor=factor, watchdog_floor=floor)
@@ -379,14 +377,6 @@ def test_fault_spec_errors_are_collected_over_the_whole_list():
         fault_specs_from_config({"device": "oven"})
 
 
-def test_fault_spec_validates_on_construction():
-    with pytest.raises(ConfigError) as info:
-        FaultSpec("oven", "fail", -0.1, index=4)
-    assert info.value.fields == ["devices.faults[4].probability"]
-    with pytest.raises(AttributeError):
-        FaultSpec("oven", "fail", 0.1).probability = 1.0  # type: ignore[misc]
-
-
 def test_retryable_defaults_are_known_kinds():
     assert set(DEFAULT_RETRYABLE_KINDS) <= set(INJECTABLE_KINDS) | {"watchdog"}
     assert "out_of_range" not in DEFAULT_RETRYABLE_KINDS and "watchdog" in DEFAULT_RETRYABLE_KINDS
@@ -394,7 +384,7 @@ def test_retryable_defaults_are_known_kinds():
 
 def test_fault_run_in_a_worker_thread():
     """The controller runs its RunEngine in a worker thread: the watchdog works there too."""
-    line = make_sim_line(seed=0, speedup=FAST, faults=[FaultSpec("mixer", "timeout", 1.0)])
+    line = make_sim_line(seed=0, speedup=FAST, faults=[fault_spec("mixer", "timeout", 1.0)])
     result = {}
 
     def work():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core import Q_, InputDataError, LimitError
-from devices import DEFAULT_LIMITS, DeviceLimits, check_recipe_limits, parameter_limits, recipe_to_setpoints
-from devices.recipes import HARDENER_AHEW, REACTIVE_ADDITIVE_EEW, RESIN_EEW
+from devices import DeviceLimits
+from systems.thermoset.devices import DEFAULT_LIMITS, check_recipe_limits, parameter_limits, recipe_to_setpoints
+from systems.thermoset.devices.recipes import HARDENER_AHEW, REACTIVE_ADDITIVE_EEW, RESIN_EEW
 
 from devices_helpers import BGE, DBP, TGAP, make_recipe
 

@@ -17,6 +17,8 @@ class Mixer(LineDevice):
     actual speed), ``actual_duration`` (min), ``temperature_rise`` (K, of the batch).
     """
 
+    main_setpoint = "speed"
+
     speed = Cpt(SetpointSignal, units="rpm")
     duration = Cpt(SetpointSignal, units="min", value=1.0)
     mean_speed = Cpt(QuantitySignal, units="rpm", kind=Kind.hinted)

@@ -17,6 +17,8 @@ class Dispenser(LineDevice):
     Change the reagent with ``bps.mv(dispenser.reagent, smiles)`` (a cartridge swap).
     """
 
+    main_setpoint = "mass"
+
     mass = Cpt(SetpointSignal, units="g")
     dispensed_mass = Cpt(QuantitySignal, units="g", kind=Kind.hinted)
     reagent = Cpt(SetpointSignal, role="reagent", kind=Kind.config)

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 
 import pint
 
+from devices.plans import READ_ONLY  # a trigger that only samples sensors (tracker location, room)
+
 #: Seconds of the actions that have no setpoint-dependent part.
 TRACKER_ASSIGN = 15.0
-READ_ONLY = 1.0  # a trigger that only samples sensors (tracker location, room)
 DOSE_OVERHEAD, DOSE_PER_GRAM = 20.0, 6.0
 MIX_OVERHEAD = 40.0
 OVEN_TRANSFER = 300.0
@@ -61,7 +62,7 @@ def expected_seconds(device: str, setpoints: Mapping[str, pint.Quantity], action
 
     Args:
         device: ``resin_dispenser``, ``mixer``, ``oven``, ``characterizer``, ``tracker``, ``ambient`` ...
-        setpoints: the run's setpoints (path -> quantity), as from :func:`devices.check_recipe_limits`.
+        setpoints: the run's setpoints (path -> quantity), as from :func:`systems.thermoset.devices.check_recipe_limits`.
         action: ``set`` (a move) or ``trigger`` (a measurement).
     """
     if device.endswith("_dispenser"):
@@ -83,12 +84,3 @@ def expected_seconds(device: str, setpoints: Mapping[str, pint.Quantity], action
     if device == "tracker":
         return TRACKER_ASSIGN if action == "set" else READ_ONLY
     return READ_ONLY
-
-
-def format_seconds(seconds: float) -> str:
-    """``45 s``, ``12.5 min`` or ``4.3 h``."""
-    if seconds < 120.0:
-        return f"{seconds:.3g} s"
-    if seconds < 7200.0:
-        return f"{seconds / 60.0:.3g} min"
-    return f"{seconds / 3600.0:.2g} h" if seconds < 36000.0 else f"{seconds / 3600.0:.3g} h"

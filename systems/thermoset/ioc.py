@@ -2,10 +2,10 @@
 
 One command starts it::
 
-    python -m devices.ioc --prefix SDL: [--port 5064] [--interfaces 127.0.0.1] [--speedup 1000] [--seed 0]
+    python -m systems.thermoset.ioc --prefix SDL: [--port 5064] [--interfaces 127.0.0.1] [--speedup 1000] [--seed 0]
 
-It owns a :class:`devices.sim.SimulatedLab` and the simulated twins of
-:mod:`devices.sim.twins` (the same physics, lots, noise and hidden truth as an in-process dry
+It owns a :class:`systems.thermoset.devices.sim.SimulatedLab` and the simulated twins of
+:mod:`systems.thermoset.devices.sim.twins` (the same physics, lots, noise and hidden truth as an in-process dry
 run) and serves them with the PV contract of :mod:`devices.epics.pvs`: every component of the
 line's devices is a PV (``SDL:oven:temperature``, ``SDL:resin_dispenser:lot_number`` ...),
 setpoints are writable with the device limits as control limits, text travels as CHAR
@@ -37,18 +37,19 @@ from caproto.server import PVGroup, SubGroup, pvproperty
 
 from core import Q_, ConfigError, SDLError
 from devices.ambient import AmbientSensor
-from devices.backends import CureProgram
-from devices.characterizer import Characterizer
-from devices.dispenser import Dispenser
 from devices.epics.pvs import ACTION_PV, BUSY, CLOCK, ERROR, STOP, TEXT_LENGTH, TIME_SCALE, device_prefix, egu
-from devices.faults import FaultSpec, fault_specs_from_config
-from devices.limits import DEFAULT_LIMITS, DeviceLimits
-from devices.mixer import Mixer
-from devices.oven import CuringOven
+from devices.limits import DeviceLimits
 from devices.signals import SetpointSignal
 from devices.tracker import SampleTracker
+from systems.thermoset.devices.backends import CureProgram
+from systems.thermoset.devices.characterizer import Characterizer
+from systems.thermoset.devices.dispenser import Dispenser
+from systems.thermoset.devices.faults import FaultSpec, fault_specs_from_config
+from systems.thermoset.devices.limits import DEFAULT_LIMITS
+from systems.thermoset.devices.mixer import Mixer
+from systems.thermoset.devices.oven import CuringOven
 
-log = logging.getLogger("devices.ioc")
+log = logging.getLogger("systems.thermoset.ioc")
 
 #: Line attribute -> the simulated line's device class (whose components become PVs), in process order.
 LINE_CLASSES = {
@@ -263,16 +264,16 @@ def make_ioc(prefix: str = "SDL:", seed: int = 0, speedup: float = 1000.0, limit
 
     Args:
         prefix: PV prefix (``SDL:``).
-        seed, speedup, faults: as for :func:`devices.make_sim_line` (same lab, same twins).
-        limits: hardware limits served as control limits; None for :data:`devices.DEFAULT_LIMITS`.
+        seed, speedup, faults: as for :func:`systems.thermoset.devices.make_sim_line` (same lab, same twins).
+        limits: hardware limits served as control limits; None for :data:`systems.thermoset.devices.DEFAULT_LIMITS`.
         egu_overrides: setpoint path (``oven.temperature``) -> EGU served instead of its unit.
 
     Returns:
         The top :class:`LinePVs` group; ``ioc.pvdb`` goes to ``caproto.server.run``, ``ioc.lab``
-        is the :class:`~devices.sim.SimulatedLab` (hidden truth in ``ioc.lab.samples``).
+        is the :class:`~systems.thermoset.devices.sim.SimulatedLab` (hidden truth in ``ioc.lab.samples``).
     """
-    from devices.sim.lab import HARDENER_NAME, RESIN_NAME, SimulatedLab
-    from devices.sim.twins import SimAmbientSensor, SimCharacterizer, SimDispenser, SimMixer, SimOven, SimTracker
+    from systems.thermoset.devices.sim.lab import HARDENER_NAME, RESIN_NAME, SimulatedLab
+    from systems.thermoset.devices.sim.twins import SimAmbientSensor, SimCharacterizer, SimDispenser, SimMixer, SimOven, SimTracker
 
     limits = limits if limits is not None else DEFAULT_LIMITS
     lab = SimulatedLab(seed=seed, speedup=speedup, faults=faults)
@@ -360,7 +361,7 @@ class _QuietBeacons(logging.Filter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devices.ioc", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m systems.thermoset.ioc", description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", default="SDL:", help="PV prefix (default SDL:)")
     parser.add_argument("--port", type=int, default=None,
                         help="Channel Access server port (default $EPICS_CA_SERVER_PORT or 5064)")
@@ -417,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.addFilter(_QuietBeacons())
     ioc = make_ioc(prefix=args.prefix, seed=args.seed, speedup=args.speedup, faults=faults, limits=limits,
                    egu_overrides=dict(args.egu))
-    print(f"devices.ioc: serving {len(ioc.pvdb)} PVs under {args.prefix!r} on {' '.join(args.interfaces)} "
+    print(f"systems.thermoset.ioc: serving {len(ioc.pvdb)} PVs under {args.prefix!r} on {' '.join(args.interfaces)} "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, speedup {args.speedup:g}, seed {args.seed}",
           flush=True)
     if args.list_pvs:

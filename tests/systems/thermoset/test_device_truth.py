@@ -9,9 +9,10 @@ import pytest
 from devices_helpers import BGE, DBP, DOS, FAST, TGAP, TPP, run_plan
 
 from core import Q_
-from devices import make_and_characterize, make_sim_line, steps_from_documents
-from devices.sim import FilmHistory, SimAmbient, film_truth
-from devices.sim.thermal import simulate_oven
+from devices import steps_from_documents
+from systems.thermoset.devices import make_and_characterize, make_sim_line
+from systems.thermoset.devices.sim import FilmHistory, SimAmbient, film_truth
+from systems.thermoset.devices.sim.thermal import simulate_oven
 
 
 def _history(T=140.0, hours=2.0, r=1.0, additive=None, fraction=0.0, speed=1200.0, mix_min=5.0, humidity=45.0, **changes):

@@ -1,4 +1,6 @@
-"""What a device needs from its backend (hardware driver or simulated twin).
+"""What the thermoset line's devices need from their backends (hardware driver or simulated twin);
+the sample tracker's and the room sensor's are :class:`devices.tracker.TrackerBackend` and
+:class:`devices.ambient.AmbientBackend`.
 
 Each method runs in the device's worker thread, may take as long as the hardware
 takes, returns the readbacks (signal attribute -> quantity or text), and gives up
@@ -59,18 +61,3 @@ class CharacterizerBackend(Protocol):
     def measure(self, heating_rate: pint.Quantity, stop: threading.Event) -> Readbacks:
         """Readbacks: ``glass_transition_temperature`` (degC), ``degree_of_cure``,
         ``fracture_toughness`` (MPa*m**0.5), ``measurement_duration`` (min)."""
-
-
-@runtime_checkable
-class TrackerBackend(Protocol):
-    def assign(self, sample_id: str, stop: threading.Event) -> Readbacks:
-        """Readbacks: ``barcode``, ``vial``, ``location``, ``state``."""
-
-    def where(self, stop: threading.Event | None = None) -> Readbacks:
-        """Current ``location`` and ``state`` of the tracked sample."""
-
-
-@runtime_checkable
-class AmbientBackend(Protocol):
-    def conditions(self, stop: threading.Event | None = None) -> Readbacks:
-        """Readbacks: ``room_temperature`` (degC), ``relative_humidity`` (percent)."""

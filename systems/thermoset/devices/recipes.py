@@ -15,9 +15,11 @@ from functools import lru_cache
 
 import pint
 
-from core import Q_, ConfigError, InputDataError, LimitError
+from core import Q_, ConfigError, InputDataError
 from core.space import canonical_smiles
-from devices.limits import DEFAULT_LIMITS, DeviceLimits, Range, format_quantity
+from devices.limits import DeviceLimits, Range, format_quantity
+from devices.setpoints import check_setpoints, parameter_bounds, process_setpoints, recipe_quantity
+from systems.thermoset.devices.limits import DEFAULT_LIMITS
 
 RESIN_SMILES = "CC(C)(c1ccc(OCC2CO2)cc1)c1ccc(OCC2CO2)cc1"
 HARDENER_SMILES = "CC1(C)CC(N)CC(C)(CN)C1"
@@ -75,17 +77,7 @@ def _epoxide_eew(smiles: str) -> pint.Quantity | None:
 
 
 def _quantity(recipe: Mapping, key: str, like: str) -> pint.Quantity:
-    if key not in recipe:
-        raise InputDataError(f"recipe has no {key!r}; it needs {', '.join(_REQUIRED)} (got {sorted(recipe)})")
-    value = recipe[key]
-    if not isinstance(value, pint.Quantity):
-        if isinstance(value, (int, float)) and Q_(1, like).dimensionless:
-            value = Q_(float(value), "")
-        else:
-            raise InputDataError(f"recipe {key}: {value!r} is not a quantity; give e.g. {format_quantity(Q_(1, like))}")
-    if value.dimensionality != Q_(1, like).dimensionality:
-        raise InputDataError(f"recipe {key}: {format_quantity(value)} has dimension {value.dimensionality}, expected a unit like {like!r}")
-    return value
+    return recipe_quantity(recipe, key, like, _REQUIRED)
 
 
 def additive_smiles(recipe: Mapping) -> str | None:
@@ -152,9 +144,7 @@ def recipe_to_setpoints(
     }
     for name, (path, unit) in RECIPE_SETPOINTS.items():
         setpoints[path] = _quantity(recipe, name, unit).to(unit)
-    for path, value in {**DEFAULT_PROCESS, **(process or {})}.items():
-        unit = DEFAULT_PROCESS[path].units if path in DEFAULT_PROCESS else Q_(value).units
-        setpoints[path] = Q_(value).to(unit)
+    setpoints.update(process_setpoints(DEFAULT_PROCESS, process))
     return setpoints
 
 
@@ -172,14 +162,7 @@ def check_recipe_limits(
         InputDataError: the recipe is malformed (missing key, no unit, wrong dimension).
     """
     setpoints = recipe_to_setpoints(recipe, batch_mass, process)
-    problems = []
-    for path, value in setpoints.items():
-        message = limits.violation(path, value)
-        if message is not None:
-            source = _PARAMETER_OF_PATH.get(path)
-            problems.append(f"{message} (recipe {source})" if source else message)
-    if problems:
-        raise LimitError("; ".join(problems))
+    check_setpoints(setpoints, limits, _PARAMETER_OF_PATH)
     return setpoints
 
 
@@ -191,11 +174,7 @@ def parameter_limits(limits: DeviceLimits = DEFAULT_LIMITS, batch_mass: pint.Qua
         "mixing_time": ..., "additive_fraction": (0 %, capacity / batch_mass capped at 100 %)}``;
         a parameter whose path has no limits is left out.
     """
-    bounds: dict[str, Range] = {}
-    for name, (path, unit) in RECIPE_SETPOINTS.items():
-        pair = limits.bounds(path)
-        if pair is not None:
-            bounds[name] = (pair[0].to(unit), pair[1].to(unit))
+    bounds = parameter_bounds(limits, RECIPE_SETPOINTS)
     capacity = limits.bounds("additive_dispenser.mass")
     if capacity is not None:
         high = min(1.0, float((capacity[1] / Q_(batch_mass)).to("").magnitude))

@@ -1,4 +1,4 @@
-"""Start the simulated line's IOC (``python -m devices.ioc``) in a subprocess on loopback, for tests."""
+"""Start the simulated line's IOC (``python -m systems.thermoset.ioc``) in a subprocess on loopback, for tests."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 45.0  # s: the IOC imports ophyd, scipy and pint before it serves
 
 
@@ -56,7 +56,7 @@ def running_ioc(prefix: str, *args: str, speedup: float = 1e5, seed: int = 0) ->
     env = ca_environment(port)
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    command = [sys.executable, "-m", "devices.ioc", "--prefix", prefix, "--port", str(port),
+    command = [sys.executable, "-m", "systems.thermoset.ioc", "--prefix", prefix, "--port", str(port),
                "--interfaces", "127.0.0.1", "--speedup", str(speedup), "--seed", str(seed), *args]
     log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty IOC never blocks on it
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
