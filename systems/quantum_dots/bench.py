@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from core import Q_, ContinuousParameter, Fidelity, Objective
+from core import Q_, ContinuousParameter, Fidelity, Objective, SimulationError
 from optimizers.bench_problems import Problem
 from optimizers.space import SearchSpace
 from simulators import get_simulator
@@ -41,14 +41,20 @@ CHEAP, TARGET = "brus", "population_balance"
 def feasible_reference(space: SearchSpace, true_fn, n: int = 64, seed: int = 1234) -> float:
     """Mean target value over the first ``n`` points of a scrambled Sobol sequence that meet the
     linear constraints (``optimizers.bench_problems.reference_optimum`` draws from the whole box,
-    where the simulators refuse the recipes that break the ligand rule)."""
+    where the simulators refuse the recipes that break the ligand rule); recipes that make no dots
+    at the target fidelity (:class:`core.SimulationError`) are left out."""
     engine = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=seed)
     found: list[torch.Tensor] = []
     while len(found) < n:
         X = space.from_unit(engine.draw(2 * n, dtype=torch.double))
         found.extend(X[space.is_feasible(X)])
-    recipes = space.decode(torch.stack(found[:n]))
-    return float(sum(true_fn(r) for r in recipes) / n)
+    values = []
+    for recipe in space.decode(torch.stack(found[:n])):
+        try:
+            values.append(true_fn(recipe))
+        except SimulationError:  # no dots at this recipe: it has no linewidth to average
+            continue
+    return float(sum(values) / len(values))
 
 
 def problem() -> Problem:
