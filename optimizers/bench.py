@@ -2,8 +2,10 @@
 
 Run ``python -m optimizers.bench [--smoke | --quick] --out DIR``. Writes:
 
-- ``runs.csv``: one row per evaluation: ``problem, method, seed, step, fidelity,
-  cost, cumulative_cost, n_observations, latency_s, recommended_value, regret``;
+- ``runs.csv``: one row per evaluation: ``problem, method, seed, step, fidelity, status,
+  cost, cumulative_cost, n_observations, latency_s, recommended_value, regret`` (``status``
+  ``failed`` where the problem's evaluate raised :class:`core.SimulationError`: charged, and
+  given to the strategy as a failed sample, as the loop does);
 - ``summary.json``: per problem and method, median and IQR of Delta and of the
   final regret, and suggestion latency medians by number of observations;
 - ``regret_vs_cost.png``: median (IQR band) simple regret against cumulative cost.
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.errors import SimulationError
 from optimizers import bench_problems
 from optimizers.bench_problems import Problem
 from optimizers.strategies import make_strategy
@@ -113,19 +116,24 @@ def run_one(problem: Problem, method: str, seed: int, budget: float, q: int = 1,
             print(f"  {problem.name}/{method}/seed {seed}: stopped: {err}", file=sys.stderr)
             break
         latency = time.perf_counter() - t0
+        statuses = []
         for s in sugs:
-            value = problem.evaluate(s.recipe, s.fidelity)
-            rows.append({**_row_of(space, s.recipe), "fidelity": s.fidelity, "objective": value, "status": "completed"})
+            try:
+                value, status = problem.evaluate(s.recipe, s.fidelity), "completed"
+            except SimulationError:  # the run happened and made nothing measurable: a failed sample, as in the loop
+                value, status = math.nan, "failed"
+            statuses.append(status)
+            rows.append({**_row_of(space, s.recipe), "fidelity": s.fidelity, "objective": value, "status": status})
             spent += space.fidelity(s.fidelity).cost
         try:
             rec = strategy.recommendation(pd.DataFrame(rows))
             rec_value = problem.evaluate(rec.recipe, space.target_fidelity.name)
         except Exception:  # noqa: BLE001 - no target observation yet for a model-free baseline
             rec_value = math.nan
-        for s in sugs:
+        for s, status in zip(sugs, statuses):
             records.append({
                 "problem": problem.name, "method": label or method, "seed": seed, "step": step,
-                "fidelity": s.fidelity, "cost": space.fidelity(s.fidelity).cost, "cumulative_cost": spent,
+                "fidelity": s.fidelity, "status": status, "cost": space.fidelity(s.fidelity).cost, "cumulative_cost": spent,
                 "n_observations": len(rows), "latency_s": latency / len(sugs), "recommended_value": rec_value,
             })
         step += 1
