@@ -644,7 +644,7 @@ class MultiFidelityStrategy(_ModelStrategy):
                 P = P[self.space.is_feasible(P)]
             if P.shape[0] == 0:
                 return None
-            weight = success_log_weight(success, P) if success is not None else None
+            weight = success_log_weight(success, P).detach() if success is not None else None
             pool = BelieverPool(fm.model, self.space, P, pending, weight)
             self._pool = (key, pool)
         j, log_ei = pool.best(self._best_f(fm, taken, X_failed))
