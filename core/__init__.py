@@ -7,6 +7,7 @@ exception base, one pint registry and one definition of a parameter or fidelity.
 """
 
 from core.constraints import LinearConstraint, parse_linear_constraint
+from core.goals import OutcomeConstraint, parse_outcome_constraint
 from core.errors import (
     DEVICE_FAULT_KINDS,
     ConfigError,
@@ -46,6 +47,7 @@ __all__ = [
     "LinearConstraint",
     "MoleculeParameter",
     "Objective",
+    "OutcomeConstraint",
     "OptimizerError",
     "Parameter",
     "PluginError",
@@ -53,6 +55,7 @@ __all__ = [
     "SimulationError",
     "StoreError",
     "parse_linear_constraint",
+    "parse_outcome_constraint",
     "parse_quantity",
     "quantity_from_record",
     "quantity_to_record",

@@ -9,6 +9,7 @@ the canonical SMILES string.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -234,15 +235,25 @@ class Objective:
         property: property name as returned by simulators and the characterizer.
         unit: unit of the objective in tables and the optimizer.
         direction: ``"maximize"`` or ``"minimize"``.
+        threshold: the worst acceptable value, in ``unit`` (None: none stated). With several
+            objectives it is the hypervolume reference point; a sample worse than it adds
+            nothing to the front.
     """
 
     property: str
     unit: str
     direction: str = "maximize"
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("maximize", "minimize"):
             raise ConfigError(FieldIssue("objective.direction", f"{self.direction!r} is not one of 'maximize', 'minimize'"))
+        if self.threshold is not None and not math.isfinite(float(self.threshold)):
+            raise ConfigError(FieldIssue("objective.threshold", f"{self.threshold!r} must be a finite number"))
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` is strictly better than ``b`` in this objective's direction."""
+        return a * self.sign > b * self.sign
 
     @property
     def sign(self) -> float:

@@ -90,7 +90,9 @@ class MaterialSystem:
     Attributes:
         name: the system's name (as in campaign files and records).
         parameters: recipe key -> :class:`PhysicalRange`, or :data:`MOLECULE`.
-        properties: property name -> its unit (what the system measures).
+        properties: property name -> its unit (what the system measures), or a
+            :class:`PhysicalRange` (unit and the values it can physically take: an objective's
+            threshold or an outcome constraint outside it is refused).
         simulators: model name -> simulator class (``simulators.Simulator``) or factory.
         robot: the robot line (:class:`RobotLine`), or None for a simulation-only system.
         description: one line for people.
@@ -101,11 +103,16 @@ class MaterialSystem:
 
     name: str
     parameters: Mapping[str, PhysicalRange | str]
-    properties: Mapping[str, str]
+    properties: Mapping[str, str | PhysicalRange]
     simulators: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     robot: RobotLine | None = None
     description: str = ""
     linear_constraints: tuple[str, ...] = ()
+
+    def property_unit(self, name: str) -> str:
+        """The unit a property is reported in."""
+        spec = self.properties[name]
+        return spec if isinstance(spec, str) else spec.unit
 
     def problems(self) -> list[str]:
         """What is missing or malformed in the declaration (empty when it is usable)."""
@@ -116,6 +123,9 @@ class MaterialSystem:
             out.append("name: missing")
         if not self.properties:
             out.append("properties: none declared")
+        for key, spec in dict(self.properties).items():
+            if not isinstance(spec, (str, PhysicalRange)):
+                out.append(f"properties.{key}: {spec!r} is neither a unit string nor a PhysicalRange")
         for key, spec in dict(self.parameters).items():
             if spec != MOLECULE and not isinstance(spec, PhysicalRange):
                 out.append(f"parameters.{key}: {spec!r} is neither a PhysicalRange nor MOLECULE")

@@ -44,11 +44,14 @@ from core import (
     LinearConstraint,
     MoleculeParameter,
     Objective,
+    OutcomeConstraint,
     Parameter,
     parse_linear_constraint,
+    parse_outcome_constraint,
     ureg,
 )
 from core.constraints import check_recipe
+from core.goals import Outcome, outcomes
 
 from optimizers.featurize import DEFAULT_DESCRIPTORS, featurize
 
@@ -92,11 +95,18 @@ class SearchSpace:
         parameters: the campaign's parameters (continuous, categorical, molecule).
         fidelities: the fidelities the optimizer may choose; exactly one is the target
             (``target=True``, or else the one with the highest ``value``).
-        objective: the property to optimize and its direction.
+        objective: the property to optimize and its direction, or several objectives (a sequence;
+            the first is the one single-objective views show).
         linear_constraints: constraints every suggested recipe meets
             (:class:`core.LinearConstraint`, or their text, e.g. ``"a + b <= 30 %"``). The
             encoding of a continuous parameter is linear, so each is one linear inequality on
             the encoded box (:meth:`inequality_constraints`).
+        outcome_constraints: measured values a sample must meet (:class:`core.OutcomeConstraint` or
+            their text, ``"toughness >= 0.8 MPa*m**0.5"``). A property that is not an objective
+            becomes one more modelled outcome (:attr:`outcomes`), with its own history column.
+
+    With several objectives or any outcome constraint (:attr:`multi_goal`) every outcome has a
+    history column (:attr:`outcomes`) and the model-based strategies model each of them.
 
     Raises:
         InputDataError: no parameters, no fidelities, duplicate names; a constraint on an
@@ -104,8 +114,10 @@ class SearchSpace:
             of the box meets.
     """
 
-    def __init__(self, parameters: Sequence[Parameter], fidelities: Sequence[Fidelity], objective: Objective,
-                 linear_constraints: Sequence[LinearConstraint | str] = ()):
+    def __init__(self, parameters: Sequence[Parameter], fidelities: Sequence[Fidelity],
+                 objective: Objective | Sequence[Objective],
+                 linear_constraints: Sequence[LinearConstraint | str] = (),
+                 outcome_constraints: Sequence[OutcomeConstraint | str] = ()):
         parameters = tuple(parameters)
         fidelities = tuple(fidelities)
         if not parameters:
@@ -126,7 +138,15 @@ class SearchSpace:
             raise InputDataError(f"more than one target fidelity: {[f.name for f in targets]}")
         self.parameters: tuple[Parameter, ...] = parameters
         self.fidelities: tuple[Fidelity, ...] = fidelities
-        self.objective = objective
+        objectives = (objective,) if isinstance(objective, Objective) else tuple(objective)
+        if not objectives:
+            raise InputDataError("SearchSpace needs at least one objective")
+        self.objectives: tuple[Objective, ...] = objectives
+        self.objective = objectives[0]
+        self.outcome_constraints: tuple[OutcomeConstraint, ...] = tuple(
+            c if isinstance(c, OutcomeConstraint) else _parsed_outcome(c, f"outcome_constraints[{i}]")
+            for i, c in enumerate(outcome_constraints))
+        self.outcomes: tuple[Outcome, ...] = self._build_outcomes()
         self._target = targets[0] if targets else max(fidelities, key=lambda f: f.value)
         self._blocks = self._build_blocks()
         self.dim = self._blocks[-1].stop if self._blocks else 0
@@ -134,6 +154,52 @@ class SearchSpace:
             c if isinstance(c, LinearConstraint) else _parsed(c, f"linear_constraints[{i}]")
             for i, c in enumerate(linear_constraints))
         self._constraints = self._encode_constraints() if self.linear_constraints else None
+
+    def _build_outcomes(self) -> tuple[Outcome, ...]:
+        try:
+            return outcomes(self.objectives, self.outcome_constraints)
+        except ConfigError as err:
+            raise InputDataError(str(err)) from err
+
+    @property
+    def multi_goal(self) -> bool:
+        """Several objectives or an outcome constraint: every outcome is modelled (``optimizers.goals``)."""
+        return len(self.objectives) > 1 or bool(self.outcome_constraints)
+
+    @property
+    def outcome_columns(self) -> list[str]:
+        return [o.column for o in self.outcomes]
+
+    def outcome(self, prop: str) -> Outcome:
+        for o in self.outcomes:
+            if o.property == prop:
+                return o
+        raise InputDataError(f"{prop!r} is not an outcome of this space; outcomes: {[o.property for o in self.outcomes]}")
+
+    @property
+    def objective_indices(self) -> list[int]:
+        """Positions of the objectives among :attr:`outcomes` (they come first)."""
+        return list(range(len(self.objectives)))
+
+    def constraint_rows(self) -> list[tuple[int, float, float]]:
+        """Each outcome constraint on the model's signed outputs: ``(outcome index, a, b)`` meaning the
+        constraint holds when ``a * Y[..., index] >= b`` (``a`` is +1 or -1)."""
+        rows = []
+        for c in self.outcome_constraints:
+            k = next(i for i, o in enumerate(self.outcomes) if o.property == c.property)
+            o = self.outcomes[k]
+            bound = c.bound_in(o.unit)
+            # value = sign * Y;  value >= bound  <=>  sign * Y >= bound;  value <= bound  <=>  -sign * Y >= -bound
+            rows.append((k, o.sign, bound) if c.operator == ">=" else (k, -o.sign, -bound))
+        return rows
+
+    def meets_outcome_constraints(self, Y: torch.Tensor) -> torch.Tensor:
+        """``n`` booleans: whether each row of signed outcomes ``Y`` (``n x len(outcomes)``) meets every
+        outcome constraint."""
+        ok = torch.ones(Y.shape[:-1], dtype=torch.bool)
+        for k, a, b in self.constraint_rows():
+            ok &= a * Y[..., k] >= b
+        return ok
 
     # ------------------------------------------------------------------ layout
     def _build_blocks(self) -> tuple[_Block, ...]:
@@ -321,7 +387,7 @@ class SearchSpace:
             raise InputDataError(f"{kind} must be a pandas DataFrame, got {type(table).__name__}")
         need = [p.name for p in self.parameters] + [FIDELITY_COLUMN]
         if kind == "history":
-            need += [OBJECTIVE_COLUMN, STATUS_COLUMN]
+            need += [OBJECTIVE_COLUMN, STATUS_COLUMN] + [c for c in self.outcome_columns if c != OBJECTIVE_COLUMN]
         if len(table) == 0:
             return table
         missing = [c for c in need if c not in table.columns]
@@ -340,15 +406,16 @@ class SearchSpace:
             bad = sorted({str(v) for v in status if v not in STATUSES})
             if bad:
                 raise InputDataError(f"history column 'status' has value(s) {bad}; allowed: {list(STATUSES)}")
-            try:
-                obj = pd.to_numeric(table[OBJECTIVE_COLUMN], errors="raise").astype(float)
-            except (TypeError, ValueError) as err:
-                raise InputDataError(
-                    f"history column 'objective' must hold floats in {self.objective.unit} (NaN when failed): {err}"
-                ) from err
             done = (status == "completed").to_numpy()
-            if np.isinf(obj.to_numpy()[done]).any():
-                raise InputDataError("history column 'objective' has infinite values for completed rows")
+            for o in self.outcomes:
+                try:
+                    obj = pd.to_numeric(table[o.column], errors="raise").astype(float)
+                except (TypeError, ValueError) as err:
+                    raise InputDataError(
+                        f"history column {o.column!r} must hold floats in {o.unit} (NaN when failed): {err}"
+                    ) from err
+                if np.isinf(obj.to_numpy()[done]).any():
+                    raise InputDataError(f"history column {o.column!r} has infinite values for completed rows")
         return table
 
     def _check_parameter_column(self, col: pd.Series, block: _Block, kind: str) -> None:
@@ -509,9 +576,29 @@ class SearchSpace:
         Y = torch.as_tensor(obj[ok] * self.objective.sign, dtype=torch.double).reshape(-1, 1)
         return X, Y
 
+    def training_outcomes(self, history: pd.DataFrame | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``X`` (``n x (d + 1)``) and signed outcomes ``Y`` (``n x len(outcomes)``) of the completed rows
+        that have every outcome (a row missing one, e.g. a characterization that failed halfway, is left out)."""
+        history = self.validate(history, kind="history")
+        m = len(self.outcomes)
+        if len(history) == 0:
+            return torch.zeros(0, self.dim + 1, dtype=torch.double), torch.zeros(0, m, dtype=torch.double)
+        values = np.column_stack([pd.to_numeric(history[o.column]).astype(float).to_numpy() * o.sign
+                                  for o in self.outcomes])
+        ok = (history[STATUS_COLUMN] == "completed").to_numpy() & np.isfinite(values).all(axis=1)
+        X = self.encode(history[ok], kind="history")
+        return X, torch.as_tensor(values[ok], dtype=torch.double).reshape(-1, m)
+
     def to_objective(self, signed: float) -> float:
         """Signed (maximized) model value back to the objective's unit and direction."""
         return float(signed) * self.objective.sign
+
+
+def _parsed_outcome(text: object, field: str) -> OutcomeConstraint:
+    try:
+        return parse_outcome_constraint(text, field)
+    except ConfigError as err:
+        raise InputDataError(str(err)) from err
 
 
 def _parsed(text: object, field: str) -> LinearConstraint:

@@ -35,12 +35,13 @@ from botorch.acquisition import (
 
 from core import Fidelity, LimitError, OptimizerError
 from optimizers.acquisition import FidelityScore, OptimizerSettings, information_per_cost, maximize
+from optimizers import goals
 from optimizers.batch import BelieverPool
 from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted, success_log_weight
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
 from optimizers.space import SearchSpace
-from optimizers.suggestion import Recommendation, Suggestion
+from optimizers.suggestion import ParetoPoint, Recommendation, Suggestion
 from optimizers.thinning import MAX_TRAINING_ROWS, thin
 
 # With linear constraints, space-filling and random points are drawn this many at a time, skipping
@@ -156,6 +157,8 @@ class Strategy:
         """The best recipe so far at the target fidelity (best observed value for model-free baselines;
         observed rows are candidate rows, so ``candidates`` changes nothing here)."""
         history = self.space.validate(history, kind="history")
+        if self.space.multi_goal:
+            return self._observed_front(history)
         X, Y = self.space.training_data(history)
         target = self.space.target_fidelity
         at_target = X[:, -1] == target.value
@@ -169,6 +172,33 @@ class Strategy:
         i = int(torch.nonzero(at_target).reshape(-1)[Y[at_target, 0].argmax()])
         recipe = self.space.decode(X[i : i + 1, :-1])[0]
         return Recommendation(recipe, self.space.to_objective(float(Y[i, 0])), None, "observed")
+
+    def _observed_front(self, history: pd.DataFrame) -> Recommendation:
+        """Several objectives / outcome constraints, model-free: the measured Pareto set at the target
+        fidelity among the rows that meet the outcome constraints (all target rows' front, each marked
+        infeasible, while none meets them)."""
+        space = self.space
+        X, Y = space.training_outcomes(history)
+        at_target = X[:, -1] == space.target_fidelity.value
+        if space.has_constraints:
+            at_target = at_target & space.is_feasible(X)
+        if not bool(at_target.any()):
+            raise OptimizerError(f"no completed observation at the target fidelity {space.target_fidelity.name!r} "
+                                 "with every outcome yet")
+        X, Y = X[at_target], Y[at_target]
+        meets = space.meets_outcome_constraints(Y)
+        idx = goals.observed_front(space, Y)
+        if idx.numel() == 0:
+            idx = torch.arange(Y.shape[0])[goals.pareto_mask(Y[:, : len(space.objectives)])]
+        idx = idx[Y[idx, 0].argsort(descending=True)][: goals.MAX_FRONT]
+        has_c = bool(space.outcome_constraints)
+        points = tuple(ParetoPoint(space.decode(X[i : i + 1, :-1])[0],
+                                   {o.property: o.sign * float(Y[i, k]) for k, o in enumerate(space.outcomes)},
+                                   {o.property: None for o in space.outcomes},
+                                   (1.0 if bool(meets[i]) else 0.0) if has_c else None) for i in idx.tolist())
+        best = goals.compromise(Y[idx, : len(space.objectives)], goals.reference_point(space, Y))
+        return Recommendation(points[best].recipe, points[best].means[space.objective.property], None, "observed",
+                              points)
 
     # -------------------------------------------------------------- helpers
     def default_initial_design(self) -> dict[str, int]:
@@ -391,6 +421,11 @@ class _ModelStrategy(Strategy):
         self._from_fit = 0  # suggestions made from the cached fit: past the first, they are a batch's later items
         self._best_known: tuple[tuple, float] | None = None  # (fit, history rows) -> best target mean of known rows
         self._pool: tuple[tuple, BelieverPool] | None = None  # (fit, history rows) -> the batch's pool
+        self._goal_cache: tuple[str, goals.FittedGoals] | None = None  # several outcomes: one GP each
+        self._goal_warm: list | None = None
+        if self.physics is not None and space.multi_goal:
+            raise OptimizerError("physics (simulator features or prior) supports one objective without outcome "
+                                 "constraints; drop optimizer.physics or the extra goals")
 
     def _training(self, history) -> tuple[torch.Tensor, torch.Tensor]:
         X, Y = self.space.training_data(history)
@@ -432,6 +467,129 @@ class _ModelStrategy(Strategy):
         self._from_fit = 0
         return fm
 
+    def fitted_goals(self, history) -> goals.FittedGoals | None:
+        """One GP per outcome fitted to the rows of ``history`` that have them all (None without enough data)."""
+        X, Y = self.space.training_outcomes(history)
+        if not self.multi_fidelity:
+            keep = X[:, -1] == self.space.target_fidelity.value
+            X, Y = X[keep, :-1], Y[keep]
+        if X.shape[0] < 2:
+            return None
+        key = data_key(X, Y) + self.kernel
+        if self._goal_cache is not None and self._goal_cache[0] == key:
+            return self._goal_cache[1]
+        torch.manual_seed(_seed(self.seed, X.shape[0], 7))
+        fid_col = self.space.dim if self.multi_fidelity else None
+        rows = thin(X, Y[:, :1], fid_col, self.space.target_fidelity.value, cap=self.max_training_rows)
+        if rows.numel() < X.shape[0]:
+            X, Y = X[rows], Y[rows]
+        names = self.space.input_names if self.multi_fidelity else self.space.input_names[:-1]
+        fg = goals.fit_goals(X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_states=self._goal_warm,
+                             maxiter=self.fit_maxiter, fingerprint_columns=self.space.fingerprint_columns,
+                             input_names=names)
+        self._goal_warm = goals.warm_states(fg)
+        self._goal_cache = (key, fg)
+        return fg
+
+    def _goal_step(self, history, taken, affordable, batch_index) -> tuple[Suggestion, torch.Tensor]:
+        """Several objectives / outcome constraints: the point by hypervolume (or constrained) improvement at
+        the target, the fidelity by information per cost summed over the outcomes (``optimizers.goals``)."""
+        space = self.space
+        d = space.dim
+        target = space.target_fidelity
+        if not self.multi_fidelity:
+            affordable = [target]
+        fg = self.fitted_goals(history)
+        if fg is None:
+            return self._space_filling(taken, affordable[0], taken.shape[0],
+                                       "space-filling: too few observations with every outcome for a model "
+                                       "(Sobol point {index} at {fidelity})")
+        failed = history[history["status"] == "failed"]
+        X_failed = space.encode(failed, kind="history") if len(failed) else self._empty()
+        success = SuccessModel.from_history(space, history)
+        later = _rows_not_in(taken[self._n_known:], X_failed)
+        if self.multi_fidelity:
+            pending = self._target_input(later)  # a recipe running at any fidelity: already being looked at
+        else:
+            pending = later[later[:, -1] == target.value, :-1]
+        at_target = fg.X[:, -1] == target.value if self.multi_fidelity else torch.ones(fg.X.shape[0], dtype=torch.bool)
+        ref = goals.reference_point(space, fg.Y[at_target] if int(at_target.sum()) >= 2 else fg.Y)
+        acqf = goals.acquisition(fg.model, space, goals.baseline(space, fg, self.multi_fidelity), pending, ref)
+        if self.multi_fidelity:
+            acqf = FixedFeatureAcquisitionFunction(acqf, d=d + 1, columns=[d], values=[target.value])
+        if success is not None:
+            acqf = SuccessWeighted(acqf, success)
+        if self._candidates is None:
+            x, value = self._maximize(acqf, fg, seed=_seed(self.seed, taken.shape[0], batch_index),
+                                      settings=goals.search_settings(self.settings))
+            x = x[0]
+            open_here = affordable
+        else:
+            x, value, open_here = self._candidate_choice(acqf, taken, affordable)
+        rule = "log NEHVI" if len(space.objectives) > 1 else "constrained log NEI"
+
+        def outcomes_at(fidelity: Fidelity) -> dict[str, tuple[float, float]]:
+            x_in = torch.cat([x, x.new_tensor([fidelity.value])]) if self.multi_fidelity else x
+            with torch.no_grad():
+                post = fg.model.posterior(x_in.reshape(1, -1))
+            mean, var = post.mean.reshape(-1), post.variance.reshape(-1).clamp_min(0)
+            return {o.property: (o.sign * float(mean[k]), float(var[k].sqrt())) for k, o in enumerate(space.outcomes)}
+
+        def predicted(fidelity: Fidelity) -> tuple[float, float]:
+            return outcomes_at(fidelity)[space.objective.property]
+
+        if not self.multi_fidelity:
+            x_full = torch.cat([x, x.new_tensor([target.value])])
+            if self._is_taken(x_full, taken):
+                return self._space_filling(taken, target, taken.shape[0],
+                                           "the best point is already taken; Sobol point {index}")
+            at = outcomes_at(target)
+            mean, std = at[space.objective.property]
+            return Suggestion(
+                recipe=space.decode(x.reshape(1, -1))[0], fidelity=target.name, predicted_mean=mean, predicted_std=std,
+                target_mean=mean, target_std=std, acquisition_value=value, acquisition_by_fidelity={target.name: value},
+                model_id=fg.model_id, strategy=self.name,
+                reason=f"{rule} {value:.3g} at the target fidelity {target.name} (single-fidelity baseline)",
+                predicted_outcomes={p: {"mean": m, "std": sd, "target_mean": m, "target_std": sd}
+                                    for p, (m, sd) in at.items()},
+            ), x_full
+        scores = goals.information(fg, x, space, open_here)
+        step = self._suggest(fg, x, value, scores, predicted, taken, batch_index, success, X_failed, pooled=False,
+                             rule=rule, outcomes_at=outcomes_at)
+        if step is None:
+            return self._space_filling(taken, affordable[0] if target not in affordable else target,
+                                       taken.shape[0], "no untried point improves the target; Sobol point {index} at {fidelity}")
+        return step
+
+    def _goal_recommendation(self, history) -> Recommendation:
+        """The Pareto set at the target fidelity by posterior mean (see ``optimizers.goals.predicted_front``)."""
+        space = self.space
+        fg = self.fitted_goals(history)
+        if fg is None:
+            return self._observed_front(history)
+        X = fg.X.clone()
+        if self.multi_fidelity:
+            X[:, -1] = space.target_fidelity.value
+        X = torch.unique(X, dim=0)
+        if space.has_constraints:
+            X = X[space.is_feasible(X)]
+        rows = goals.predicted_front(space, fg.model, X)
+        if not rows:
+            return self._observed_front(history)
+        has_c = bool(space.outcome_constraints)
+        points = tuple(ParetoPoint(
+            space.decode(X[r.index : r.index + 1, :d])[0] if (d := space.dim) else {},
+            {o.property: o.sign * float(r.means[k]) for k, o in enumerate(space.outcomes)},
+            {o.property: float(r.variances[k].clamp_min(0).sqrt()) for k, o in enumerate(space.outcomes)},
+            r.feasible if has_c else None) for r in rows)
+        k = len(space.objectives)
+        at_target = fg.X[:, -1] == space.target_fidelity.value if self.multi_fidelity else None
+        Y_ref = fg.Y[at_target] if at_target is not None and int(at_target.sum()) >= 2 else fg.Y
+        best = goals.compromise(torch.stack([r.means[:k] for r in rows]), goals.reference_point(space, Y_ref))
+        p = points[best]
+        return Recommendation(p.recipe, p.means[space.objective.property], p.stds[space.objective.property],
+                              fg.model_id, points)
+
     def _maximize(self, acqf, fm: FittedModel, seed: int, settings: OptimizerSettings):
         """``maximize`` over the box, or over a featurized candidate set when the model uses physics."""
         if self.physics is not None:
@@ -456,6 +614,8 @@ class _ModelStrategy(Strategy):
         """Best posterior mean at the target fidelity, over the observed recipes and a short optimization
         (with ``candidates``: over the observed recipes and the candidate rows, nothing off the rows)."""
         history = self.space.validate(history, kind="history")
+        if self.space.multi_goal:
+            return self._goal_recommendation(history)
         fm = self.fitted(history)
         if fm is None:
             return super().recommendation(history)
@@ -537,6 +697,8 @@ class MultiFidelityStrategy(_ModelStrategy):
         step = self._initial_design_step(taken, affordable)
         if step is not None:
             return step
+        if self.space.multi_goal:
+            return self._goal_step(history, taken, affordable, batch_index)
         fm = self.fitted(history)
         if fm is None:
             return self._space_filling(taken, affordable[0], taken.shape[0],
@@ -654,7 +816,7 @@ class MultiFidelityStrategy(_ModelStrategy):
                              batch_index, success, X_failed, pooled=True)
 
     def _suggest(self, fm: FittedModel, x, log_ei: float, scores, predicted, taken, batch_index, success, X_failed,
-                 pooled: bool) -> tuple[Suggestion, torch.Tensor] | None:
+                 pooled: bool, rule: str = "log EI", outcomes_at=None) -> tuple[Suggestion, torch.Tensor] | None:
         """The suggestion at ``x``: the untried fidelity with the most information per cost, its
         predictions and the reason, or None when every fidelity at ``x`` is taken."""
         target = self.space.target_fidelity
@@ -676,7 +838,7 @@ class MultiFidelityStrategy(_ModelStrategy):
         reason = (
             f"{chosen.fidelity.name}: {chosen.per_cost:.3g} nats per cost unit"
             + (f" vs {others}" if others else "")
-            + f"; point chosen by log EI {log_ei:.3g} at the target fidelity {target.name}"
+            + f"; point chosen by {rule} {log_ei:.3g} at the target fidelity {target.name}"
             + (" (the best of a space-filling pool)" if pooled else "")
             + (f" (batch item {batch_index + 1}, conditioned on {n_pending} pending)" if n_pending else "")
             + (f"; predicted success probability {float(success.probability(x.reshape(1, -1)).detach()):.2f} "
@@ -688,6 +850,11 @@ class MultiFidelityStrategy(_ModelStrategy):
             acquisition_value=chosen.per_cost, acquisition_by_fidelity=by_fid,
             model_id=fm.model_id, reason=reason, strategy=self.name,
         )
+        if outcomes_at is not None:
+            here, there = outcomes_at(chosen.fidelity), outcomes_at(target)
+            sug = dataclasses.replace(sug, predicted_outcomes={
+                prop: {"mean": m, "std": sd, "target_mean": there[prop][0], "target_std": there[prop][1]}
+                for prop, (m, sd) in here.items()})
         return sug, x_full
 
 
@@ -705,6 +872,8 @@ class SingleFidelityStrategy(_ModelStrategy):
         step = self._initial_design_step(taken, [target])
         if step is not None:
             return step
+        if self.space.multi_goal:
+            return self._goal_step(history, taken, [target], batch_index)
         fm = self.fitted(history)
         if fm is None:
             return self._space_filling(taken, target, taken.shape[0],

@@ -28,6 +28,9 @@ class Suggestion:
         featurization: parameter name -> what the model saw of that molecule (featurization
             name, descriptor values / set Morgan bits, rdkit version); ``"physics"`` -> the
             simulator features the model used as inputs or prior mean, when it used any.
+        predicted_outcomes: with several objectives or outcome constraints, property ->
+            ``{"mean", "std", "target_mean", "target_std"}`` in that outcome's unit and sign
+            (``predicted_mean`` etc. are the first objective's).
     """
 
     recipe: dict[str, Any]
@@ -42,10 +45,12 @@ class Suggestion:
     reason: str = ""
     strategy: str = ""
     featurization: dict[str, Any] = field(default_factory=dict)
+    predicted_outcomes: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-friendly dict (quantities as ``{"value", "unit"}``)."""
-        return {
+        extra = {"predicted_outcomes": dict(self.predicted_outcomes)} if self.predicted_outcomes else {}
+        return {**extra,
             "recipe": {k: quantity_to_record(v) for k, v in self.recipe.items()},
             "fidelity": self.fidelity,
             "predicted_mean": self.predicted_mean,
@@ -62,6 +67,33 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class ParetoPoint:
+    """One recipe of the recommended front.
+
+    Attributes:
+        recipe: parameter name -> quantity / choice string.
+        means, stds: objective property -> posterior mean / standard deviation at the target
+            fidelity in the objective's unit and sign (``stds`` None for an observed value).
+            With outcome constraints, the constrained properties too.
+        feasible: probability that every outcome constraint holds (None without constraints,
+            1.0 or 0.0 for an observed value).
+    """
+
+    recipe: dict[str, Any]
+    means: dict[str, float]
+    stds: dict[str, float | None]
+    feasible: float | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "recipe": {k: quantity_to_record(v) for k, v in self.recipe.items()},
+            "means": dict(self.means),
+            "stds": dict(self.stds),
+            "feasible": self.feasible,
+        }
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """The strategy's current best recipe at the target fidelity.
 
@@ -71,17 +103,25 @@ class Recommendation:
             objective's unit (original sign); ``std`` is None for model-free baselines
             (``mean`` is then the best observed target value).
         model_id: the model that made it (``"observed"`` for model-free baselines).
+        front: with several objectives, the Pareto set at the target fidelity (best first
+            objective first); ``recipe`` is then its compromise point (the largest worst
+            normalized gain over the reference point) and ``mean`` / ``std`` are that point's
+            first objective. With outcome constraints and one objective, the front is the one
+            recommended recipe with every constrained outcome.
     """
 
     recipe: dict[str, Any]
     mean: float
     std: float | None
     model_id: str
+    front: tuple[ParetoPoint, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
+        extra = {"front": [p.to_record() for p in self.front]} if self.front else {}
         return {
             "recipe": {k: quantity_to_record(v) for k, v in self.recipe.items()},
             "mean": self.mean,
             "std": self.std,
             "model_id": self.model_id,
+            **extra,
         }

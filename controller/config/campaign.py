@@ -22,6 +22,7 @@ from core import (
     Fidelity,
     LinearConstraint,
     Objective,
+    OutcomeConstraint,
     Parameter,
 )
 from controller.config.names import label_issue
@@ -37,14 +38,13 @@ from controller.config.devices import (
     parse_retry,
     station_issues,
 )
+from controller.config.goals import parse_goals
 from controller.config.optimizer import OptimizerSettings, check_physics, parse_optimizer
 from controller.config.scheduler import SchedulerSettings, parse_scheduler
 from controller.config.space import (
     GENERIC,
     MAX_COST,
-    check_objective,
     parse_fidelities,
-    parse_objective,
     parse_parameters,
     resolve_system,
 )
@@ -55,7 +55,7 @@ from controller.config.space import (
 TOP_LEVEL_KEYS = {
     "name", "description", "seed", "budget", "store", "system", "objective",
     "parameters", "fidelities", "optimizer", "devices", "scheduler", "retry", "backtest", "control",
-    "linear_constraints",
+    "linear_constraints", "objectives", "outcome_constraints",
 }
 
 @dataclass(frozen=True)
@@ -78,6 +78,10 @@ class CampaignConfig:
     control: ControlSettings = field(default_factory=ControlSettings)
     #: the campaign's ``linear_constraints`` and then its material system's (``core.LinearConstraint``)
     linear_constraints: tuple[LinearConstraint, ...] = ()
+    #: every objective (``objective`` is the first); one unless the file has ``[[objectives]]``
+    objectives: tuple[Objective, ...] = ()
+    #: ``outcome_constraints`` (``core.OutcomeConstraint``): measured values a sample must meet
+    outcome_constraints: tuple[OutcomeConstraint, ...] = ()
     description: str = ""
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
@@ -93,6 +97,10 @@ class CampaignConfig:
     def robot_stations(self) -> int:
         """How many robot samples can be made at once (the robot fidelities share the stations; 0 without a robot)."""
         return max((f.stations for f in self.fidelities if f.kind == "robot"), default=0)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     @property
     def target(self) -> Fidelity:
@@ -123,6 +131,10 @@ class CampaignConfig:
         """Hash of what defines the campaign's data (space, objective, fidelities): a store
         written under another fingerprint belongs to a different campaign."""
         essential = {k: self.raw.get(k) for k in ("name", "objective", "parameters", "fidelities", "system")}
+        # (several objectives and outcome constraints count only when set: older stores keep their fingerprint)
+        for key in ("objectives", "outcome_constraints"):
+            if self.raw.get(key):
+                essential[key] = self.raw[key]
         # How many stations make robot samples does not change what the data mean: a lab may add one and resume.
         if isinstance(essential["fidelities"], dict):
             essential["fidelities"] = {name: {k: v for k, v in spec.items() if k != "stations"} if isinstance(spec, dict) else spec
@@ -209,9 +221,8 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
     system = raw.get("system")
     material = collect(resolve_system, system)
 
-    objective = collect(parse_objective, raw.get("objective"))
-    if objective is not None and material is not None:
-        collect(check_objective, objective, material)
+    goals = collect(parse_goals, raw, material)
+    objective = goals.objectives[0] if goals is not None else None
     parameters = collect(parse_parameters, raw.get("parameters"), material)
     constraints = collect(parse_linear_constraints, raw.get("linear_constraints"), parameters, material)
     fidelities = collect(parse_fidelities, raw.get("fidelities"))
@@ -251,6 +262,8 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         system=system,
         material=material,
         objective=objective,
+        objectives=goals.objectives,
+        outcome_constraints=goals.outcome_constraints,
         parameters=tuple(parameters),
         fidelities=tuple(fidelities),
         optimizer=optimizer,

@@ -1,4 +1,4 @@
-"""``system``, ``[objective]``, ``[parameters]`` and ``[fidelities]``: what is searched, measured and where."""
+"""``system``, ``[parameters]`` and ``[fidelities]``: what is searched, measured and where."""
 
 from __future__ import annotations
 
@@ -53,49 +53,12 @@ def require_table(value: Any, field_name: str, example: str) -> dict[str, Any]:
         raise ConfigError(FieldIssue(field_name, f"must be a table, got {type(value).__name__}"))
     return value
 
-def parse_objective(raw: Any) -> Objective:
-    table = require_table(raw, "objective", 'property = "glass_transition_temperature", unit = "degC", direction = "maximize"')
-    issues = []
-    prop = table.get("property")
-    if not isinstance(prop, str) or not prop:
-        issues.append(FieldIssue("objective.property", "missing: the property to optimize, e.g. \"glass_transition_temperature\""))
-    elif (issue := identifier_issue(prop, "objective.property", "property")) is not None:
-        issues.append(issue)
-    unit = table.get("unit", "dimensionless")
-    try:
-        parse_unit(unit, "objective.unit")
-    except ConfigError as err:
-        issues.extend(err.issues)
-        unit = "dimensionless"
-    direction = table.get("direction", "maximize")
-    if direction not in ("maximize", "minimize"):
-        issues.append(FieldIssue("objective.direction", f"{direction!r} is not one of 'maximize', 'minimize'"))
-    extra = set(table) - {"property", "unit", "direction"}
-    issues += [FieldIssue(f"objective.{k}", "unknown field; allowed: property, unit, direction") for k in sorted(extra)]
-    if issues:
-        raise ConfigError(issues)
-    return Objective(property=prop, unit=unit, direction=direction)
-
 def system_parameters(system: MaterialSystem) -> dict[str, tuple[str, float, float] | None]:
     """The recipe keys a material system needs: name -> (unit, physical low, high), or None
     for a molecule parameter."""
     return {name: None if spec == MOLECULE else (spec.unit, spec.low, spec.high)
             for name, spec in system.parameters.items()}
 
-
-def check_objective(objective: Objective, system: MaterialSystem) -> None:
-    props = system.properties
-    if objective.property not in props:
-        raise ConfigError(FieldIssue("objective.property", f"{objective.property!r} is not measured in the {system.name} system; "
-                                                           f"allowed: {sorted(props)}"))
-    try:
-        Q_(1, props[objective.property]).to(objective.unit)
-        fits = True
-    except Exception:  # noqa: BLE001 - pint: another dimension, or absolute vs difference temperature
-        fits = False
-    if not fits:
-        raise ConfigError(FieldIssue("objective.unit", f"{objective.unit!r} does not fit {objective.property}; "
-                                                       f"use a unit like {props[objective.property]!r}"))
 
 def parse_parameters(raw: Any, system: MaterialSystem | None) -> list[Parameter]:
     table = require_table(raw, "parameters", 'cure_temperature = {low = "60 degC", high = "180 degC"}')

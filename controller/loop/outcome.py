@@ -43,7 +43,7 @@ def recommendation(config: CampaignConfig, strategy: Any, samples: list[Sample],
     except SDLError as err:
         store.log_event(config.name, "recommendation_failed", {"error": str(err)})
         return None
-    return {
+    out = {
         "recipe": to_jsonable(rec.recipe),
         "mean": rec.mean,
         "std": rec.std,
@@ -52,10 +52,24 @@ def recommendation(config: CampaignConfig, strategy: Any, samples: list[Sample],
         "fidelity": target,
         "model_id": rec.model_id,
     }
+    if rec.front:  # several objectives / outcome constraints: the Pareto set, ``recipe`` its compromise point
+        units = {o.property: o.unit for o in config.objectives}
+        units.update({c.property: units.get(c.property, c.unit) for c in config.outcome_constraints})
+        out["objectives"] = [{"property": o.property, "unit": o.unit, "direction": o.direction,
+                              "threshold": o.threshold} for o in config.objectives]
+        out["units"] = units
+        out["front"] = [{"recipe": to_jsonable(p.recipe), "means": p.means, "stds": p.stds, "feasible": p.feasible}
+                        for p in rec.front]
+    return out
+
+
+#: Dry runs score at most this many recipes of a recommended front on the hidden truth.
+MAX_TRUTH_FRONT = 12
 
 
 def ground_truth(config: CampaignConfig, rec: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Dry runs only: what the simulated line's hidden truth says of the recommended recipe."""
+    """Dry runs only: what the simulated line's hidden truth says of the recommended recipe (and, with
+    several objectives, of each recipe of the front, and the hidden hypervolume they reach)."""
     if rec is None or not any(f.kind == "robot" for f in config.fidelities):
         return None
     from controller.execution.robot import dry_run_truth
@@ -64,4 +78,39 @@ def ground_truth(config: CampaignConfig, rec: dict[str, Any] | None) -> dict[str
     prop = truth.get(config.objective.property) if truth else None
     if prop is None:
         return None
-    return {"property": config.objective.property, **quantity_to_record(prop.to(config.objective.unit))}
+    out = {"property": config.objective.property, **quantity_to_record(prop.to(config.objective.unit))}
+    if rec.get("front"):
+        out["values"] = _values(config, truth)
+        front = [_values(config, dry_run_truth(config, from_jsonable(p["recipe"])) or {})
+                 for p in rec["front"][:MAX_TRUTH_FRONT]]
+        out["front"] = front
+        if config.multi_objective and all(o.threshold is not None for o in config.objectives):
+            out["hypervolume"] = front_hypervolume(config, front)
+    return out
+
+
+def front_hypervolume(config: CampaignConfig, values: list[dict[str, float | None]]) -> float:
+    """Hypervolume of objective values (property -> value in the campaign's units) above the objectives'
+    thresholds, counting only the points that meet the outcome constraints."""
+    import torch  # noqa: PLC0415
+
+    from optimizers.goals import hypervolume  # noqa: PLC0415
+
+    units = {o.property: o.unit for o in config.objectives}
+    ok = []
+    for v in values:
+        if any(v.get(o.property) is None for o in config.objectives):
+            continue
+        if all(v.get(c.property) is not None and c.holds(v[c.property], units.get(c.property, c.unit))
+               for c in config.outcome_constraints):
+            ok.append([o.sign * v[o.property] for o in config.objectives])
+    ref = torch.tensor([o.sign * o.threshold for o in config.objectives], dtype=torch.double)
+    return hypervolume(torch.tensor(ok, dtype=torch.double).reshape(-1, len(config.objectives)), ref)
+
+
+def _values(config: CampaignConfig, truth: dict[str, Any]) -> dict[str, float | None]:
+    """Every objective's and constrained property's true value in the campaign's units."""
+    units = {o.property: o.unit for o in config.objectives}
+    for c in config.outcome_constraints:
+        units.setdefault(c.property, c.unit)
+    return {p: float(truth[p].to(u).magnitude) if truth.get(p) is not None else None for p, u in units.items()}

@@ -32,7 +32,7 @@ def build_strategy(config: CampaignConfig, method: str | None = None, seed: int 
         base = method.removesuffix(PHYSICS_SUFFIX)
         physics = physics_for(config) if method.endswith(PHYSICS_SUFFIX) else None
     design = (config.optimizer.initial_design or None) if base == config.optimizer.strategy else None
-    space = SearchSpace(config.parameters, config.fidelities, config.objective,
-                        linear_constraints=config.linear_constraints)
+    space = SearchSpace(config.parameters, config.fidelities, config.objectives or (config.objective,),
+                        linear_constraints=config.linear_constraints, outcome_constraints=config.outcome_constraints)
     return make_strategy(base, space, seed=config.seed if seed is None else seed, initial_design=design,
                          **({"physics": physics} if physics is not None else {}))

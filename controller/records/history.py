@@ -1,8 +1,10 @@
 """Tables built from stored samples: the optimizer's history and the export table.
 
 ``config`` is anything with ``parameters`` (``core`` parameter objects), ``objective``
-(``core.Objective``) and ``parameter(name)``: a ``CampaignConfig``, but records never
-import the config loader.
+(``core.Objective``) and ``parameter(name)``, and optionally ``objectives`` and
+``outcome_constraints``: a ``CampaignConfig``, but records never import the config loader.
+With several objectives or outcome constraints the history has one more column per outcome
+(``outcome.<property>``, the rule of ``core.goals.outcomes``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pandas as pd
 import pint
 
 from core import ContinuousParameter, unit_text
+from core.goals import Outcome, outcomes
 from controller.records.samples import Sample
 
 
@@ -29,14 +32,25 @@ def recipe_row(config: Any, recipe: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def objective_value(config: Any, sample: Sample) -> float:
-    """The sample's objective in the objective unit, NaN if it has none."""
-    value = sample.properties.get(config.objective.property)
+def property_value(sample: Sample, prop: str, unit: str) -> float:
+    """A completed sample's property in ``unit``, NaN if it has none."""
+    value = sample.properties.get(prop)
     if value is None or sample.status != "completed":
         return math.nan
     if isinstance(value, pint.Quantity):
-        return float(value.to(config.objective.unit).magnitude)
+        return float(value.to(unit).magnitude)
     return float(value)
+
+
+def objective_value(config: Any, sample: Sample) -> float:
+    """The sample's objective in the objective unit, NaN if it has none."""
+    return property_value(sample, config.objective.property, config.objective.unit)
+
+
+def extra_outcomes(config: Any) -> tuple[Outcome, ...]:
+    """The outcomes past the first objective (other objectives, constrained properties): their history columns."""
+    objectives = tuple(getattr(config, "objectives", ()) or (config.objective,))
+    return outcomes(objectives, tuple(getattr(config, "outcome_constraints", ())))[1:]
 
 
 def history_frame(config: Any, samples: Iterable[Sample], rows_by_id: dict[str, dict] | None = None) -> pd.DataFrame:
@@ -46,17 +60,19 @@ def history_frame(config: Any, samples: Iterable[Sample], rows_by_id: dict[str, 
     frame again and again (the loop, every decision): a recorded sample never changes, and
     converting every recipe's quantities anew made each decision cost O(samples)."""
     rows = []
+    extra = extra_outcomes(config)
     for s in samples:
         if s.status not in ("completed", "failed"):
             continue  # interrupted, rejected or cancelled: nothing was measured, nothing to learn
         row = rows_by_id.get(s.id) if rows_by_id is not None else None
         if row is None:
             row = {**recipe_row(config, s.recipe), "fidelity": s.fidelity,
-                   "objective": objective_value(config, s), "status": s.status}
+                   "objective": objective_value(config, s), "status": s.status,
+                   **{o.column: property_value(s, o.property, o.unit) for o in extra}}
             if rows_by_id is not None:
                 rows_by_id[s.id] = row
         rows.append(row)
-    columns = [p.name for p in config.parameters] + ["fidelity", "objective", "status"]
+    columns = [p.name for p in config.parameters] + ["fidelity", "objective", "status"] + [o.column for o in extra]
     return pd.DataFrame(rows, columns=columns)
 
 

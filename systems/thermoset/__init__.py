@@ -19,7 +19,8 @@ system = MaterialSystem(
     description="DGEBA/IPDA film with one additive: cure kinetics, network Tg, phase separation",
     parameters={"additive": MOLECULE,
                 **{key: PhysicalRange(unit, low, high) for key, (unit, low, high, _) in PHYSICAL_RANGES.items()}},
-    properties={"glass_transition_temperature": "degC", "fracture_toughness": "MPa*m**0.5"},
+    properties={"glass_transition_temperature": PhysicalRange("degC", -150.0, 400.0),
+                "fracture_toughness": PhysicalRange("MPa*m**0.5", 0.0, 20.0)},
     simulators={cls.name: cls for cls in (ClosedFormThermoset, KineticsPhaseFieldThermoset)},
     robot=ThermosetLine(),
 )
