@@ -580,8 +580,9 @@ class _ModelStrategy(Strategy):
         if not rows:
             return self._observed_front(history)
         has_c = bool(space.outcome_constraints)
+        d = space.dim
         points = tuple(ParetoPoint(
-            space.decode(X[r.index : r.index + 1, :d])[0] if (d := space.dim) else {},
+            space.decode(X[r.index : r.index + 1, :d])[0],
             {o.property: o.sign * float(r.means[k]) for k, o in enumerate(space.outcomes)},
             {o.property: float(r.variances[k].clamp_min(0).sqrt()) for k, o in enumerate(space.outcomes)},
             r.feasible if has_c else None) for r in rows)
