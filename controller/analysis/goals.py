@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pint
 
-from controller.records.history import property_value
 from controller.records.samples import Sample
+from core import Q_
 from core.goals import Outcome, outcomes
 
 #: Reference of the hypervolume, as :func:`reference` reports where it came from.
@@ -103,6 +104,28 @@ def _constraint_units(config: Any) -> dict[str, str]:
     return {o.property: o.unit for o in goal_outcomes(config)}
 
 
+def measured_values(samples: Sequence[Sample], units: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Sample id -> property -> value in ``units[property]`` (NaN when not measured or not completed),
+    as ``controller.records.history.property_value`` gives it, but converted one stored unit at a
+    time: a pint conversion per value made a dashboard request on a few thousand samples take seconds."""
+    out: dict[str, dict[str, float]] = {s.id: {} for s in samples}
+    for prop, unit in units.items():
+        by_unit: dict[Any, list[tuple[str, float]]] = {}
+        for s in samples:
+            value = s.properties.get(prop) if s.status == "completed" else None
+            if isinstance(value, pint.Quantity) and not np.ndim(value.magnitude):
+                by_unit.setdefault(value.units, []).append((s.id, float(value.magnitude)))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[s.id][prop] = float(value)
+            else:
+                out[s.id][prop] = math.nan
+        for stored, items in by_unit.items():
+            converted = Q_(np.array([m for _, m in items]), stored).to(unit).magnitude
+            for (sid, _), v in zip(items, np.atleast_1d(converted)):
+                out[sid][prop] = float(v)
+    return out
+
+
 def sample_goals(config: Any, samples: Iterable[Sample]) -> dict[str, SampleGoals]:
     """Sample id -> :class:`SampleGoals` for every sample (the front is over ``samples`` at the target)."""
     samples = list(samples)
@@ -110,12 +133,14 @@ def sample_goals(config: Any, samples: Iterable[Sample]) -> dict[str, SampleGoal
     constraints = constraints_of(config)
     units = _constraint_units(config)
     target = config.target.name
+    measured = measured_values(samples, units)
+    bounds = [(c, c.bound_in(units[c.property])) for c in constraints]  # converted once, not per sample
     partial: dict[str, tuple[dict[str, float], bool | None, tuple[str, ...], bool]] = {}
     for s in samples:
-        values = {p: property_value(s, p, u) for p, u in units.items()}
+        values = measured[s.id]
         completed = s.status == "completed"
-        violated = tuple(c.text for c in constraints
-                         if math.isfinite(values[c.property]) and not c.holds(values[c.property], units[c.property]))
+        violated = tuple(c.text for c, bound in bounds if math.isfinite(values[c.property])
+                         and not (values[c.property] >= bound if c.operator == ">=" else values[c.property] <= bound))
         unknown = any(not math.isfinite(values[c.property]) for c in constraints)
         if not constraints or not completed:
             met = None if not violated else False
@@ -170,13 +195,31 @@ class _Objectives:
 
 
 def hypervolume_of(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
-    """Hypervolume dominated by signed objective rows above the signed reference ``ref``."""
+    """Hypervolume dominated by signed objective rows above the signed reference ``ref``.
+
+    One or two objectives by a sweep (exact, and fast enough to redraw a long campaign's plot on
+    every update); more by ``optimizers.goals.hypervolume`` (BoTorch's box decomposition)."""
+    Y = np.asarray([list(p) for p in points], dtype=float).reshape(-1, len(ref))
+    r = np.asarray(list(ref), dtype=float)
+    Y = Y[(Y > r).all(axis=1)]
+    if Y.shape[0] == 0:
+        return 0.0
+    if Y.shape[1] == 1:
+        return float(Y.max() - r[0])
+    if Y.shape[1] == 2:
+        Y = Y[non_dominated(Y)]
+        Y = Y[np.argsort(-Y[:, 0], kind="stable")]  # best first objective first: the second then rises
+        area, below = 0.0, r[1]
+        for x, y in Y:
+            if y > below:
+                area += (x - r[0]) * (y - below)
+                below = y
+        return float(area)
     import torch  # noqa: PLC0415
 
     from optimizers.goals import hypervolume  # noqa: PLC0415
 
-    Y = torch.tensor([list(p) for p in points], dtype=torch.double).reshape(-1, len(ref))
-    return hypervolume(Y, torch.tensor(list(ref), dtype=torch.double))
+    return hypervolume(torch.as_tensor(Y, dtype=torch.double), torch.as_tensor(r, dtype=torch.double))
 
 
 def _completion_order(samples: Iterable[Sample]) -> list[Sample]:
@@ -190,19 +233,23 @@ def hypervolume_series(config: Any, samples: Sequence[Sample], ref: Sequence[flo
     cumulative cost (every fidelity's samples, in the order they were recorded)."""
     goals = goals if goals is not None else sample_goals(config, samples)
     cumulative = 0.0
-    fronts: dict[str, list[list[float]]] = {}
+    fronts: dict[str, np.ndarray] = {}
     out: dict[str, list[dict[str, Any]]] = {}
     for s in _completion_order(samples):
         cumulative += s.cost
         g = goals.get(s.id)
         if g is None or not g.feasible:
             continue
-        front = fronts.setdefault(s.fidelity, [])
-        front.append(signed(config, g.values))
-        keep = non_dominated(np.array(front))  # only the front matters to the hypervolume: keep it small
-        fronts[s.fidelity] = front = [p for p, k in zip(front, keep) if k]
-        out.setdefault(s.fidelity, []).append({"cost": cumulative, "hypervolume": hypervolume_of(front, ref),
-                                               "sample": s.id})
+        p = np.asarray(signed(config, g.values), dtype=float)
+        series = out.setdefault(s.fidelity, [])
+        front = fronts.get(s.fidelity)
+        if front is not None and bool((front >= p).all(axis=1).any()):
+            hv = series[-1]["hypervolume"]  # a point the front already covers adds nothing
+        else:
+            front = p[None, :] if front is None else np.vstack([front, p])
+            front = fronts[s.fidelity] = front[non_dominated(front)]  # only the front matters: keep it small
+            hv = hypervolume_of(front, ref)
+        series.append({"cost": cumulative, "hypervolume": hv, "sample": s.id})
     return out
 
 

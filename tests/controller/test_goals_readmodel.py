@@ -119,3 +119,27 @@ def test_a_single_objective_campaign_has_no_goal_view():
 def test_non_dominated_keeps_ties():
     keep = G.non_dominated([[1, 1], [1, 1], [0, 2], [0, 1]])
     assert keep.tolist() == [True, True, True, False]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3], ids=["one", "two", "three"])
+def test_hypervolume_agrees_with_the_optimizer(k):
+    """The read model's sweep (one, two objectives) and the optimizer's box decomposition give the same volume."""
+    import numpy as np
+    import torch
+
+    from optimizers.goals import hypervolume
+
+    rng = np.random.default_rng(k)
+    for _ in range(25):
+        Y, ref = rng.normal(size=(int(rng.integers(1, 25)), k)), rng.normal(size=k) - 0.5
+        assert G.hypervolume_of(Y, ref) == pytest.approx(hypervolume(torch.tensor(Y), torch.tensor(ref)), rel=1e-9, abs=1e-12)
+    assert G.hypervolume_of([], [0.0] * k) == 0.0
+
+
+def test_values_are_converted_to_the_campaign_units_whatever_unit_they_were_stored_in():
+    samples = [sample("a", strength=1, weight=250), sample("b", strength=2, weight=3)]
+    samples[1].properties["weight"] = Q_(3.0, "g")
+    samples[1].properties["strength"] = Q_(2e6, "Pa")
+    values = G.measured_values(samples, {"strength": "MPa", "weight": "g", "toughness": "MPa*m**0.5"})
+    assert values["a"]["weight"] == pytest.approx(250.0) and values["b"]["weight"] == pytest.approx(3.0)
+    assert values["b"]["strength"] == pytest.approx(2.0) and math.isnan(values["a"]["toughness"])
