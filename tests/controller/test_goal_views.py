@@ -5,6 +5,7 @@ campaign that shows exactly what it showed before."""
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 from pathlib import Path
@@ -102,7 +103,12 @@ def test_explain_gives_importance_per_objective(store, capsys):
     assert "How each fidelity tracks robot (fracture_toughness, model)" in text
 
 
-def test_report_shows_the_front_the_hypervolume_and_the_violations(store, tmp_path, capsys):
+def test_report_shows_the_front_the_hypervolume_and_the_violations(store, tmp_path, monkeypatch):
+    from controller.analysis import explain
+
+    # the report's explanation with small Sobol and correlation samples (the default is for people)
+    monkeypatch.setattr(explain, "explain_campaign", functools.partial(explain.explain_campaign, n_sobol=64,
+                                                                       n_correlation=32))
     out = tmp_path / "report.html"
     assert main(["report", NAME, "--store", store.path, "--output", str(out)]) == 0
     html = out.read_text()

@@ -31,7 +31,7 @@ def store_path(tmp_path_factory):
 @pytest.fixture
 def fast_explanations(monkeypatch):
     """The dashboard's explanation with small Sobol and correlation samples (the default is for people)."""
-    import controller.analysis.explain as explain
+    from controller.analysis import explain
 
     monkeypatch.setattr(explain, "explain_campaign", functools.partial(explain.explain_campaign, n_sobol=64,
                                                                        n_correlation=32))
