@@ -40,11 +40,17 @@ from botorch.acquisition.multi_objective import qLogNoisyExpectedHypervolumeImpr
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models import ModelListGP
-from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
+from botorch.utils.multi_objective.box_decompositions.dominated import (
+    DominatedPartitioning,
+)
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from core import Fidelity
-from optimizers.acquisition import FidelityScore, OptimizerSettings, information_per_cost
+from optimizers.acquisition import (
+    FidelityScore,
+    OptimizerSettings,
+    information_per_cost,
+)
 from optimizers.model import FittedModel, fit_model, hyperparameters
 from optimizers.space import SearchSpace
 

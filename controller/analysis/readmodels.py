@@ -16,7 +16,7 @@ from typing import Any
 from controller.analysis import goals as goal_model
 from controller.config.campaign import CampaignConfig, config_from_dict
 from controller.config.control import MIN_TOKEN_CHARS
-from controller.records.history import objective_value
+from controller.records.history import meets_outcome_constraints, objective_value
 from controller.records.operators import has_operators
 from controller.records.samples import OPEN_STATUSES, Sample, to_jsonable
 from controller.records.store import RecordStore
@@ -215,8 +215,10 @@ def progress_series(store: RecordStore, name: str) -> dict[str, Any]:
         value = objective_value(config, s)
         if not math.isfinite(value):
             continue
-        best[s.fidelity] = value if s.fidelity not in best else better(best[s.fidelity], value)
-        series.setdefault(s.fidelity, []).append({"cost": cumulative, "best": best[s.fidelity], "sample": s.id})
+        if meets_outcome_constraints(config, s):  # a sample that broke an outcome constraint is never the best
+            best[s.fidelity] = value if s.fidelity not in best else better(best[s.fidelity], value)
+        if s.fidelity in best:
+            series.setdefault(s.fidelity, []).append({"cost": cumulative, "best": best[s.fidelity], "sample": s.id})
         mean = _finite((s.suggestion or {}).get("predicted_mean"))
         if mean is not None:
             predicted.append({"sample": s.id, "fidelity": s.fidelity, "predicted": mean, "measured": value,

@@ -83,6 +83,18 @@ def test_read_models_and_api(store):
     assert rows[VIOLATING_ROBOT]["violated"] == ["fracture_toughness >= 0.8 MPa*m**0.5"]
 
 
+def test_best_so_far_counts_only_samples_that_meet_the_outcome_constraints(store):
+    """ROBOT[3] has the highest Tg (170 degC) but breaks toughness >= 0.8: the best at the robot is 150."""
+    from controller.analysis.readmodels import progress_series
+    from controller.loop.progress import ProgressView
+    from controller.records.store import RecordStore
+
+    records = RecordStore(store.path)
+    series = progress_series(records, NAME)["best"]["robot"]
+    assert max(p["best"] for p in series) == pytest.approx(150.0)
+    assert ProgressView(store.config, enabled=False).best(records.samples(NAME)) == pytest.approx(150.0)
+
+
 def test_explain_gives_importance_per_objective(store, capsys):
     assert main(["explain", NAME, "--store", store.path, "--json", *FAST]) == 0
     out = json.loads(capsys.readouterr().out)
