@@ -664,9 +664,7 @@ class MultiFidelityStrategy(_ModelStrategy):
 
     Options (``make_strategy("multi_fidelity", space, **options)``):
         initial_design: fidelity name -> count (default: ``2 * n_parameters`` at the
-            cheapest fidelity, halving toward the target, at least 2 at the target; the cheaper
-            fidelities' counts scaled down, to at least 2 each, so that the whole design costs no
-            more than single-fidelity's ``n_parameters + 1`` target runs).
+            cheapest fidelity, halving toward the target, at least 2 at the target).
         kernel: ``"linear_truncated"`` (default) or ``"product"``.
         raw_samples, num_restarts: effort of the acquisition optimization.
         fit_maxiter: L-BFGS iterations per GP fit.
@@ -697,17 +695,6 @@ class MultiFidelityStrategy(_ModelStrategy):
             counts[f.name] = max(2, n)
             n = math.ceil(n / 2)
         counts[target.name] = max(2, math.ceil(p / 2)) if len(fids) > 1 else max(3, p + 1)
-        # Adaptive start: the design costs no more than single-fidelity BO's (p + 1 target runs), so a
-        # cheap fidelity that is not so cheap (or misleads) cannot put the strategy behind from the
-        # start; past the design the acquisition decides. Each cheaper fidelity keeps at least 2 points
-        # (nested with the target's), so the model still sees how the fidelities relate.
-        start = max(3, p + 1) * target.cost - counts[target.name] * target.cost
-        cheap = [f for f in fids if f.name != target.name]
-        spend = sum(counts[f.name] * f.cost for f in cheap)
-        if cheap and spend > start:
-            factor = max(0.0, start) / spend
-            for f in cheap:
-                counts[f.name] = max(2, math.floor(counts[f.name] * factor + 1e-9))
         return counts
 
     def _next(self, history, taken, affordable, batch_index):
