@@ -390,6 +390,16 @@ def run_metrics(traces: pd.DataFrame, thresholds: dict[float, float], sign: floa
     return pd.DataFrame(rows)
 
 
+def _quantile_with_inf(values: np.ndarray, q: float) -> float:
+    """numpy's linear quantile, but inf wherever it would interpolate towards an infinite value (numpy gives NaN)."""
+    v = np.sort(np.asarray(values, dtype=float))
+    pos = q * (len(v) - 1)
+    lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+    if not (math.isfinite(v[lo]) and math.isfinite(v[hi])):
+        return math.inf
+    return float(v[lo] + (pos - lo) * (v[hi] - v[lo]))
+
+
 def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
     values = values[np.isfinite(values)] if np.isfinite(values).any() else np.array([math.nan])
     return float(np.median(values)), float(np.quantile(values, 0.25)), float(np.quantile(values, 0.75))
@@ -420,6 +430,9 @@ def summarize(runs: pd.DataFrame, thresholds: dict[float, float]) -> pd.DataFram
             costs = r[key].to_numpy(dtype=float)
             reached = np.isfinite(costs)
             row[f"{key}_median"] = float(np.median(np.where(reached, costs, np.inf)))
+            if multi:  # quartiles too, a seed that never got there counting as infinitely expensive
+                for q in (25, 75):
+                    row[f"{key}_q{q}"] = _quantile_with_inf(np.where(reached, costs, np.inf), q / 100)
             row[f"{key}_reached"] = int(reached.sum())
         if "rec_points" in r.columns:
             row.update({"rec_violating_runs": int((r["rec_violations"] > 0).sum()),
@@ -434,8 +447,11 @@ def summarize(runs: pd.DataFrame, thresholds: dict[float, float]) -> pd.DataFram
 
 
 def _cost_cell(r, key: str) -> str:
-    med = r[f"{key}_median"]
-    return f"{'never' if not math.isfinite(med) else f'{med:g}'} ({r[f'{key}_reached']}/{r['seeds']} seeds)"
+    def text(v: float) -> str:
+        return "never" if not math.isfinite(v) else f"{v:g}"
+
+    iqr = f" [{text(r[f'{key}_q25'])}, {text(r[f'{key}_q75'])}]" if f"{key}_q25" in r else ""
+    return f"{text(r[f'{key}_median'])}{iqr} ({r[f'{key}_reached']}/{r['seeds']} seeds)"
 
 
 def _recommendation_cell(r) -> str:
@@ -450,7 +466,7 @@ def format_summary(config: CampaignConfig, summary: pd.DataFrame, thresholds: di
     judged = "rec_points" in summary.columns
     if multi:
         head = ["method", "seeds", "final hypervolume, % of the table's best: median [IQR]", "experiments (target)"]
-        head += [f"cost to {f * 100:g} % of it" for f in thresholds]
+        head += [f"cost to {f * 100:g} % of it: median [IQR]" for f in thresholds]
         head += ["recommendation HV %", "recommendation violates constraints"]
     else:
         best = "final best feasible" if judged else "final best"

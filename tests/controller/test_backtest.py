@@ -439,3 +439,11 @@ def test_continuous_two_objective_backtest_emulates_every_outcome(tmp_path):
     assert source.measure(recipe, "kinetics_phase_field", np.random.default_rng(5))[0] == a[0]["glass_transition_temperature"]
     trace, rec = run_one(config, source, "random", seed=3, budget=15.0)
     assert len(trace) == 3 and (trace["row"] == -1).all() and "hypervolume" in trace and "rec_hypervolume" in rec
+
+
+def test_cost_quartiles_count_a_seed_that_never_got_there_as_infinite():
+    from controller.analysis.backtest import _quantile_with_inf
+
+    assert _quantile_with_inf(np.array([1.0, 2.0, 3.0, 4.0]), 0.25) == pytest.approx(np.quantile([1, 2, 3, 4], 0.25))
+    assert _quantile_with_inf(np.array([5.0, np.inf, np.inf]), 0.25) == math.inf  # numpy: NaN
+    assert _quantile_with_inf(np.array([5.0, 6.0, 7.0, np.inf, np.inf]), 0.25) == 6.0
