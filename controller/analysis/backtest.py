@@ -529,8 +529,8 @@ def plot(config: CampaignConfig, traces: pd.DataFrame, thresholds: dict[float, f
         for frac, style in zip(thresholds, (":", "--")):
             ax.axhline(100.0 * frac, color="grey", linestyle=style, linewidth=1, label=f"{frac * 100:g} % of it")
         ax.set_ylim(bottom=0.0)
-        ax.set_ylabel("hypervolume of the feasible results, % of the table's best")
-        what = f"hypervolume ({', '.join(o.property for o in config.objectives)})"
+        ax.set_ylabel("hypervolume [% of the table's best]")
+        title = f"{config.name} ({config.backtest.mode})\nhypervolume of the feasible results at {config.target.name} vs cost"
     else:
         for (frac, thr), style in zip(thresholds.items(), (":", "--")):
             ax.axhline(thr, color="grey", linestyle=style, linewidth=1, label=f"table top {frac * 100:g} %")
@@ -540,9 +540,9 @@ def plot(config: CampaignConfig, traces: pd.DataFrame, thresholds: dict[float, f
             else:
                 ax.set_ylim(top=table_median)
         ax.set_ylabel(f"best found [{config.objective.unit}]")
-        what = f"best {config.objective.property}"
+        title = f"{config.name} ({config.backtest.mode}): best {config.objective.property}\nat {config.target.name} vs cost"
     ax.set_xlabel("cumulative cost [cost units]")
-    ax.set_title(f"{config.name} ({config.backtest.mode}): {what}\nat {config.target.name} vs cost", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
