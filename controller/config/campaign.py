@@ -237,7 +237,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         if system == GENERIC:
             issues.append(FieldIssue("system", f"\"{GENERIC}\" campaigns run only against a recorded table: add a [backtest] table"))
     if backtest is not None and parameters and objective is not None and fidelities:
-        collect(check_backtest_table, backtest, parameters, objective)
+        collect(check_backtest_table, backtest, parameters, goals.objectives, goals.outcome_constraints)
     control = collect(parse_control, raw.get("control", {}), fidelities, devices)
 
     # (with broken constraints the reachable corners are unknown: the constraints' issues are reported)
