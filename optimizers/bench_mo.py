@@ -302,7 +302,7 @@ def _latency_child(method: str, n: int, settings: baselines.BoTorchSettings, see
     warnings.filterwarnings("ignore")
     problem = momf_branin_currin()
     box = baselines._Box(problem)
-    warm, Xw, Yw = _synthetic(problem, 12, seed + 1)  # imports and BoTorch's compiled kernels load here, untimed
+    warm, _, _ = _synthetic(problem, 12, seed + 1)  # imports and BoTorch's compiled kernels load here, untimed
     if method not in BOTORCH_METHODS:
         make_strategy(method, problem.space, seed=seed).recommend(warm, q=1)
     history, X, Y = _synthetic(problem, n, seed)

@@ -197,7 +197,9 @@ def momf_step(box: _Box, X: torch.Tensor, Y: torch.Tensor, settings: BoTorchSett
     """One MOMF suggestion (fit included): the model input row (unit coordinates + fidelity value) and its value."""
     from botorch.acquisition.multi_objective.multi_fidelity import MOMF  # noqa: PLC0415
     from botorch.sampling.normal import SobolQMCNormalSampler  # noqa: PLC0415
-    from botorch.utils.multi_objective.box_decompositions.non_dominated import FastNondominatedPartitioning  # noqa: PLC0415
+    from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+        FastNondominatedPartitioning,  # noqa: PLC0415
+    )
 
     Y_m = torch.cat([Y, X[:, -1:]], dim=-1)  # the trust objective: the fidelity value
     model = fit_model(X, Y_m)
@@ -272,5 +274,13 @@ def front_recipes(box: _Box, model, X: torch.Tensor, n_objectives: int) -> list[
     return [box.recipe(U[i]) for i in idx.tolist()]
 
 
-__all__ = ["BoTorchSettings", "STEPS", "TUTORIAL", "fit_model", "front_recipes", "hvkg_step", "initial_design",
-           "momf_step"]
+__all__ = [
+    "STEPS",
+    "TUTORIAL",
+    "BoTorchSettings",
+    "fit_model",
+    "front_recipes",
+    "hvkg_step",
+    "initial_design",
+    "momf_step",
+]
