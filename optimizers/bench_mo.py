@@ -24,6 +24,7 @@ the recommendation after the evaluation (for MOMF / MF-HVKG one more fit of thei
 **Delta** (as ``optimizers.bench``, on hypervolume): for a seed, ``h_SF`` is single-fidelity BO's final
 ``hv``; ``c_M`` is the cumulative cost at which method M first has ``hv >= 0.9 h_SF`` (90 % of SF's final
 hypervolume above the reference point); ``Delta = max(-1, (c_SF - c_M) / c_SF)``, -1 if M never gets there.
+A seed where SF's final hypervolume is 0 has no Delta (counted in ``summary.json`` as ``seeds_without_delta``).
 
 **Latency.** Separately from the runs, one cold suggestion (model fit + acquisition) on the Branin-Currin
 problem with ``n`` random observations, 90 % at the cheap fidelity, per method, each in a fresh process
@@ -257,6 +258,8 @@ def deltas(df: pd.DataFrame) -> pd.DataFrame:
         if sf.empty:
             continue
         level = 0.9 * float(sf["hv"].iloc[-1])
+        if level <= 0.0:  # SF recommends nothing above the reference point: every method "reaches" it at once
+            continue
         c_sf = _cost_to_reach(sf, level)
         for method, run in runs.groupby("method"):
             run = run.sort_values("step")
@@ -477,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
                 dm = d[d["method"] == method] if len(d) else d
                 per_method[method] = {
                     "seeds": int(g["seed"].nunique()),
+                    "seeds_without_delta": int(g["seed"].nunique() - len(dm)),
                     "delta": _stats(dm["delta"]) if len(dm) else _stats([]),
                     "final_hv": _stats(dm["final_hv"]) if len(dm) else _stats(g.groupby("seed")["hv"].last()),
                     "final_hv_observed": _stats(g.sort_values("step").groupby("seed")["hv_observed"].last()),
