@@ -23,7 +23,7 @@ Why this rather than MOMF or MF-HVKG: MOMF needs a continuous fidelity and one j
 model with the fidelity as an extra objective; MF-HVKG solves a nested fantasy problem per
 candidate (minutes per suggestion). Choosing the point by hypervolume at the target and the
 fidelity by closed-form information per cost keeps each suggestion about as fast as one
-qLogNEHVI call; ``benchmarks/multi_objective.py`` compares the three on the same problems.
+qLogNEHVI call; ``python -m optimizers.bench_mo`` compares the three on the same problems.
 """
 
 from __future__ import annotations

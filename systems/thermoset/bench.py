@@ -53,3 +53,37 @@ def problem() -> Problem:
                    physics)
 
 
+
+
+def two_objective_problem():
+    """Tg and fracture toughness (both maximized) of the film: closed-form simulator (cost 0.05) vs the
+    kinetics/phase-field model as the target (entry point ``thermoset_tg_toughness`` of group
+    ``sdl.bench_mo_problems``); hypervolume reference Tg 100 degC, K_IC 0.6 MPa*m**0.5."""
+    from optimizers.bench_mo_problems import MOProblem  # noqa: PLC0415
+
+    low = get_simulator("thermoset.closed_form")
+    high = get_simulator("thermoset.kinetics_phase_field")
+    params = [MoleculeParameter("additive", dict(ADDITIVE_LIBRARY))]
+    params += [ContinuousParameter(n, Q_(lo, u), Q_(hi, u), u) for n, (lo, hi, u) in THERMOSET_PARAMETERS.items()]
+    ref = {"glass_transition_temperature": 100.0, "fracture_toughness": 0.6}
+    space = SearchSpace(
+        params,
+        [Fidelity("closed_form", "simulator", 0.05, 0.3, model="thermoset.closed_form"),
+         Fidelity("kinetics_phase_field", "simulator", 1.0, 1.0, target=True, model="thermoset.kinetics_phase_field")],
+        [Objective("glass_transition_temperature", "degC", "maximize", threshold=ref["glass_transition_temperature"]),
+         Objective("fracture_toughness", "MPa*m**0.5", "maximize", threshold=ref["fracture_toughness"])],
+    )
+    cache: dict = {}
+
+    def evaluate(recipe, fidelity):
+        key = (fidelity, tuple((k, str(v)) for k, v in sorted(recipe.items())))
+        if key not in cache:
+            sim = high if fidelity == "kinetics_phase_field" else low
+            props = sim.run(recipe, seed=0).properties
+            cache[key] = {"glass_transition_temperature": float(props["glass_transition_temperature"].to("degC").magnitude),
+                          "fracture_toughness": float(props["fracture_toughness"].to("MPa*m**0.5").magnitude)}
+        return cache[key]
+
+    return MOProblem("thermoset_tg_toughness", space, evaluate, ref, {"full": 5.5, "quick": 5.0, "smoke": 5.0}, None,
+                     "Tg and K_IC: closed_form (cost 0.05) vs kinetics_phase_field as the target stand-in; "
+                     "reference point Tg 100 degC, K_IC 0.6 MPa*m**0.5")
