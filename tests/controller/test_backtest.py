@@ -447,3 +447,11 @@ def test_cost_quartiles_count_a_seed_that_never_got_there_as_infinite():
     assert _quantile_with_inf(np.array([1.0, 2.0, 3.0, 4.0]), 0.25) == pytest.approx(np.quantile([1, 2, 3, 4], 0.25))
     assert _quantile_with_inf(np.array([5.0, np.inf, np.inf]), 0.25) == math.inf  # numpy: NaN
     assert _quantile_with_inf(np.array([5.0, 6.0, 7.0, np.inf, np.inf]), 0.25) == 6.0
+
+
+def test_physics_methods_are_refused_before_anything_runs_when_there_are_several_goals():
+    raw = mo_raw()
+    raw["optimizer"].update(physics="prior_mean", physics_model="thermoset.closed_form")
+    with pytest.raises(ConfigError) as err:
+        run_backtest(config_from_dict(raw), seeds=1, methods=["random", "multi_fidelity+physics"], budget=5)
+    assert err.value.fields == ["methods"] and "one objective without outcome constraints" in str(err.value)
