@@ -214,9 +214,6 @@ def method_issues(config: CampaignConfig, methods: Sequence[str], field: str) ->
         elif m.endswith(PHYSICS_SUFFIX) and (config.optimizer.physics == "none" or base in ("random", "sobol")):
             issues.append(FieldIssue(field, f"{m!r} needs a model strategy and [optimizer] physics "
                                             "(e.g. physics = \"prior_mean\" with a physics_model)"))
-        elif m.endswith(PHYSICS_SUFFIX) and (len(config.objectives) > 1 or config.outcome_constraints):
-            issues.append(FieldIssue(field, f"{m!r}: the physics model supports one objective without outcome "
-                                            "constraints; compare the plain strategies"))
     return issues
 
 
