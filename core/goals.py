@@ -174,4 +174,4 @@ def property_units(properties: Mapping[str, object]) -> dict[str, str]:
     return {name: spec if isinstance(spec, str) else spec.unit for name, spec in properties.items()}
 
 
-__all__ = ["OBJECTIVE_COLUMN", "OUTCOME_PREFIX", "Outcome", "OutcomeConstraint", "outcomes", "check_threshold", "converted_range", "parse_outcome_constraint", "property_units"]
+__all__ = ["OBJECTIVE_COLUMN", "OUTCOME_PREFIX", "Outcome", "OutcomeConstraint", "check_threshold", "converted_range", "outcomes", "parse_outcome_constraint", "property_units"]

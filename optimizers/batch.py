@@ -120,6 +120,13 @@ class BelieverPool:
         j = int(log_ei.argmax())
         return j, float(log_ei[j])
 
+    def ranked(self, best_f: float, k: int) -> list[tuple[int, float]]:
+        """The ``k`` pool points with the highest (success-weighted) log EI, best first (the best one
+        may already be running at every fidelity the caller may use: then the next is taken)."""
+        log_ei = self.log_ei(best_f)
+        top = log_ei.topk(min(k, self.m))
+        return [(int(j), float(v)) for v, j in zip(top.values, top.indices)]
+
     def information(self, j: int, fidelities: Sequence[Fidelity]) -> list[tuple[Fidelity, float]]:
         """Nats about ``f(x_j, target)`` from one observation at each fidelity (as
         ``optimizers.acquisition.information_per_cost``, on the conditioned covariance)."""

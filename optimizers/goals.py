@@ -40,13 +40,46 @@ from botorch.acquisition.multi_objective import qLogNoisyExpectedHypervolumeImpr
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models import ModelListGP
-from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
+from botorch.utils.multi_objective.box_decompositions.dominated import (
+    DominatedPartitioning,
+)
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from core import Fidelity
-from optimizers.acquisition import FidelityScore, OptimizerSettings, information_per_cost
+from optimizers.acquisition import (
+    FidelityScore,
+    OptimizerSettings,
+    information_per_cost,
+)
 from optimizers.model import FittedModel, fit_model, hyperparameters
 from optimizers.space import SearchSpace
+
+def _no_jit_compile() -> None:
+    """Keep BoTorch from compiling its fused qLogNEHVI kernel at the first multi-objective suggestion.
+
+    BoTorch builds it with the system's C++ compiler on first use: minutes in the middle of a
+    campaign's first decision, a lock under ``~/.cache/torch_extensions`` that every later run waits
+    on forever if that process is killed mid-build (seen here), and a different code path on a
+    machine without a compiler. The pure-PyTorch path gives the same values; a pre-built
+    ``logei_fused_ext`` module is still used when one is installed.
+    """
+    try:
+        from botorch.acquisition.multi_objective import logei as _logei
+    except ImportError:  # pragma: no cover - a BoTorch without the fused kernel
+        return
+    if getattr(_logei, "_load_attempted", True):
+        return
+    try:
+        import logei_fused_ext  # noqa: PLC0415 - only a pre-built one
+
+        _logei._C = logei_fused_ext
+    except ImportError:
+        pass
+    _logei._load_attempted = True
+
+
+_no_jit_compile()
+
 
 #: A recipe belongs to the recommended front only if the outcome constraints hold there with at least this probability.
 FEASIBLE_PROBABILITY = 0.5

@@ -57,6 +57,9 @@ SUGGESTION_TOL = 1e-3
 # Requests the loop makes from one fit (one per free worker) that get the full acquisition search;
 # later ones are chosen on the believer pool (optimizers.batch).
 POOL_AFTER = 2
+# A pool point already running at every fidelity it could still be run at is passed over for the
+# next best, up to this many; past that the full search runs.
+POOL_CANDIDATES = 32
 
 
 def _rows_not_in(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -577,8 +580,9 @@ class _ModelStrategy(Strategy):
         if not rows:
             return self._observed_front(history)
         has_c = bool(space.outcome_constraints)
+        d = space.dim
         points = tuple(ParetoPoint(
-            space.decode(X[r.index : r.index + 1, :d])[0] if (d := space.dim) else {},
+            space.decode(X[r.index : r.index + 1, :d])[0],
             {o.property: o.sign * float(r.means[k]) for k, o in enumerate(space.outcomes)},
             {o.property: float(r.variances[k].clamp_min(0).sqrt()) for k, o in enumerate(space.outcomes)},
             r.feasible if has_c else None) for r in rows)
@@ -809,11 +813,15 @@ class MultiFidelityStrategy(_ModelStrategy):
             weight = success_log_weight(success, P).detach() if success is not None else None
             pool = BelieverPool(fm.model, self.space, P, pending, weight)
             self._pool = (key, pool)
-        j, log_ei = pool.best(self._best_f(fm, taken, X_failed))
-        x = pool.pool[j]
-        scores = [FidelityScore(f, ig, ig / f.cost) for f, ig in pool.information(j, affordable)]
-        return self._suggest(fm, x, log_ei, scores, lambda fidelity: pool.predicted(j, fidelity), taken,
-                             batch_index, success, X_failed, pooled=True)
+        best_f = self._best_f(fm, taken, X_failed)
+        for j, log_ei in pool.ranked(best_f, POOL_CANDIDATES):
+            x = pool.pool[j]
+            scores = [FidelityScore(f, ig, ig / f.cost) for f, ig in pool.information(j, affordable)]
+            step = self._suggest(fm, x, log_ei, scores, lambda fidelity, j=j: pool.predicted(j, fidelity), taken,
+                                 batch_index, success, X_failed, pooled=True)
+            if step is not None:
+                return step
+        return None
 
     def _suggest(self, fm: FittedModel, x, log_ei: float, scores, predicted, taken, batch_index, success, X_failed,
                  pooled: bool, rule: str = "log EI", outcomes_at=None) -> tuple[Suggestion, torch.Tensor] | None:

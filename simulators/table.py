@@ -9,6 +9,9 @@ A table (CSV or Parquet) holds one row per recorded recipe:
   the choice string.
 - one property column per fidelity (``tg_closed_form [degC]``), in any unit of the
   objective's dimension; an empty cell means the recipe was not measured at that fidelity.
+  A campaign with several objectives or outcome constraints has one column per fidelity
+  and *outcome* (each objective, each property an outcome constraint names), in any unit of
+  that outcome's dimension; a recipe counts as measured at a fidelity when every outcome is.
 - optionally one cost column per fidelity: the cost actually charged for that row (the
   fidelity's nominal cost otherwise).
 
@@ -16,8 +19,8 @@ A table (CSV or Parquet) holds one row per recorded recipe:
 column) and answers in two modes:
 
 - **discrete**: the rows are the candidates; :meth:`RecordedTable.lookup` returns the
-  recorded value of a row.
-- **continuous**: :class:`TableEmulator` fits one Gaussian process per fidelity to the
+  recorded value of a row (:meth:`RecordedTable.lookup_outcomes` every outcome's).
+- **continuous**: :class:`TableEmulator` fits one Gaussian process per fidelity (and outcome) to the
   table (ARD RBF kernel with the outcome standardized, inputs scaled to the unit box,
   one-hot for molecule and categorical parameters) and answers any recipe with its
   posterior mean, plus Gaussian noise of the fitted noise level when asked.
@@ -46,9 +49,11 @@ from core import (
     InputDataError,
     MoleculeParameter,
     Objective,
+    OutcomeConstraint,
     Parameter,
     Q_,
 )
+from core.goals import Outcome, outcomes as goal_outcomes
 
 _HEADER = re.compile(r"^\s*(?P<name>.*?)\s*\[(?P<unit>[^\]]*)\]\s*$")
 MODES = ("discrete", "continuous")
@@ -103,17 +108,22 @@ class RecordedTable:
     Args:
         frame: the raw table (as read by :func:`read_table`).
         parameters: the campaign's parameters.
-        objective: the property optimized; property columns are converted to its unit.
+        objective: the property optimized, or every objective of the campaign (the first is
+            *the* objective); property columns are converted to each outcome's unit.
         fidelity_columns: fidelity name -> property column (the full header, or the name
-            without its ``[unit]``).
+            without its ``[unit]``) when the campaign has one outcome; with several objectives
+            or outcome constraints, fidelity name -> {property -> column}, one per outcome.
         cost_columns: fidelity name -> cost column (optional).
         units: column (header or bare name) -> unit, for headers without ``[unit]``.
         field: dotted config field that errors name (``backtest``).
+        outcome_constraints: the campaign's outcome constraints (their properties need columns too).
 
     Attributes:
         recipes: one row per kept table row; one column per parameter as the optimizer
             reads tables (floats in the parameter's unit, canonical SMILES, choice strings).
-        values: fidelity name -> float column in the objective's unit (NaN: not measured).
+        outcomes: the campaign's outcomes (``core.goals.outcomes``): property, unit, history column.
+        outcome_values: property -> (fidelity name -> float column in the outcome's unit).
+        values: the first objective's ``outcome_values`` (NaN: not measured).
         costs: fidelity name -> float column of recorded costs (only fidelities with a cost column).
         dropped: rows left out because they lie outside the campaign's space.
 
@@ -126,14 +136,19 @@ class RecordedTable:
         self,
         frame: pd.DataFrame,
         parameters: Sequence[Parameter],
-        objective: Objective,
-        fidelity_columns: Mapping[str, str],
+        objective: Objective | Sequence[Objective],
+        fidelity_columns: Mapping[str, str | Mapping[str, str]],
         cost_columns: Mapping[str, str] | None = None,
         units: Mapping[str, str] | None = None,
         field: str = "table",
+        outcome_constraints: Sequence[OutcomeConstraint] = (),
     ):
         self.parameters = tuple(parameters)
-        self.objective = objective
+        objectives = (objective,) if isinstance(objective, Objective) else tuple(objective)
+        self.objectives = objectives
+        self.objective = objectives[0]
+        self.outcome_constraints = tuple(outcome_constraints)
+        self.outcomes: tuple[Outcome, ...] = goal_outcomes(objectives, self.outcome_constraints)
         self.field = field
         units = dict(units or {})
         cost_columns = dict(cost_columns or {})
@@ -183,15 +198,15 @@ class RecordedTable:
                     continue
                 kept &= inside
                 recipe_cols[p.name] = codes
-        self.values = pd.DataFrame(index=range(len(frame)))
-        unit = objective.unit
-        for fid, name in fidelity_columns.items():
-            col = find(name, f"{field}.columns.{fid}", f"property ({fid})")
+        self.outcome_values = {o.property: pd.DataFrame(index=range(len(frame))) for o in self.outcomes}
+        for fid, where, o, name in self._outcome_columns(fidelity_columns, issues):
+            col = find(name, where, f"property ({fid})" if len(self.outcomes) == 1 else f"{o.property} ({fid})")
             if col is None:
                 continue
-            mags = self._numbers(frame[col.header], col, unit, f"{field}.columns.{fid}", issues, allow_missing=True)
+            mags = self._numbers(frame[col.header], col, o.unit, where, issues, allow_missing=True)
             if mags is not None:
-                self.values[fid] = mags
+                self.outcome_values[o.property][fid] = mags
+        self.values = self.outcome_values[self.objective.property]
         self.costs = pd.DataFrame(index=range(len(frame)))
         for fid, name in cost_columns.items():
             if fid not in fidelity_columns:
@@ -201,8 +216,9 @@ class RecordedTable:
             if col is None:
                 continue
             costs = pd.to_numeric(frame[col.header], errors="coerce").to_numpy(dtype=float)
-            measured = fid in self.values and np.isfinite(self.values[fid].to_numpy())
-            bad = np.flatnonzero(measured & ~(np.isfinite(costs) & (costs > 0))) if fid in self.values else []
+            have = all(fid in v for v in self.outcome_values.values())
+            measured = self._measured_in(self.outcome_values, fid) if have else False
+            bad = np.flatnonzero(measured & ~(np.isfinite(costs) & (costs > 0))) if have else []
             if len(bad):
                 i = int(bad[0])
                 issues.append(FieldIssue(f"{field}.cost_columns.{fid}", f"column {col.header!r} row {i + 2}: "
@@ -219,17 +235,64 @@ class RecordedTable:
             raise ConfigError(FieldIssue(field, f"none of the {len(frame)} rows lies inside the campaign's parameter space; "
                                                 "check the bounds and the units of the parameter columns"))
         self.recipes = pd.DataFrame({p.name: recipe_cols[p.name][keep] for p in self.parameters})
-        self.values = self.values.iloc[keep].reset_index(drop=True)
+        self.outcome_values = {k: v.iloc[keep].reset_index(drop=True) for k, v in self.outcome_values.items()}
+        self.values = self.outcome_values[self.objective.property]
         self.costs = self.costs.iloc[keep].reset_index(drop=True)
         self._scaled = self._scale(self.recipes)
 
     @classmethod
     def from_file(cls, path: str | Path, parameters, objective, fidelity_columns, cost_columns=None, units=None,
-                  field: str = "table") -> RecordedTable:
+                  field: str = "table", outcome_constraints: Sequence[OutcomeConstraint] = ()) -> RecordedTable:
         """Read ``path`` with :func:`read_table` and check it (see the class)."""
-        return cls(read_table(path, f"{field}.table"), parameters, objective, fidelity_columns, cost_columns, units, field)
+        return cls(read_table(path, f"{field}.table"), parameters, objective, fidelity_columns, cost_columns, units, field,
+                   outcome_constraints)
 
     # ------------------------------------------------------------------ checking
+    def _outcome_columns(self, fidelity_columns: Mapping[str, object], issues: list[FieldIssue]):
+        """``(fidelity, config field, outcome, column)`` for every outcome column the config names.
+
+        One outcome: ``fidelity = "column"`` (field ``columns.FIDELITY``) or a table naming it.
+        Several: ``fidelity = {property = "column", ...}`` with every outcome (``columns.FIDELITY.PROPERTY``).
+        """
+        field = self.field
+        names = [o.property for o in self.outcomes]
+        example = ", ".join(f'{p} = "column"' for p in names)
+        out = []
+        for fid, spec in fidelity_columns.items():
+            where = f"{field}.columns.{fid}"
+            if isinstance(spec, str):
+                if len(self.outcomes) > 1:
+                    issues.append(FieldIssue(where, f"the campaign has {len(names)} outcomes ({', '.join(names)}): give "
+                                                    f"one column for each, {fid} = {{ {example} }}"))
+                    continue
+                out.append((fid, where, self.outcomes[0], spec))
+                continue
+            if not isinstance(spec, Mapping):
+                issues.append(FieldIssue(where, f'must be "column" or a table {{ {example} }}'))
+                continue
+            for prop in spec:
+                if prop not in names:
+                    issues.append(FieldIssue(f"{where}.{prop}", f"{prop!r} is not an objective or outcome-constraint "
+                                                                f"property of the campaign; they are {names}"))
+            for o in self.outcomes:
+                col = spec.get(o.property)
+                if not isinstance(col, str) or not col:
+                    issues.append(FieldIssue(f"{where}.{o.property}", f"missing: the table column with the {o.property} "
+                                                                      f"values at {fid} ({'objective' if o.objective else 'outcome constraint'}"
+                                                                      f", any unit of {o.unit!r}'s dimension)"))
+                    continue
+                out.append((fid, f"{where}.{o.property}", o, col))
+        return out
+
+    @staticmethod
+    def _measured_in(outcome_values: Mapping[str, pd.DataFrame], fidelity: str) -> np.ndarray:
+        """Which rows have every outcome recorded at ``fidelity``."""
+        ok = None
+        for frame in outcome_values.values():
+            have = np.isfinite(frame[fidelity].to_numpy(dtype=float))
+            ok = have if ok is None else ok & have
+        return ok
+
     def _numbers(self, raw: pd.Series, col: _Column, unit: str, where: str, issues: list[FieldIssue],
                  allow_missing: bool) -> np.ndarray | None:
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
@@ -293,13 +356,28 @@ class RecordedTable:
     def fidelities(self) -> list[str]:
         return list(self.values.columns)
 
+    def measured(self, fidelity: str) -> np.ndarray:
+        """Which rows have a recorded value at ``fidelity`` (every outcome's, with several)."""
+        self._check_fidelity(fidelity)
+        return self._measured_in(self.outcome_values, fidelity)
+
+    def feasible(self, fidelity: str) -> np.ndarray:
+        """Which rows are measured at ``fidelity`` and meet every outcome constraint there."""
+        ok = self.measured(fidelity).copy()
+        for c in self.outcome_constraints:
+            o = next(x for x in self.outcomes if x.property == c.property)
+            v = self.outcome_values[o.property][fidelity].to_numpy(dtype=float)
+            bound = c.bound_in(o.unit)
+            with np.errstate(invalid="ignore"):
+                ok &= (v >= bound) if c.operator == ">=" else (v <= bound)
+        return ok
+
     def candidates(self, fidelities: Sequence[str] | None = None) -> pd.DataFrame:
         """Rows that may be chosen: the parameter columns, ``fidelity`` and ``row`` (index into
-        :attr:`recipes`); one entry per row and fidelity with a recorded value."""
+        :attr:`recipes`); one entry per row and fidelity with a recorded value (of every outcome)."""
         parts = []
         for fid in fidelities if fidelities is not None else self.fidelities:
-            self._check_fidelity(fid)
-            have = np.flatnonzero(np.isfinite(self.values[fid].to_numpy()))
+            have = np.flatnonzero(self.measured(fid))
             part = self.recipes.iloc[have].copy()
             part["fidelity"] = fid
             part["row"] = have
@@ -333,20 +411,43 @@ class RecordedTable:
             raise InputDataError(f"table row {i} has no recorded value at fidelity {fidelity!r}")
         return i, value, self.cost(i, fidelity)
 
+    def lookup_outcomes(self, recipe: Mapping[str, object], fidelity: str) -> tuple[int, dict[str, float], float | None]:
+        """``(row, {property: value in the outcome's unit}, recorded cost or None)`` of a recipe at one fidelity.
+
+        Raises:
+            InputDataError: the recipe is no row of the table, or that row lacks an outcome at ``fidelity``.
+        """
+        self._check_fidelity(fidelity)
+        i = self.row_of(recipe)
+        values = self.outcomes_of(i, fidelity)
+        missing = [p for p, v in values.items() if not math.isfinite(v)]
+        if missing:
+            raise InputDataError(f"table row {i} has no recorded {', '.join(missing)} at fidelity {fidelity!r}")
+        return i, values, self.cost(i, fidelity)
+
+    def outcomes_of(self, row: int, fidelity: str) -> dict[str, float]:
+        """Every outcome's recorded value (NaN: not measured) of ``row`` at ``fidelity``."""
+        self._check_fidelity(fidelity)
+        return {o.property: float(self.outcome_values[o.property][fidelity].iloc[row]) for o in self.outcomes}
+
     def cost(self, row: int, fidelity: str) -> float | None:
         """The recorded cost of ``row`` at ``fidelity``, or None without a cost column."""
         if fidelity in self.costs:
             return float(self.costs[fidelity].iloc[row])
         return None
 
-    def top_threshold(self, fidelity: str, fraction: float) -> float:
+    def top_threshold(self, fidelity: str, fraction: float, rows: np.ndarray | None = None) -> float:
         """The value a result must reach (in the objective's direction) to be in the best ``fraction`` of the
-        recorded values at ``fidelity``: the ``1 - fraction`` quantile when maximizing."""
+        recorded values at ``fidelity``: the ``1 - fraction`` quantile when maximizing. ``rows``: a boolean
+        mask of the rows that count (e.g. :meth:`feasible`), all by default."""
         self._check_fidelity(fidelity)
         v = self.values[fidelity].to_numpy()
+        if rows is not None:
+            v = v[rows]
         v = v[np.isfinite(v)]
         if len(v) == 0:
-            raise InputDataError(f"the table has no recorded value at fidelity {fidelity!r}")
+            raise InputDataError(f"the table has no recorded value at fidelity {fidelity!r}"
+                                 + (" among the rows that count" if rows is not None else ""))
         q = 1.0 - fraction if self.objective.sign > 0 else fraction
         return float(np.quantile(v, q, method="higher" if self.objective.sign > 0 else "lower"))
 
@@ -394,7 +495,7 @@ class RecordedTable:
 
 
 class TableEmulator:
-    """One Gaussian process per fidelity fitted to a :class:`RecordedTable` (continuous backtests).
+    """One Gaussian process per fidelity (and outcome) fitted to a :class:`RecordedTable` (continuous backtests).
 
     The GP (botorch ``SingleTaskGP``: ARD RBF kernel with the default lengthscale prior,
     outcome standardized, fitted noise) takes the table's scaled encoding (continuous
@@ -409,28 +510,38 @@ class TableEmulator:
 
     Attributes:
         r2: fidelity name -> leave-one-out coefficient of determination of the GP (closed
-            form for a GP, with the hyperparameters fitted to every row).
+            form for a GP, with the hyperparameters fitted to every row), for the first objective.
         noise_std: fidelity name -> fitted noise standard deviation, objective's unit.
+        outcome_r2, outcome_noise_std: property -> the same per fidelity, for every outcome
+            (each outcome's GP is fitted to the rows that recorded it, in the outcome's unit).
     """
 
     def __init__(self, table: RecordedTable, fidelities: Sequence[str] | None = None, seed: int = 0):
         self.table = table
-        self._models: dict[str, object] = {}
-        self.r2: dict[str, float] = {}
-        self.noise_std: dict[str, float] = {}
-        for fid in fidelities if fidelities is not None else table.fidelities:
+        self._models: dict[tuple[str, str], object] = {}
+        self.outcome_r2: dict[str, dict[str, float]] = {o.property: {} for o in table.outcomes}
+        self.outcome_noise_std: dict[str, dict[str, float]] = {o.property: {} for o in table.outcomes}
+        fids = list(fidelities if fidelities is not None else table.fidelities)
+        for fid in fids:
             table._check_fidelity(fid)
-            y = table.values[fid].to_numpy(dtype=float)
-            have = np.flatnonzero(np.isfinite(y))
-            if len(have) < 3:
-                raise InputDataError(f"fidelity {fid!r}: {len(have)} recorded values; an emulator needs at least 3")
-            X = table._scaled[have]
-            Y = y[have]
-            model = self._fit(X, Y, seed)
-            self._models[fid] = model
-            scale = float(model.outcome_transform.stdvs.reshape(-1)[0])
-            self.noise_std[fid] = float(model.likelihood.noise.detach().sqrt().reshape(-1)[0]) * scale
-            self.r2[fid] = self._loo_r2(model, Y, scale)
+        # the first objective's fits first, in fidelity order, each seeded alike: a one-outcome table fits as it always did
+        for o in table.outcomes:
+            for fid in fids:
+                y = table.outcome_values[o.property][fid].to_numpy(dtype=float)
+                have = np.flatnonzero(np.isfinite(y))
+                if len(have) < 3:
+                    what = f"fidelity {fid!r}" if len(table.outcomes) == 1 else f"{o.property} at fidelity {fid!r}"
+                    raise InputDataError(f"{what}: {len(have)} recorded values; an emulator needs at least 3")
+                X = table._scaled[have]
+                Y = y[have]
+                model = self._fit(X, Y, seed)
+                self._models[(o.property, fid)] = model
+                scale = float(model.outcome_transform.stdvs.reshape(-1)[0])
+                self.outcome_noise_std[o.property][fid] = float(model.likelihood.noise.detach().sqrt().reshape(-1)[0]) * scale
+                self.outcome_r2[o.property][fid] = self._loo_r2(model, Y, scale)
+        first = table.objective.property
+        self.r2: dict[str, float] = self.outcome_r2[first]
+        self.noise_std: dict[str, float] = self.outcome_noise_std[first]
 
     @staticmethod
     def _fit(X: np.ndarray, Y: np.ndarray, seed: int):
@@ -476,10 +587,20 @@ class TableEmulator:
     def answer(self, recipe: Mapping[str, object], fidelity: str, rng: np.random.Generator | None = None) -> float:
         """The emulated value (objective's unit) of any recipe inside the space at ``fidelity``;
         with ``rng``, plus Gaussian noise of the fitted noise level."""
-        if fidelity not in self._models:
-            raise InputDataError(f"no emulator for fidelity {fidelity!r}; emulated: {sorted(self._models)}")
+        return self.answer_outcomes(recipe, fidelity, rng, only_first=True)[self.table.objective.property]
+
+    def answer_outcomes(self, recipe: Mapping[str, object], fidelity: str, rng: np.random.Generator | None = None,
+                        only_first: bool = False) -> dict[str, float]:
+        """Every outcome's emulated value (property -> value in its unit) at ``fidelity``; with ``rng``, each
+        plus Gaussian noise of its fitted noise level (drawn in the outcomes' order)."""
+        fitted = sorted({fid for _, fid in self._models})
+        if fidelity not in fitted:
+            raise InputDataError(f"no emulator for fidelity {fidelity!r}; emulated: {fitted}")
         x = self.table._scale_recipe(recipe)
-        value = float(self._mean(self._models[fidelity], x[None, :])[0])
-        if rng is not None:
-            value += float(rng.normal(0.0, self.noise_std[fidelity]))
-        return value
+        out = {}
+        for o in self.table.outcomes[:1] if only_first else self.table.outcomes:
+            value = float(self._mean(self._models[(o.property, fidelity)], x[None, :])[0])
+            if rng is not None:
+                value += float(rng.normal(0.0, self.outcome_noise_std[o.property][fidelity]))
+            out[o.property] = value
+        return out

@@ -18,7 +18,8 @@ import pandas as pd
 import pint
 
 from controller.config.campaign import CampaignConfig, config_from_dict
-from controller.records.history import history_frame, objective_value
+from controller.analysis.goals import goal_outcomes, multi_goal
+from controller.records.history import history_frame, objective_value, property_value
 from controller.records.samples import Sample, to_jsonable
 from controller.loop.strategy import build_strategy
 from controller.records.opening import open_store
@@ -96,7 +97,24 @@ def explain_sample(config: CampaignConfig, samples: list[Sample], sample: Sample
         out["text"].append(f"Measured {out['measured']:.4g} {config.objective.unit}: "
                            f"{err:+.3g} {config.objective.unit} from the prediction"
                            + (f" ({err / std:+.2g} sigma)." if std > 0 else "."))
+    predicted = (sample.suggestion or {}).get("predicted_outcomes") or {}
+    if predicted:  # several objectives / outcome constraints: every modelled outcome, predicted and measured
+        out["outcomes"] = []
+        for o in goal_outcomes(config):
+            p = predicted.get(o.property) or {}
+            value = property_value(sample, o.property, o.unit)
+            entry = {"property": o.property, "unit": o.unit, "mean": p.get("mean"), "std": p.get("std"),
+                     "target_mean": p.get("target_mean"), "target_std": p.get("target_std"),
+                     "measured": value if math.isfinite(value) else None}
+            out["outcomes"].append(entry)
+        out["text"].append("Every outcome there (predicted at " + str(sample.fidelity) + " +/- 1 sigma; measured): " + "; ".join(
+            f"{e['property']} {_num(e['mean'])} +/- {_num(e['std'])} {e['unit']}"
+            + (f", measured {_num(e['measured'])}" if e["measured"] is not None else "") for e in out["outcomes"]) + ".")
     return out
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
 
 
 def _suggestion_row(config: CampaignConfig, s: Sample) -> dict[str, Any]:
@@ -132,6 +150,10 @@ def explain_campaign(
         A JSON-able dict: ``campaign``, ``model``, ``importance`` (``parameters``,
         ``features``, ``columns``, ``sobol``), ``fidelity_correlation``, ``structure``,
         ``suggestions`` (one compact row per sample) and, with ``sample_id``, ``suggestion``.
+        With several objectives or outcome constraints also ``outcomes``: the same model,
+        importance and fidelity correlations for each objective and constrained property, from
+        the strategy's own GP of that outcome (the top-level ones are the first objective's);
+        ``campaign`` then lists ``objectives`` and ``outcome_constraints``.
 
     Raises:
         StoreError: unknown campaign or sample, or a sample of another campaign.
@@ -180,6 +202,9 @@ def explain_campaign(
             "fidelities": [{"name": f.name, "cost": f.cost, "value": f.value, "samples": int(counts.get(f.name, 0))}
                            for f in config.fidelities],
             "samples": len(samples), "spent": spent, "budget": config.budget,
+            **({"objectives": [{"property": o.property, "unit": o.unit, "direction": o.direction}
+                               for o in config.objectives],
+                "outcome_constraints": [c.text for c in config.outcome_constraints]} if multi_goal(config) else {}),
         },
         **result,
         "suggestions": [_suggestion_row(config, s) for s in samples],

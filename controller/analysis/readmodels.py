@@ -13,9 +13,10 @@ import math
 import os
 from typing import Any
 
+from controller.analysis import goals as goal_model
 from controller.config.campaign import CampaignConfig, config_from_dict
 from controller.config.control import MIN_TOKEN_CHARS
-from controller.records.history import objective_value
+from controller.records.history import meets_outcome_constraints, objective_value
 from controller.records.operators import has_operators
 from controller.records.samples import OPEN_STATUSES, Sample, to_jsonable
 from controller.records.store import RecordStore
@@ -90,8 +91,7 @@ def summary(store: RecordStore, name: str) -> dict[str, Any]:
         "control_enabled": has_operators(store) or control_token(config) is not None,
         "auth": "operators" if has_operators(store) else "token",
     }
-    recommendations = [e for e in store.events(name) if e["kind"] == "recommendation"]
-    out["recommendation"] = recommendations[-1]["payload"] if recommendations else None
+    out["recommendation"] = last_recommendation(store, name)
     if config is not None:
         target = config.target.name
         values = [objective_value(config, s) for s in samples if s.fidelity == target]
@@ -108,8 +108,22 @@ def summary(store: RecordStore, name: str) -> dict[str, Any]:
             "best_at_target": _better(config)(values) if values else None,
             "target": target,
         })
+        if goal_model.multi_goal(config):  # several objectives / outcome constraints: the views show a front
+            units = {o.property: o.unit for o in goal_model.goal_outcomes(config)}
+            out["goals"] = {
+                "objectives": [{"property": o.property, "unit": o.unit, "direction": o.direction,
+                                "threshold": o.threshold} for o in config.objectives],
+                "constraints": [{"text": c.text, "property": c.property, "unit": units[c.property]}
+                                for c in config.outcome_constraints],
+            }
     out["awaiting"] = [approval_card(s) for s in samples if s.status == "awaiting_approval"]
     return out
+
+
+def last_recommendation(store: RecordStore, name: str) -> dict[str, Any] | None:
+    """The payload of the campaign's last ``recommendation`` event (``recommendation``, ``ground_truth``), or None."""
+    recommendations = [e for e in store.events(name) if e["kind"] == "recommendation"]
+    return recommendations[-1]["payload"] if recommendations else None
 
 
 def molecule_labels(config: CampaignConfig | None) -> dict[str, str]:
@@ -149,7 +163,9 @@ def sample_rows(store: RecordStore, name: str, fidelity: str | None = None, stat
     """The sample table: one flat row per sample (recipe values with their units)."""
     config = campaign_config(store, name)
     rows = []
-    for s in store.samples(name, include_running=True):
+    samples = store.samples(name, include_running=True)
+    goals = goal_model.sample_goals(config, samples) if goal_model.multi_goal(config) else {}
+    for s in samples:
         if fidelity and s.fidelity != fidelity or status and s.status != status:
             continue
         sug = s.suggestion or {}
@@ -161,6 +177,10 @@ def sample_rows(store: RecordStore, name: str, fidelity: str | None = None, stat
             "created": s.created, "completed": s.completed, "error": s.error,
             "approval": sug.get("approval"), "fault": s.fault,
         })
+        g = goals.get(s.id)
+        if g is not None:  # every objective and constrained property, and where the sample stands
+            rows[-1].update({"outcomes": {k: _finite(v) for k, v in g.values.items()}, "met": g.met,
+                             "violated": list(g.violated), "on_front": g.on_front})
     return rows
 
 
@@ -195,14 +215,26 @@ def progress_series(store: RecordStore, name: str) -> dict[str, Any]:
         value = objective_value(config, s)
         if not math.isfinite(value):
             continue
-        best[s.fidelity] = value if s.fidelity not in best else better(best[s.fidelity], value)
-        series.setdefault(s.fidelity, []).append({"cost": cumulative, "best": best[s.fidelity], "sample": s.id})
+        if meets_outcome_constraints(config, s):  # a sample that broke an outcome constraint is never the best
+            best[s.fidelity] = value if s.fidelity not in best else better(best[s.fidelity], value)
+        if s.fidelity in best:
+            series.setdefault(s.fidelity, []).append({"cost": cumulative, "best": best[s.fidelity], "sample": s.id})
         mean = _finite((s.suggestion or {}).get("predicted_mean"))
         if mean is not None:
             predicted.append({"sample": s.id, "fidelity": s.fidelity, "predicted": mean, "measured": value,
                               "std": _finite((s.suggestion or {}).get("predicted_std"))})
     return {"best": series, "predicted": predicted, "unit": config.objective.unit,
             "property": config.objective.property, "target": config.target.name}
+
+
+def goal_series(store: RecordStore, name: str) -> dict[str, Any] | None:
+    """The campaign's goals (:func:`controller.analysis.goals.goals_view`): measured and predicted Pareto
+    front at the target, hypervolume vs cumulative cost per fidelity, constraint violations. None for a
+    campaign with one objective and no outcome constraints."""
+    config = campaign_config(store, name)
+    if not goal_model.multi_goal(config):
+        return None
+    return goal_model.goals_view(config, store.samples(name), last_recommendation(store, name))
 
 
 def device_states(store: RecordStore, name: str) -> dict[str, Any]:

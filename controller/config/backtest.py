@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 from core import (
     ConfigError,
     FieldIssue,
     Fidelity,
     Objective,
+    OutcomeConstraint,
     Parameter,
 )
 from core.units import parse_unit
@@ -24,7 +26,8 @@ class BacktestSettings:
         table: path of the CSV / Parquet file (relative paths are taken from the campaign file's folder).
         mode: ``discrete`` (the rows are the candidates) or ``continuous`` (a GP fitted to the
             table answers any recipe).
-        columns: fidelity name -> property column of the table.
+        columns: fidelity name -> property column of the table; with several objectives or
+            outcome constraints, fidelity name -> {property -> column}, one per outcome.
         cost_columns: fidelity name -> column of recorded costs (the fidelity's cost otherwise).
         units: column -> unit, for headers without ``[unit]``.
         noise: continuous mode: add Gaussian noise of the emulator's fitted noise level.
@@ -33,7 +36,7 @@ class BacktestSettings:
 
     table: str
     mode: str = "discrete"
-    columns: dict[str, str] = field(default_factory=dict, hash=False)
+    columns: dict[str, str | dict[str, str]] = field(default_factory=dict, hash=False)
     cost_columns: dict[str, str] = field(default_factory=dict, hash=False)
     units: dict[str, str] = field(default_factory=dict, hash=False)
     noise: bool = False
@@ -68,8 +71,17 @@ def parse_backtest(raw: Any, fidelities: list[Fidelity] | None, source: str | No
 
     def column_table(key: str, required: bool) -> dict[str, str]:
         value = raw.get(key, {})
-        if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
-            issues.append(FieldIssue(f"backtest.{key}", "must be a table of fidelity = \"column name\""))
+        # columns: per fidelity one column, or (several outcomes) a table of property = "column"
+        nested = key == "columns"
+
+        def fits(v: Any) -> bool:
+            if isinstance(v, str) and v:
+                return True
+            return nested and isinstance(v, dict) and bool(v) and all(isinstance(c, str) and c for c in v.values())
+
+        if not isinstance(value, dict) or not all(fits(v) for v in value.values()):
+            hint = " or fidelity = { property = \"column name\", ... }" if nested else ""
+            issues.append(FieldIssue(f"backtest.{key}", f"must be a table of fidelity = \"column name\"{hint}"))
             return {}
         if fidelities is not None:
             issues.extend(FieldIssue(f"backtest.{key}.{k}", f"unknown fidelity {k!r}; allowed: {names}") for k in value if k not in names)
@@ -103,9 +115,12 @@ def parse_backtest(raw: Any, fidelities: list[Fidelity] | None, source: str | No
     return BacktestSettings(table=str(path), mode=mode, columns=columns, cost_columns=cost_columns,
                             units=dict(units), noise=noise, methods=tuple(dict.fromkeys(methods)))
 
-def check_backtest_table(backtest: BacktestSettings, parameters: list[Parameter], objective: Objective) -> None:
-    """Read the recorded table and check its columns and units against the campaign (every problem at once)."""
+def check_backtest_table(backtest: BacktestSettings, parameters: list[Parameter],
+                         objective: Objective | Sequence[Objective],
+                         outcome_constraints: Sequence[OutcomeConstraint] = ()) -> None:
+    """Read the recorded table and check its columns and units against the campaign (every problem at once):
+    one column per fidelity and outcome (each objective, each property an outcome constraint names)."""
     from simulators.table import RecordedTable
 
     RecordedTable.from_file(backtest.table, parameters, objective, backtest.columns, backtest.cost_columns,
-                            backtest.units, field="backtest")
+                            backtest.units, field="backtest", outcome_constraints=outcome_constraints)

@@ -237,7 +237,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
         if system == GENERIC:
             issues.append(FieldIssue("system", f"\"{GENERIC}\" campaigns run only against a recorded table: add a [backtest] table"))
     if backtest is not None and parameters and objective is not None and fidelities:
-        collect(check_backtest_table, backtest, parameters, objective)
+        collect(check_backtest_table, backtest, parameters, goals.objectives, goals.outcome_constraints)
     control = collect(parse_control, raw.get("control", {}), fidelities, devices)
 
     # (with broken constraints the reachable corners are unknown: the constraints' issues are reported)
@@ -246,7 +246,11 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> Campaign
                 constraints)
     if fidelities and devices is not None:
         issues += station_issues(fidelities, devices, material.robot if material is not None else None)
-    if optimizer is not None and parameters and objective is not None:
+    if optimizer is not None and goals is not None and optimizer.physics != "none" and (
+            len(goals.objectives) > 1 or goals.outcome_constraints):
+        issues.append(FieldIssue("optimizer.physics", f"{optimizer.physics!r} supports one objective without "
+                                                      "outcome_constraints; use physics = \"none\" with several goals"))
+    elif optimizer is not None and parameters and objective is not None:
         collect(check_physics, optimizer, parameters, objective)
     if fidelities and budget and budget < min(f.cost for f in fidelities):
         issues.append(

@@ -33,12 +33,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core import ConfigError, FieldIssue, Objective, OutcomeConstraint, parse_outcome_constraint, parse_quantity
+from controller.config.names import identifier_issue
+from core import (
+    ConfigError,
+    FieldIssue,
+    Objective,
+    OutcomeConstraint,
+    parse_outcome_constraint,
+    parse_quantity,
+)
 from core.goals import check_threshold, converted_range
 from core.system import MaterialSystem
 from core.units import Q_, parse_unit
-
-from controller.config.names import identifier_issue
 
 OBJECTIVE_FIELDS = ("property", "unit", "direction", "threshold")
 EXAMPLE = 'property = "glass_transition_temperature", unit = "degC", direction = "maximize"'

@@ -10,7 +10,6 @@ from core import (
     FieldIssue,
     Fidelity,
     MoleculeParameter,
-    Objective,
     Parameter,
     parse_quantity,
 )

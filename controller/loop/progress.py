@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controller.config.campaign import CampaignConfig
-from controller.records.history import objective_value
+from controller.records.history import meets_outcome_constraints, objective_value
 from controller.records.samples import Sample
 
 
@@ -85,7 +85,8 @@ class ProgressView:
         self._progress.update(self._task, completed=min(spent, cfg.budget))
 
     def best(self, samples: list[Sample]) -> float | None:
-        values = [objective_value(self.config, s) for s in samples if s.fidelity == self.config.target.name]
+        values = [objective_value(self.config, s) for s in samples if s.fidelity == self.config.target.name
+                  and meets_outcome_constraints(self.config, s)]  # a film that cracks is not the best one
         values = [v for v in values if math.isfinite(v)]
         if not values:
             return None

@@ -47,6 +47,16 @@ def objective_value(config: Any, sample: Sample) -> float:
     return property_value(sample, config.objective.property, config.objective.unit)
 
 
+def meets_outcome_constraints(config: Any, sample: Sample) -> bool:
+    """Whether a sample's measured properties meet every outcome constraint of ``config`` (a sample
+    missing a constrained property does not)."""
+    for c in getattr(config, "outcome_constraints", ()):
+        value = property_value(sample, c.property, c.unit)
+        if not math.isfinite(value) or not c.holds(value, c.unit):
+            return False
+    return True
+
+
 def extra_outcomes(config: Any) -> tuple[Outcome, ...]:
     """The outcomes past the first objective (other objectives, constrained properties): their history columns."""
     objectives = tuple(getattr(config, "objectives", ()) or (config.objective,))

@@ -21,10 +21,13 @@ from rich.table import Table
 from rich.text import Text
 
 from controller.records.samples import OPEN_STATUSES
+from controller.ui.console import recommended_front_lines
 from controller.ui.stream import StreamSettings, subscribe_events
 
 #: How many of the latest samples the view lists.
 RECENT = 10
+#: How many points of a recommended Pareto set the view lists.
+FRONT_LINES = 5
 
 
 @dataclass
@@ -282,7 +285,9 @@ def render(state: MonitorState, recent: int = RECENT):
 
     parts: list[Any] = [Group(*lines), samples, spent]
     rec = state.recommendation
-    if rec:
+    if rec and rec.get("front"):  # several objectives / outcome constraints: a few lines of the Pareto set
+        parts.append(Text("\n".join(recommended_front_lines(rec, limit=FRONT_LINES))))
+    elif rec:
         parts.append(Text(f"recommendation at {rec.get('fidelity')}: {_num(rec.get('mean'))} "
                           f"+/- {_num(rec.get('std'))} {rec.get('unit', '')} ({rec.get('property', '')})"))
     return Panel(Group(*parts), title="sdl monitor", border_style="blue")

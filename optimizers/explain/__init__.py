@@ -29,8 +29,9 @@ itself, except the secondary structure -> property GP of
   acquisition value and cost of every fidelity considered.
 
 The front door (``_report``): :func:`explain_history` explains the strategy's model of a
-campaign history (:func:`model_for`, :func:`explain_model`). All outputs are JSON-able
-dicts (floats, strings, lists; NaN becomes None).
+campaign history (:func:`model_for`, :func:`explain_model`); with several objectives or
+outcome constraints, each outcome's own GP (:func:`outcome_models`), one entry per outcome.
+All outputs are JSON-able dicts (floats, strings, lists; NaN becomes None).
 """
 
 from optimizers.explain._correlation import CORRELATION_POINTS, fidelity_correlations
@@ -54,6 +55,7 @@ from optimizers.explain._report import (
     explain_history,
     explain_model,
     model_for,
+    outcome_models,
     structure_by_fidelity,
 )
 from optimizers.explain._sobol import (
@@ -82,6 +84,7 @@ __all__ = [
     "gp_layout",
     "lengthscale_map",
     "model_for",
+    "outcome_models",
     "parameter_importance",
     "posterior_mean",
     "sobol_indices",

@@ -42,6 +42,31 @@ def model_for(space: SearchSpace, strategy: Any, history: pd.DataFrame) -> tuple
     return fm, "explanation"
 
 
+def outcome_models(space: SearchSpace, strategy: Any, history: pd.DataFrame) -> tuple[list[FittedModel | None], str]:
+    """Several objectives / outcome constraints: one fitted model per ``space.outcomes`` entry.
+
+    The strategy's own per-outcome GPs (``fitted_goals``, the models its acquisition uses), or for
+    model-free strategies one explanation GP per outcome on the rows that measured every outcome.
+
+    Returns:
+        ``(models, source)``: one entry per outcome (all None with fewer than 2 such rows);
+        ``source`` is ``"strategy"`` or ``"explanation"``.
+    """
+    history = space.validate(history, kind="history")
+    m = len(space.outcomes)
+    fitted = getattr(strategy, "fitted_goals", None)
+    if callable(fitted):
+        fg = fitted(history)
+        return (list(fg.fits) if fg is not None else [None] * m), "strategy"
+    X, Y = space.training_outcomes(history)
+    if X.shape[0] < 2:
+        return [None] * m, "explanation"
+    torch.manual_seed(int(getattr(strategy, "seed", 0)))
+    if len(space.fidelities) == 1:
+        return [fit_model(X[:, :-1], Y[:, k : k + 1], fidelity_column=None) for k in range(m)], "explanation"
+    return [fit_model(X, Y[:, k : k + 1], fidelity_column=space.dim) for k in range(m)], "explanation"
+
+
 def explain_model(
     space: SearchSpace,
     fm: FittedModel,
@@ -90,17 +115,36 @@ def explain_history(
     Returns:
         ``{"model_source", "model", "importance", "fidelity_correlation", "structure"}``;
         ``model`` is None (and the analyses empty) with fewer than 2 completed observations.
+        With several objectives or outcome constraints (``space.multi_goal``) also ``outcomes``:
+        one entry per ``space.outcomes`` (``property``, ``unit``, ``column``, ``objective``,
+        ``direction`` and that outcome's ``model``, ``importance``, ``fidelity_correlation``),
+        each from the strategy's own GP of that outcome; the top-level ``model``, ``importance``
+        and ``fidelity_correlation`` are then the first objective's entry.
     """
     threads = torch.get_num_threads()
     # Small matrices: extra BLAS threads only fight other processes for the cores (an
     # order of magnitude slower on a busy 2-core machine).
     torch.set_num_threads(1)
     try:
-        fm, source = model_for(space, strategy, history)
-        out: dict[str, Any] = {"model_source": source, "model": None, "importance": None,
+        out: dict[str, Any] = {"model_source": None, "model": None, "importance": None,
                                "fidelity_correlation": [], "structure": None}
-        if fm is not None:
-            out.update(explain_model(space, fm, seed=seed, n_sobol=n_sobol, n_correlation=n_correlation))
+        if space.multi_goal:
+            models, out["model_source"] = outcome_models(space, strategy, history)
+            out["outcomes"] = []
+            for o, fm in zip(space.outcomes, models):
+                entry: dict[str, Any] = {"property": o.property, "unit": o.unit, "column": o.column,
+                                         "objective": o.objective,
+                                         "direction": ("maximize" if o.sign > 0 else "minimize") if o.objective else None,
+                                         "model": None, "importance": None, "fidelity_correlation": []}
+                if fm is not None:
+                    entry.update(explain_model(space, fm, seed=seed, n_sobol=n_sobol, n_correlation=n_correlation))
+                out["outcomes"].append(entry)
+            first = out["outcomes"][0]
+            out.update({k: first[k] for k in ("model", "importance", "fidelity_correlation")})
+        else:
+            fm, out["model_source"] = model_for(space, strategy, history)
+            if fm is not None:
+                out.update(explain_model(space, fm, seed=seed, n_sobol=n_sobol, n_correlation=n_correlation))
         if out["importance"] and out["importance"]["features"]:
             out["structure"] = {"source": "model inputs", "features": out["importance"]["features"]}
         elif structure is not None and len(structure):

@@ -10,12 +10,13 @@ from controller.ui.cli import main
 from controller.records.store import RecordStore
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml"
+TWO_OBJECTIVES = Path(__file__).resolve().parents[2] / "configs" / "thermoset_two_objectives.toml"
 
 
-def edit(old: str, new: str):
+def edit(old: str, new: str, count: int = -1):
     def apply(text: str) -> str:
         assert old in text, f"the default config no longer contains {old!r}"
-        return text.replace(old, new)
+        return text.replace(old, new, count)
     return apply
 
 
@@ -59,15 +60,49 @@ CASES = [
     ("script-in-label", edit('tgap = "C1OC1CN', '"<b>tgap</b>" = "C1OC1CN'), "parameters.additive.choices"),
 ]
 
+# Several objectives and outcome constraints (configs/thermoset_two_objectives.toml).
+GOAL_CASES = [
+    ("unknown-objective-property", edit('property = "fracture_toughness"', 'property = "hardness"'),
+     "objectives[1].property"),
+    ("objective-unit-of-wrong-dimension", edit('unit = "MPa*m**0.5"', 'unit = "kg"'), "objectives[1].unit"),
+    ("threshold-of-wrong-dimension", edit('threshold = "100 degC"', 'threshold = "100 kg"'), "objectives[0].threshold"),
+    ("threshold-outside-physical-range", edit('threshold = "0.6 MPa*m**0.5"', 'threshold = "-3 MPa*m**0.5"'),
+     "objectives[1].threshold"),
+    ("threshold-below-absolute-zero", edit('threshold = "100 degC"', 'threshold = "-300 degC"'), "objectives[0].threshold"),
+    ("objective-twice", edit('property = "fracture_toughness"\nunit = "MPa*m**0.5"\ndirection = "maximize"\n'
+                             'threshold = "0.6 MPa*m**0.5"',
+                             'property = "glass_transition_temperature"\nunit = "degC"\ndirection = "minimize"'),
+     "objectives[1].property"),
+    ("objective-and-objectives", edit("[[objectives]]", '[objective]\nproperty = "glass_transition_temperature"\n\n'
+                                                      "[[objectives]]", count=1), "objectives"),
+    ("unknown-outcome-constraint-property", edit('"fracture_toughness >= 0.8 MPa*m**0.5"', '"hardness >= 0.8 MPa"'),
+     "outcome_constraints[0]"),
+    ("outcome-constraint-of-wrong-dimension", edit('"fracture_toughness >= 0.8 MPa*m**0.5"', '"fracture_toughness >= 0.8 degC"'),
+     "outcome_constraints[0]"),
+    ("outcome-constraint-outside-physical-range", edit('"fracture_toughness >= 0.8 MPa*m**0.5"',
+                                                       '"fracture_toughness >= 80 MPa*m**0.5"'), "outcome_constraints[0]"),
+    ("outcome-constraint-syntax", edit('"fracture_toughness >= 0.8 MPa*m**0.5"', '"fracture_toughness > 0.8 MPa*m**0.5"'),
+     "outcome_constraints[0]"),
+    ("infeasible-linear-constraints", edit('linear_constraints = ["mixing_time + cure_time <= 5 h"]',
+                                           'linear_constraints = ["mixing_time + cure_time <= 20 min"]'),
+     "linear_constraints[0]"),
+    ("physics-with-several-objectives", edit("[optimizer]", '[optimizer]\nphysics = "prior_mean"'), "optimizer.physics"),
+    ("linear-constraint-of-wrong-dimension", edit('linear_constraints = ["mixing_time + cure_time <= 5 h"]',
+                                                  'linear_constraints = ["mixing_time + cure_time <= 5 degC"]'),
+     "linear_constraints[0]"),
+]
+CASES += [(name, change, words, TWO_OBJECTIVES) for name, change, words in GOAL_CASES]
+CASES = [c if len(c) == 4 else (*c, DEFAULT) for c in CASES]
+
 
 def digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("change, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_campaign_file(tmp_path, capsys, change, words):
+@pytest.mark.parametrize("change, words, base", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_campaign_file(tmp_path, capsys, change, words, base):
     config = tmp_path / "campaign.toml"
-    config.write_text(change(DEFAULT.read_text()))
+    config.write_text(change(base.read_text()))
     store = tmp_path / "store" / "records.sqlite"
     before = digest(tmp_path)
     assert main(["run", str(config), "--store", str(store)]) == 2

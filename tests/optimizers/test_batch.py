@@ -10,7 +10,7 @@ from botorch.acquisition import FixedFeatureAcquisitionFunction, LogExpectedImpr
 from optimizers import make_strategy
 from optimizers.acquisition import information_per_cost
 from optimizers.batch import BelieverPool
-from optimizers.bench_problems import hartmann
+from optimizers.bench_problems import hartmann, misleading
 
 
 def fitted_strategy(n: int = 60, seed: int = 3):
@@ -90,3 +90,28 @@ def test_one_at_a_time_requests_make_a_batch_without_repeats():
     (first, *rest) = make_strategy("multi_fidelity", space, seed=0, initial_design={}).recommend(history, q=4)
     assert "space-filling pool" not in first.reason and all("space-filling pool" in s.reason for s in rest)
     assert len(set(rows)) == len(rows), "a batch suggested the same experiment twice"
+
+
+def test_a_pool_point_running_at_every_allowed_fidelity_gives_way_to_the_next_best():
+    """Only the cheap fidelity allowed (the target's worker busy), twenty requests from one fit, on a
+    problem whose cheap fidelity says little about the target: the pool's best point, once running at
+    the cheap fidelity, stays the best at the target, and is passed over for the next one instead of
+    falling back to the full search (which took seconds per request and starved a 32-worker cluster)."""
+    problem = misleading()
+    space = problem.space
+    strategy = make_strategy("multi_fidelity", space, seed=0, initial_design={})
+    U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=1).draw(24, dtype=torch.double)
+    history = pd.DataFrame([{**{k: float(q.magnitude) for k, q in r.items()}, "fidelity": f,
+                             "objective": problem.evaluate(r, f), "status": "completed"}
+                            for r, f in zip(space.decode(space.from_unit(U)), ["low", "low", "target"] * 8)])
+    pending = history.iloc[:0].drop(columns=["objective", "status"])
+    reasons, rows = [], []
+    for _ in range(20):
+        (s,) = strategy.recommend(history, pending=pending, q=1, allowed_fidelities=["low"])
+        assert s.fidelity == "low"
+        reasons.append(s.reason)
+        row = {k: float(q.magnitude) for k, q in s.recipe.items()} | {"fidelity": s.fidelity}
+        rows.append(tuple(sorted(row.items())))
+        pending = pd.concat([pending, pd.DataFrame([row])], ignore_index=True)
+    assert all("space-filling pool" in r for r in reasons[2:]), [r for r in reasons[2:] if "pool" not in r]
+    assert len(set(rows)) == len(rows)

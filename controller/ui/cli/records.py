@@ -39,12 +39,25 @@ def register(sub) -> None:
 
 
 def cmd_samples(args) -> int:
+    from controller.analysis import goals
+    from controller.config.campaign import config_from_dict
     from controller.ui.console import print_samples, warn_if_broken
 
     store = open_store(args.store)
-    store.campaign(args.campaign)  # raises with the known names if absent
+    campaign = store.campaign(args.campaign)  # raises with the known names if absent
     warn_if_broken(store, args.campaign, "samples")
-    print_samples(store, args.campaign)
+    raw = json.loads(campaign["config_json"])
+    config = None
+    if goals.raw_multi_goal(raw):  # validating settings loads the system: only when the goals need them
+        try:
+            config = config_from_dict(raw)
+        except SDLError:
+            config = None  # still list the samples, without the goals' columns
+    marks = view = None
+    if goals.multi_goal(config):  # several objectives / outcome constraints: constraints and the front too
+        marks = goals.sample_goals(config, store.samples(args.campaign, include_running=True))
+        view = goals.goals_view(config, store.samples(args.campaign))
+    print_samples(store, args.campaign, goals=marks, view=view)
     return 0
 
 
@@ -66,6 +79,9 @@ def cmd_history(args) -> int:
 
 
 def cmd_export(args) -> int:
+    import pandas as pd
+
+    from controller.analysis import goals
     from controller.config.campaign import config_from_dict
     from controller.records.history import sample_table
     from controller.ui.console import warn_if_broken
@@ -82,7 +98,13 @@ def cmd_export(args) -> int:
             config = config_from_dict(json.loads(campaign["config_json"]))
         except SDLError:
             config = None  # still export, with the stored units
-        table = sample_table(config, store.samples(args.campaign))
+        samples = store.samples(args.campaign)
+        table = sample_table(config, samples)
+        goal_columns = goals.goal_columns(config, samples) if config is not None else {}
+        if goal_columns and len(table):  # several objectives / outcome constraints: where each sample stands
+            extra = pd.DataFrame([goal_columns[i] for i in table["id"]], index=table.index)
+            at = table.columns.get_loc("run_uid")
+            table = pd.concat([table.iloc[:, :at], extra, table.iloc[:, at:]], axis=1)
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         if args.format == "csv":

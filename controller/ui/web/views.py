@@ -41,6 +41,14 @@ def progress(name: str, records: RecordStore = Depends(reader)) -> JSONResponse:
     return JSONResponse(clean(data.progress_series(records, name)))
 
 
+@router.get("/campaigns/{name}/goals")
+def goals(name: str, records: RecordStore = Depends(reader)) -> JSONResponse:
+    """Several objectives / outcome constraints: the measured and predicted front, hypervolume, violations
+    (``null`` for a campaign with one objective and no outcome constraints)."""
+    known_campaign(records, name)
+    return JSONResponse(clean(data.goal_series(records, name)))
+
+
 @router.get("/campaigns/{name}/devices")
 def devices(name: str, records: RecordStore = Depends(reader)) -> JSONResponse:
     known_campaign(records, name)

@@ -193,9 +193,15 @@ async function campaignView(name) {
   const url = `/api/campaigns/${encodeURIComponent(name)}`;
   const summary = await api(url);  // before the page is built: a 401 shows the sign-in
   const statuses = ["awaiting_approval", "running", "completed", "failed", "interrupted", "rejected", "cancelled"];
-  const samplesTable = table(["#", "sample", "fidelity", "status", "objective", "predicted", "cost", "recipe", "completed"], []);
+  const goals = summary.goals;  // several objectives / outcome constraints: a front instead of one best value
+  const samplesTable = table(["#", "sample", "fidelity", "status", ...goalHeads(goals), "predicted", "cost", "recipe", "completed"], []);
   samplesTable.id = "samples";
   const card = (title, ...body) => h("section", {class: "card"}, h("h2", {}, title), body);
+  const goalCards = goals ? [
+    card(`Pareto front at ${summary.target || "the target"}`, h("div", {id: "chart-front"}), h("div", {id: "front"})),
+    card("Hypervolume vs cumulative cost", h("div", {id: "chart-hv"}), h("div", {id: "hv-note", class: "muted"})),
+    goals.constraints.length ? card("Outcome constraints", h("div", {id: "violations"})) : null,
+  ] : [];
   put(view,
     h("div", {id: "head"}),
     h("div", {class: "grid"},
@@ -207,6 +213,7 @@ async function campaignView(name) {
         h("div", {id: "message", class: "message"}),
         h("div", {id: "approvals"})),
       card("Budget by fidelity", h("div", {id: "budget"})),
+      goalCards,
       card("Best so far vs cumulative cost", h("div", {id: "chart-best"})),
       card("Predicted vs measured", h("div", {id: "chart-pred"})),
       card("Device states", h("div", {id: "devices"})),
@@ -214,8 +221,8 @@ async function campaignView(name) {
         h("div", {id: "explain"}))),
     h("section", {class: "card spaced"}, h("h2", {}, "Samples"),
       h("div", {class: "controls"}, "filter: ",
-        h("select", {id: "f-fidelity", on: {change: () => refreshSamples(name)}}, h("option", {value: ""}, "all fidelities")),
-        h("select", {id: "f-status", on: {change: () => refreshSamples(name)}}, h("option", {value: ""}, "all statuses"),
+        h("select", {id: "f-fidelity", on: {change: () => refreshSamples(name, goals)}}, h("option", {value: ""}, "all fidelities")),
+        h("select", {id: "f-status", on: {change: () => refreshSamples(name, goals)}}, h("option", {value: ""}, "all statuses"),
           statuses.map(s => h("option", {}, s)))),
       samplesTable));
   for (const action of ["pause", "resume", "stop"]) {
@@ -242,7 +249,109 @@ async function refreshAll(name, given) {
   if (select && select.options.length === 1) {
     for (const f of summary.fidelities || []) select.add(new Option(f.name, f.name));
   }
-  await Promise.all([refreshSamples(name), refreshCharts(name), refreshDevices(name)]);
+  await Promise.all([refreshSamples(name, summary.goals), refreshCharts(name), refreshDevices(name),
+                     summary.goals ? refreshGoals(name) : null]);
+}
+
+// ---------------------------------------------------------------- several objectives / outcome constraints
+const unitText = u => (u && u !== "dimensionless") ? ` (${u})` : "";
+function goalHeads(goals) {
+  if (!goals) return ["objective"];
+  return [...goals.objectives.map(o => `${o.property}${unitText(o.unit)}`),
+          ...(goals.constraints.length ? ["constraints"] : []), "front"];
+}
+function goalCells(r, goals) {
+  if (!goals) return [cell(fixed(r.objective, 2), "num")];
+  const values = r.outcomes || {};
+  const met = r.violated && r.violated.length ? h("span", {class: "violated"}, "violates ", r.violated.join("; "))
+    : r.met === true ? h("span", {class: "met"}, "met") : "–";
+  return [...goals.objectives.map(o => cell(num(values[o.property], 4), "num")),
+          ...(goals.constraints.length ? [cell(met, "constraint")] : []),
+          cell(r.on_front ? h("b", {class: "on-front"}, "★") : "", "front")];
+}
+
+async function refreshGoals(name) {
+  const g = await api(`/api/campaigns/${encodeURIComponent(name)}/goals`);
+  const box = document.getElementById("chart-front");
+  if (!g || !box) return;
+  const axes = g.outcomes.slice(0, 2);
+  const [ax, ay] = axes;
+  const xOf = (values, i) => ay ? values[ax.property] : i + 1;
+  const yOf = values => ay ? values[ay.property] : values[ax.property];
+  const has = v => v !== null && v !== undefined;
+  const label = (id, values) => `${id}: ` + g.outcomes.map(o => `${o.property} ${num(values[o.property], 4)}`).join(", ");
+  const measured = g.measured.filter(m => has(yOf(m.values)) && (!ay || has(m.values[ax.property])));
+  const point = (m, i) => ({x: xOf(m.values, i), y: yOf(m.values), label: label(m.sample, m.values)});
+  const onFront = new Set(g.front);
+  const front = g.front.map(id => measured.find(m => m.sample === id)).filter(Boolean)
+    .map(m => point(m, measured.indexOf(m))).sort((a, b) => a.x - b.x);
+  const series = [
+    {name: "measured, constraints met", kind: "scatter", color: "#2456c7",
+     points: measured.map((m, i) => [m, i]).filter(([m]) => m.feasible && !onFront.has(m.sample)).map(([m, i]) => point(m, i))},
+    {name: "measured, a constraint broken", kind: "scatter", color: "#b42318", hollow: true,
+     points: measured.map((m, i) => [m, i]).filter(([m]) => !m.feasible).map(([m, i]) => point(m, i))},
+    {name: "measured front", kind: "line", color: "#15803d", points: front},
+  ];
+  if (g.predicted && ay) series.push({name: "predicted front (±1σ)", kind: "scatter", color: "#d97706", r: 4,
+    points: g.predicted.filter(p => has(p.means[ax.property]) && has(p.means[ay.property])).map((p, i) => ({
+      x: p.means[ax.property], y: p.means[ay.property], xerr: p.stds[ax.property] || 0, yerr: p.stds[ay.property] || 0,
+      label: `predicted ${i + 1}: ` + g.outcomes.map(o => `${o.property} ${num(p.means[o.property], 4)} ± ${num(p.stds[o.property], 2)}`).join(", ")
+        + (has(p.feasible) ? `; P(constraints hold) ${num(p.feasible, 2)}` : "")}))});
+  const guides = [];
+  for (const c of g.constraints) {
+    if (ay && c.property === ay.property) guides.push({axis: "y", at: c.bound, label: c.text});
+    else if (c.property === ax.property) guides.push({axis: ay ? "x" : "y", at: c.bound, label: c.text});
+  }
+  drawChart(box, series, {xLabel: ay ? `${ax.property}${unitText(ax.unit)}` : "sample (target fidelity)",
+    yLabel: `${(ay || ax).property}${unitText((ay || ax).unit)}`, guides, title: "Pareto front",
+    empty: `No completed sample at ${g.target} yet.`});
+  renderFrontTables(g);
+  const headline = document.getElementById("best");
+  if (headline) put(headline, `${g.front.length} sample(s), hypervolume ${num(g.hypervolume_at_target, 4)}`);
+  const fidelities = Object.keys(g.hypervolume || {});
+  drawChart(document.getElementById("chart-hv"), fidelities.map(fid => ({
+    name: fid + (fid === g.target ? " (target)" : ""), kind: "step",
+    points: g.hypervolume[fid].map(q => ({x: q.cost, y: q.hypervolume, label: `${q.sample}: hypervolume ${num(q.hypervolume, 4)}`}))})),
+    {xLabel: "cumulative cost (cost units)", yLabel: "hypervolume", xFromZero: true, title: "hypervolume",
+     empty: "No sample has met the constraints with every objective measured yet."});
+  const ref = g.objectives.map(o => `${o.property} ${num(g.reference[o.property], 4)} ${o.unit === "dimensionless" ? "" : o.unit}`.trim());
+  put(document.getElementById("hv-note"), `Hypervolume of each fidelity's feasible samples above the reference point `,
+    h("b", {}, ref.join(", ")), ` (from ${g.reference_source}, fixed for this plot). At ${g.target}: `,
+    h("b", {id: "hv-target"}, num(g.hypervolume_at_target, 4)),
+    g.truth && has(g.truth.hypervolume) ? [`; the recommended set's hidden-truth hypervolume (dry run): `,
+      h("b", {id: "hv-truth"}, num(g.truth.hypervolume, 4))] : null, ".");
+  const vbox = document.getElementById("violations");
+  if (vbox) {
+    const rows = g.violations.slice().reverse().map(v => row(h("a", {href: `#/s/${encodeURIComponent(v.sample)}`}, v.sample),
+      v.fidelity, v.violated.join("; "), g.constraints.map(c => `${c.property} ${num(v.values[c.property], 4)}`).join(", ")));
+    put(vbox, h("div", {class: "muted"}, g.constraints.map(c => c.text).join("; "), `: ${g.violations.length} sample(s) broke one.`),
+      rows.length ? table(["sample", "fidelity", "broke", "measured"], rows) : null);
+  }
+}
+
+function renderFrontTables(g) {
+  const box = document.getElementById("front");
+  if (!box) return;
+  const byId = Object.fromEntries(g.measured.map(m => [m.sample, m]));
+  const objHeads = g.objectives.map(o => `${o.property}${unitText(o.unit)}`);
+  const measuredRows = g.front.map(id => row(h("a", {href: `#/s/${encodeURIComponent(id)}`}, id),
+    ...g.objectives.map(o => cell(num(byId[id].values[o.property], 4), "num"))));
+  const parts = [h("h2", {class: "spaced"}, `Measured front: ${g.front.length} sample(s)`),
+    measuredRows.length ? table(["sample", ...objHeads], measuredRows) : muted(`No feasible sample at ${g.target} yet.`)];
+  if (g.predicted) {
+    const truth = (g.truth && g.truth.front) || [];
+    const constrained = g.constraints.length > 0;
+    const predictedRows = g.predicted.map((p, i) => row(cell(i + 1, "num"),
+      ...g.objectives.map(o => cell(`${num(p.means[o.property], 4)} ± ${num(p.stds[o.property], 2)}`, "num")),
+      ...(constrained ? [cell(num(p.feasible, 2), "num")] : []),
+      ...(truth.length ? [cell(truth[i] ? g.objectives.map(o => num(truth[i][o.property], 4)).join(", ") : "–")] : []),
+      cell(Object.entries(p.recipe || {}).map(([k, v]) => `${k}=${qty(v)}`).join(", "))));
+    const t = table(["#", ...objHeads, ...(constrained ? ["P(constraints hold)"] : []), ...(truth.length ? ["hidden truth"] : []), "recipe"],
+      predictedRows);
+    t.id = "predicted-front";
+    parts.push(h("h2", {class: "spaced"}, `Recommended (predicted) front: ${g.predicted.length} recipe(s), posterior mean ± 1σ`), t);
+  }
+  put(box, parts);
 }
 
 function renderHead(s) {
@@ -252,17 +361,24 @@ function renderHead(s) {
   const rec = s.recommendation && s.recommendation.recommendation;
   const pct = Math.min(100, 100 * s.spent / s.budget);
   const best = s.best_at_target === null || s.best_at_target === undefined ? "–" : `${fixed(s.best_at_target, 2)} ${obj.unit || ""}`;
-  const last = rec
-    ? [h("b", {}, `${fixed(rec.mean, 1)} ± ${fixed(rec.std, 1)} ${rec.unit || ""}`), ` (${rec.fidelity}): `,
-       Object.entries(rec.recipe || {}).map(([k, v]) => `${k} ${qty(v)}`).join(", ")]
+  const recipeText = r => Object.entries(r.recipe || {}).map(([k, v]) => `${k} ${qty(v)}`).join(", ");
+  const last = rec && rec.front
+    ? [h("b", {}, `a set of ${rec.front.length} recipe(s)`), ` at ${rec.fidelity} (see the Pareto front); compromise: `, recipeText(rec)]
+    : rec
+    ? [h("b", {}, `${fixed(rec.mean, 1)} ± ${fixed(rec.std, 1)} ${rec.unit || ""}`), ` (${rec.fidelity}): `, recipeText(rec)]
     : [s.stop_reason || `${s.samples} recorded`];
+  const goal = s.goals
+    ? [s.goals.objectives.map((o, i) => [i ? ", " : "", h("b", {}, `${o.direction} ${o.property}`), unitText(o.unit)]),
+       s.goals.constraints.length ? `; subject to ${s.goals.constraints.map(c => c.text).join("; ")}` : "", " at ", h("b", {}, s.target || "")]
+    : [h("b", {}, `${obj.direction || ""} ${obj.property || ""}`), ` (${obj.unit || ""}) at `, h("b", {}, s.target || "")];
   put(head,
     h("h1", {}, s.name, " ", badge(s.status)),
     h("div", {class: "muted"}, s.description || ""),
     h("div", {class: "grid head-grid"},
-      h("div", {}, h("div", {class: "muted"}, "goal"), h("b", {}, `${obj.direction || ""} ${obj.property || ""}`),
-        ` (${obj.unit || ""}) at `, h("b", {}, s.target || "")),
-      h("div", {}, h("div", {class: "muted"}, "best at target"), h("b", {id: "best"}, best)),
+      h("div", {}, h("div", {class: "muted"}, "goal"), goal),
+      s.goals
+        ? h("div", {}, h("div", {class: "muted"}, "measured front at target"), h("b", {id: "best"}, "…"))
+        : h("div", {}, h("div", {class: "muted"}, "best at target"), h("b", {id: "best"}, best)),
       h("div", {}, h("div", {class: "muted"}, "budget"), h("b", {}, `${num(s.spent, 4)} / ${num(s.budget, 4)}`),
         h("div", {class: "bar"}, h("div", {style: {width: `${pct}%`}}))),
       h("div", {}, h("div", {class: "muted"}, rec ? "recommendation" : (s.stop_reason ? "stopped because" : "samples")), last)));
@@ -314,7 +430,7 @@ function renderApprovals(s) {
   }));
 }
 
-async function refreshSamples(name) {
+async function refreshSamples(name, goals) {
   const fid = document.getElementById("f-fidelity")?.value || "", st = document.getElementById("f-status")?.value || "";
   const params = new URLSearchParams();
   if (fid) params.set("fidelity", fid);
@@ -329,7 +445,7 @@ async function refreshSamples(name) {
     const tr = h("tr", {dataset: {sample: r.id, status: r.status, seenMs: firstSeen[key]}},
       cell(r.seq, "num"), cell(h("a", {href: `#/s/${encodeURIComponent(r.id)}`}, r.id)), cell(r.fidelity),
       cell([badge(r.status), r.approval ? [" ", h("span", {class: "muted"}, `(${r.approval.decision} by ${r.approval.operator})`)] : null]),
-      cell(fixed(r.objective, 2), "num"),
+      goalCells(r, goals),
       cell(r.predicted_mean === null ? "–" : `${fixed(r.predicted_mean, 1)} ± ${fixed(r.predicted_std, 1)}`, "num"),
       cell(num(r.cost, 3), "num"),
       cell([Object.entries(r.recipe).map(([k, v]) => `${k}=${qty(v)}`).join(", "), r.error ? h("div", {class: "muted"}, r.error) : null]),
@@ -377,8 +493,7 @@ async function loadExplanation(name) {
   } catch (err) { put(box, h("p", {class: "message error"}, err.message)); }
 }
 
-function renderExplanation(e) {
-  if (!e.model) return muted("No model yet: too few completed observations.");
+function modelExplanation(e, target, name) {
   const imp = e.importance || {parameters: [], features: []};
   const entries = imp.parameters.concat(imp.features || []);
   const max = Math.max(1e-9, ...entries.map(x => x.sobol_total ?? 0));
@@ -387,11 +502,23 @@ function renderExplanation(e) {
       h("span", {class: "num"}, num(x.sobol_total, 2))));
   const fc = (e.fidelity_correlation || []).map(f => row(f.fidelity, cell(num(f.cost, 3), "num"),
     cell(num(f.posterior_correlation?.mean, 2), "num"), cell(num(f.mean_pearson, 2), "num")));
-  const out = [h("div", {class: "muted"}, `Sobol total index of each input for the posterior mean at ${e.campaign.target_fidelity} ` +
+  const out = [h("div", {class: "muted"}, `Sobol total index of each input for the posterior mean${name ? ` of ${name}` : ""} at ${target} ` +
                  `(model ${e.model.model_id}, ${e.model.n_train} observations)`),
                h("div", {class: "importance"}, bars)];
-  if (fc.length) out.push(h("h2", {class: "spaced"}, "How each fidelity tracks the target (model)"),
+  if (fc.length) out.push(h("h2", {class: "spaced"}, `How each fidelity tracks the target (${name ? `${name}, ` : ""}model)`),
                           table(["fidelity", "cost", "posterior corr.", "Pearson of means"], fc));
+  return out;
+}
+
+function renderExplanation(e) {
+  if (!e.model) return muted("No model yet: too few completed observations.");
+  const target = e.campaign.target_fidelity;
+  // Several objectives / outcome constraints: each outcome has its own GP, and its own importances.
+  const out = e.outcomes
+    ? e.outcomes.map(o => h("div", {class: "outcome", dataset: {property: o.property}},
+        h("h2", {class: "spaced"}, o.property, unitText(o.unit), o.objective ? ` — ${o.direction}` : " — constrained outcome"),
+        o.model ? modelExplanation(o, target, o.property) : muted("No model yet for this outcome.")))
+    : modelExplanation(e, target, null);
   const st = e.structure;
   if (st && st.by_fidelity && st.primary && st.by_fidelity[st.primary]) {
     const res = st.by_fidelity[st.primary];

@@ -21,10 +21,13 @@ function niceTicks(lo, hi, n) {
   return out;
 }
 
-// series: [{name, points: [{x, y}], kind: "step"|"line"|"scatter", color}]
+// series: [{name, points: [{x, y, xerr, yerr, label}], kind: "step"|"line"|"scatter", color, hollow, r}]
+// A scatter point's xerr / yerr (one standard deviation) draw as error bars. opts.guides:
+// [{axis: "x"|"y", at, label}] draws a dashed line at a value (a constraint's bound, a reference).
 function drawChart(container, series, opts) {
   const W = opts.width || 560, H = opts.height || 300, m = {l: 56, r: 12, t: 10, b: 40};
   const pts = series.flatMap(s => s.points);
+  const guides = (opts.guides || []).filter(g => Number.isFinite(g.at));
   container.replaceChildren();
   if (!pts.length) {
     const p = document.createElement("p");
@@ -33,7 +36,9 @@ function drawChart(container, series, opts) {
     container.appendChild(p);
     return;
   }
-  let xs = pts.map(p => p.x), ys = pts.map(p => p.y);
+  let xs = pts.flatMap(p => p.xerr ? [p.x - p.xerr, p.x + p.xerr] : [p.x]);
+  let ys = pts.flatMap(p => p.yerr ? [p.y - p.yerr, p.y + p.yerr] : [p.y]);
+  for (const g of guides) (g.axis === "x" ? xs : ys).push(g.at);
   if (opts.diagonal) { xs = xs.concat(ys); ys = xs; }
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
   const px = (x1 - x0) * 0.04 || 1, py = (y1 - y0) * 0.06 || 1;
@@ -57,11 +62,23 @@ function drawChart(container, series, opts) {
     const lo = Math.max(x0, y0), hi = Math.min(x1, y1);
     svg.appendChild(svgEl("line", {x1: X(lo), y1: Y(lo), x2: X(hi), y2: Y(hi), stroke: "#9ca3af", "stroke-dasharray": "4 3"}));
   }
+  for (const g of guides) {
+    const line = g.axis === "x" ? {x1: X(g.at), x2: X(g.at), y1: m.t, y2: H - m.b} : {x1: m.l, x2: W - m.r, y1: Y(g.at), y2: Y(g.at)};
+    const el = svgEl("line", {...line, stroke: g.color || "#b42318", "stroke-dasharray": "5 4", class: "guide"});
+    el.appendChild(svgEl("title", {}, g.label || ""));
+    svg.appendChild(el);
+    const tx = g.axis === "x" ? {x: X(g.at) + 3, y: m.t + 10} : {x: W - m.r - 3, y: Y(g.at) - 3, "text-anchor": "end"};
+    svg.appendChild(svgEl("text", {...tx, class: "guide-label"}, g.label || ""));
+  }
   series.forEach((s, i) => {
     const color = s.color || COLORS[i % COLORS.length];
     if (s.kind === "scatter") {
       for (const p of s.points) {
-        const c = svgEl("circle", {cx: X(p.x), cy: Y(p.y), r: 3.5, fill: color, "fill-opacity": 0.75});
+        if (p.xerr) svg.appendChild(svgEl("line", {x1: X(p.x - p.xerr), x2: X(p.x + p.xerr), y1: Y(p.y), y2: Y(p.y), stroke: color, "stroke-opacity": 0.6}));
+        if (p.yerr) svg.appendChild(svgEl("line", {x1: X(p.x), x2: X(p.x), y1: Y(p.y - p.yerr), y2: Y(p.y + p.yerr), stroke: color, "stroke-opacity": 0.6}));
+        const c = svgEl("circle", s.hollow
+          ? {cx: X(p.x), cy: Y(p.y), r: s.r || 3.5, fill: "none", stroke: color, "stroke-width": 1.5, class: "point"}
+          : {cx: X(p.x), cy: Y(p.y), r: s.r || 3.5, fill: color, "fill-opacity": 0.75, class: "point"});
         c.appendChild(svgEl("title", {}, p.label || `${p.x.toFixed(2)}, ${p.y.toFixed(2)}`));
         svg.appendChild(c);
       }
