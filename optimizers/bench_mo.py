@@ -521,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
             dl = m["delta"]
             dtxt = f"Delta median {dl['median']:+.2f} [{dl['q25']:+.2f}, {dl['q75']:+.2f}]" if dl["n"] else "Delta -"
             print(f"{name:24s} {method:16s} {dtxt}  final hv {m['final_hv']['median']:.4g} ({m['seeds']} seeds)")
-    print(f"wrote {out}/runs.csv, summary.json, hv_vs_cost.png in {summary['wall_s']:.0f} s")
+    wrote = "runs.csv, summary.json, hv_vs_cost.png" if records else "summary.json"
+    print(f"wrote {wrote} in {out} in {summary['wall_s']:.0f} s")
     return 0
 
 
