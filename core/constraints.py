@@ -184,6 +184,20 @@ def _magnitude(recipe: Mapping[str, object], name: str, unit: str) -> float:
     return float(value)  # a magnitude already in ``unit``
 
 
+def split_comparison(text: str, field: str, example: str) -> tuple[str, str, str]:
+    """``"left <= right"`` -> ``(left, "<=", right)``: exactly one comparison, ``<=`` or ``>=``.
+
+    Raises:
+        ConfigError: one issue naming ``field``: no comparison, another one (``<``, ``==``), or several.
+    """
+    ops = _OPERATOR.findall(text)
+    if len(ops) != 1 or ops[0] not in OPERATORS:
+        found = f"found {' and '.join(map(repr, ops))}" if ops else "found none"
+        raise ConfigError(FieldIssue(field, f"{text!r} needs exactly one comparison, <= or >= ({found}); {example}"))
+    left, right = text.split(ops[0])
+    return left, ops[0], right
+
+
 def parse_linear_constraint(text: object, field: str = "linear_constraints") -> LinearConstraint:
     """Parse one constraint: ``"[coef *] name (+|-) [coef *] name ... (<=|>=) quantity"``.
 
@@ -199,17 +213,13 @@ def parse_linear_constraint(text: object, field: str = "linear_constraints") -> 
     if len(text) > MAX_CONSTRAINT_TEXT:
         raise ConfigError(FieldIssue(field, f"{text[:30]!r}... is {len(text)} characters long, over "
                                             f"{MAX_CONSTRAINT_TEXT}"))
-    ops = _OPERATOR.findall(text)
-    if len(ops) != 1 or ops[0] not in OPERATORS:
-        found = f"found {' and '.join(map(repr, ops))}" if ops else "found none"
-        raise ConfigError(FieldIssue(field, f"{text!r} needs exactly one comparison, <= or >= ({found}); {EXAMPLE}"))
-    left, right = text.split(ops[0])
+    left, op, right = split_comparison(text, field, EXAMPLE)
     names, coefficients = _parse_terms(left, text, field)
     try:
         rhs = parse_quantity(right.strip(), field)
     except ConfigError as err:
         raise ConfigError(FieldIssue(field, f"{text!r}: the right-hand side: {err.issues[0].message}")) from err
-    return LinearConstraint(tuple(names), tuple(coefficients), ops[0], rhs, text.strip(), field)
+    return LinearConstraint(tuple(names), tuple(coefficients), op, rhs, text.strip(), field)
 
 
 def _parse_terms(left: str, text: str, field: str) -> tuple[list[str], list[float]]:
@@ -279,4 +289,4 @@ def check_recipe(constraints: tuple[LinearConstraint, ...] | list[LinearConstrai
         raise LimitError("recipe breaks " + "; ".join(broken))
 
 
-__all__ = ["OPERATORS", "LinearConstraint", "check_recipe", "parse_linear_constraint"]
+__all__ = ["OPERATORS", "LinearConstraint", "check_recipe", "parse_linear_constraint", "split_comparison"]

@@ -16,19 +16,17 @@ The bound is a quantity with the property's dimension; a bare number is dimensio
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 import pint
 
+from core.constraints import OPERATORS, split_comparison
 from core.errors import ConfigError, FieldIssue
 from core.units import Q_, parse_quantity, unit_text
 
-OPERATORS = ("<=", ">=")
 MAX_TEXT = 300
 EXAMPLE = 'write e.g. "fracture_toughness >= 0.8 MPa*m**0.5"'
-_OPERATOR = re.compile(r"<=|>=|=<|=>|==|<|>|=|≤|≥")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -73,7 +71,11 @@ class OutcomeConstraint:
 
     def holds(self, value: float, unit: str) -> bool:
         """Whether a measured ``value`` (a magnitude in ``unit``) meets the constraint."""
-        bound = self.bound_in(unit)
+        return self.meets(value, self.bound_in(unit))
+
+    def meets(self, value: float, bound: float) -> bool:
+        """Whether ``value`` meets the constraint with its bound already in ``value``'s unit (converted once
+        for many values: :meth:`bound_in`)."""
         return value >= bound if self.operator == ">=" else value <= bound
 
 
@@ -133,18 +135,14 @@ def parse_outcome_constraint(text: object, field: str = "outcome_constraints") -
         raise ConfigError(FieldIssue(field, f"{text!r} is not an outcome constraint; {EXAMPLE}"))
     if len(text) > MAX_TEXT:
         raise ConfigError(FieldIssue(field, f"{text[:30]!r}... is {len(text)} characters long, over {MAX_TEXT}"))
-    ops = _OPERATOR.findall(text)
-    if len(ops) != 1 or ops[0] not in OPERATORS:
-        found = f"found {' and '.join(map(repr, ops))}" if ops else "found none"
-        raise ConfigError(FieldIssue(field, f"{text!r} needs exactly one comparison, <= or >= ({found}); {EXAMPLE}"))
-    left, right = (part.strip() for part in text.split(ops[0]))
+    left, op, right = (part.strip() for part in split_comparison(text, field, EXAMPLE))
     if not _NAME.match(left):
         raise ConfigError(FieldIssue(field, f"{text!r}: the left-hand side must be one property name; {EXAMPLE}"))
     try:
         bound = parse_quantity(right, field)
     except ConfigError as err:
         raise ConfigError(FieldIssue(field, f"{text!r}: the bound: {err.issues[0].message}")) from err
-    return OutcomeConstraint(left, ops[0], bound, text.strip(), field)
+    return OutcomeConstraint(left, op, bound, text.strip(), field)
 
 
 def check_threshold(value: float, unit: str, valid: tuple[float, float] | None, field: str) -> None:
@@ -169,9 +167,4 @@ def converted_range(spec: object, unit: str) -> tuple[float, float] | None:
     return (min(low, high), max(low, high))
 
 
-def property_units(properties: Mapping[str, object]) -> dict[str, str]:
-    """Property name -> unit, whether a system declared a unit string or a physical range."""
-    return {name: spec if isinstance(spec, str) else spec.unit for name, spec in properties.items()}
-
-
-__all__ = ["OBJECTIVE_COLUMN", "OUTCOME_PREFIX", "Outcome", "OutcomeConstraint", "check_threshold", "converted_range", "outcomes", "parse_outcome_constraint", "property_units"]
+__all__ = ["OBJECTIVE_COLUMN", "OUTCOME_PREFIX", "Outcome", "OutcomeConstraint", "check_threshold", "converted_range", "outcomes", "parse_outcome_constraint"]

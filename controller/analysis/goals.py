@@ -140,7 +140,7 @@ def sample_goals(config: Any, samples: Iterable[Sample]) -> dict[str, SampleGoal
         values = measured[s.id]
         completed = s.status == "completed"
         violated = tuple(c.text for c, bound in bounds if math.isfinite(values[c.property])
-                         and not (values[c.property] >= bound if c.operator == ">=" else values[c.property] <= bound))
+                         and not c.meets(values[c.property], bound))
         unknown = any(not math.isfinite(values[c.property]) for c in constraints)
         if not constraints or not completed:
             met = None if not violated else False
@@ -181,17 +181,10 @@ def reference(config: Any, samples: Sequence[Sample], goals: dict[str, SampleGoa
     rows = [signed(config, g.values) for g in goals.values()
             if all(math.isfinite(g.values[o.property]) for o in objectives)]
     Y = torch.tensor(rows, dtype=torch.double).reshape(-1, len(objectives))
-    ref = reference_point(_Objectives(objectives), Y).tolist()
+    ref = reference_point(objectives, Y).tolist()
     thresholds = [o.threshold is not None for o in objectives]
     source = FROM_THRESHOLDS if all(thresholds) else FROM_DATA if not any(thresholds) else FROM_BOTH
     return [float(r) for r in ref], source
-
-
-@dataclass(frozen=True)
-class _Objectives:
-    """What ``optimizers.goals.reference_point`` reads of a search space: its objectives."""
-
-    objectives: tuple
 
 
 def hypervolume_of(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
