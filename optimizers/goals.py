@@ -45,7 +45,7 @@ from botorch.utils.multi_objective.box_decompositions.dominated import (
 )
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from core import Fidelity
+from core import Fidelity, Objective
 from optimizers.acquisition import (
     FidelityScore,
     OptimizerSettings,
@@ -142,16 +142,15 @@ def constraint_callables(space: SearchSpace) -> list:
     return out
 
 
-def reference_point(space: SearchSpace, Y: torch.Tensor) -> torch.Tensor:
-    """The hypervolume reference point in signed objective space (``len(objectives)`` values).
+def reference_point(objectives: Sequence[Objective], Y: torch.Tensor) -> torch.Tensor:
+    """The hypervolume reference point in signed objective space (one value per objective).
 
     An objective's ``threshold`` where stated; otherwise the worst value of that objective among
     ``Y`` (signed outcomes, ``n x m``) less 10 % of its observed range (a point every observation
     improves on, as BoTorch's ``infer_reference_point`` does with the nadir).
     """
-    k = len(space.objectives)
-    ref = torch.zeros(k, dtype=torch.double)
-    for i, o in enumerate(space.objectives):
+    ref = torch.zeros(len(objectives), dtype=torch.double)
+    for i, o in enumerate(objectives):
         if o.threshold is not None:
             ref[i] = o.sign * float(o.threshold)
         elif Y.shape[0]:
@@ -212,14 +211,19 @@ def acquisition(model, space: SearchSpace, X_baseline: torch.Tensor, X_pending: 
             constraints=constraints, X_pending=pending, prune_baseline=True)
 
 
+def training_recipes(space: SearchSpace, fg: FittedGoals, multi_fidelity: bool) -> torch.Tensor:
+    """Every distinct recipe the goals were fitted to, as a model input at the target fidelity."""
+    X = fg.X.clone()
+    if multi_fidelity:
+        X[:, -1] = space.target_fidelity.value
+    return torch.unique(X, dim=0)
+
+
 def baseline(space: SearchSpace, fg: FittedGoals, multi_fidelity: bool) -> torch.Tensor:
     """The noisy baseline: every distinct training recipe at the target fidelity; past ``MAX_BASELINE``
     the ones whose posterior means are best (non-dominated first, then by the sum of standardized
     objectives)."""
-    X = fg.X.clone()
-    if multi_fidelity:
-        X[:, -1] = space.target_fidelity.value
-    X = torch.unique(X, dim=0)
+    X = training_recipes(space, fg, multi_fidelity)
     if X.shape[0] <= MAX_BASELINE:
         return X
     means = posterior_means(fg.model, X)[:, : len(space.objectives)]

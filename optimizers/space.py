@@ -51,13 +51,12 @@ from core import (
     ureg,
 )
 from core.constraints import check_recipe
-from core.goals import Outcome, outcomes
+from core.goals import OBJECTIVE_COLUMN, Outcome, outcomes
 
 from optimizers.featurize import DEFAULT_DESCRIPTORS, featurize
 
 DESCRIPTOR_NAMES: tuple[str, ...] = DEFAULT_DESCRIPTORS
 FIDELITY_COLUMN = "fidelity"
-OBJECTIVE_COLUMN = "objective"
 STATUS_COLUMN = "status"
 STATUSES = ("completed", "failed")
 MAX_ENUMERATED_COMBINATIONS = 64
@@ -169,12 +168,6 @@ class SearchSpace:
     @property
     def outcome_columns(self) -> list[str]:
         return [o.column for o in self.outcomes]
-
-    def outcome(self, prop: str) -> Outcome:
-        for o in self.outcomes:
-            if o.property == prop:
-                return o
-        raise InputDataError(f"{prop!r} is not an outcome of this space; outcomes: {[o.property for o in self.outcomes]}")
 
     @property
     def objective_indices(self) -> list[int]:
@@ -566,25 +559,21 @@ class SearchSpace:
     # ------------------------------------------------------------------ training data
     def training_data(self, history: pd.DataFrame | None) -> tuple[torch.Tensor, torch.Tensor]:
         """``X`` (``n x (d + 1)``) and signed ``Y`` (``n x 1``, always maximized) of completed rows."""
-        history = self.validate(history, kind="history")
-        if len(history) == 0:
-            return torch.zeros(0, self.dim + 1, dtype=torch.double), torch.zeros(0, 1, dtype=torch.double)
-        obj = pd.to_numeric(history[OBJECTIVE_COLUMN]).astype(float).to_numpy()
-        ok = (history[STATUS_COLUMN] == "completed").to_numpy() & np.isfinite(obj)
-        good = history[ok]
-        X = self.encode(good, kind="history")
-        Y = torch.as_tensor(obj[ok] * self.objective.sign, dtype=torch.double).reshape(-1, 1)
-        return X, Y
+        return self._completed(history, self.outcomes[:1])
 
     def training_outcomes(self, history: pd.DataFrame | None) -> tuple[torch.Tensor, torch.Tensor]:
         """``X`` (``n x (d + 1)``) and signed outcomes ``Y`` (``n x len(outcomes)``) of the completed rows
         that have every outcome (a row missing one, e.g. a characterization that failed halfway, is left out)."""
+        return self._completed(history, self.outcomes)
+
+    def _completed(self, history: pd.DataFrame | None, outcomes: Sequence[Outcome]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded completed rows with a finite value of each of ``outcomes``, and those values signed."""
         history = self.validate(history, kind="history")
-        m = len(self.outcomes)
+        m = len(outcomes)
         if len(history) == 0:
             return torch.zeros(0, self.dim + 1, dtype=torch.double), torch.zeros(0, m, dtype=torch.double)
         values = np.column_stack([pd.to_numeric(history[o.column]).astype(float).to_numpy() * o.sign
-                                  for o in self.outcomes])
+                                  for o in outcomes])
         ok = (history[STATUS_COLUMN] == "completed").to_numpy() & np.isfinite(values).all(axis=1)
         X = self.encode(history[ok], kind="history")
         return X, torch.as_tensor(values[ok], dtype=torch.double).reshape(-1, m)

@@ -194,14 +194,23 @@ class Strategy:
         if idx.numel() == 0:
             idx = torch.arange(Y.shape[0])[goals.pareto_mask(Y[:, : len(space.objectives)])]
         idx = idx[Y[idx, 0].argsort(descending=True)][: goals.MAX_FRONT]
-        has_c = bool(space.outcome_constraints)
-        points = tuple(ParetoPoint(space.decode(X[i : i + 1, :-1])[0],
-                                   {o.property: o.sign * float(Y[i, k]) for k, o in enumerate(space.outcomes)},
-                                   {o.property: None for o in space.outcomes},
-                                   (1.0 if bool(meets[i]) else 0.0) if has_c else None) for i in idx.tolist())
-        best = goals.compromise(Y[idx, : len(space.objectives)], goals.reference_point(space, Y))
-        return Recommendation(points[best].recipe, points[best].means[space.objective.property], None, "observed",
-                              points)
+        feasible = [(1.0 if bool(meets[i]) else 0.0) if space.outcome_constraints else None for i in idx.tolist()]
+        return self._front(X[idx, :-1], Y[idx], None, feasible, goals.reference_point(space.objectives, Y), "observed")
+
+    def _front(self, X: torch.Tensor, means: torch.Tensor, stds: torch.Tensor | None, feasible: list,
+               ref: torch.Tensor, model_id: str) -> Recommendation:
+        """A recommended Pareto set: recipes ``X`` (``n x d``), their signed outcomes ``means`` (``n x m``),
+        standard deviations (None: observed values), probabilities of meeting the outcome constraints;
+        the named recipe is the compromise point over ``ref``."""
+        space = self.space
+        points = tuple(ParetoPoint(recipe,
+                                   {o.property: o.sign * float(means[i, k]) for k, o in enumerate(space.outcomes)},
+                                   {o.property: None if stds is None else float(stds[i, k])
+                                    for k, o in enumerate(space.outcomes)},
+                                   feasible[i]) for i, recipe in enumerate(space.decode(X)))
+        p = points[goals.compromise(means[:, : len(space.objectives)], ref)]
+        prop = space.objective.property
+        return Recommendation(p.recipe, p.means[prop], p.stds[prop], model_id, points)
 
     # -------------------------------------------------------------- helpers
     def default_initial_design(self) -> dict[str, int]:
@@ -431,17 +440,26 @@ class _ModelStrategy(Strategy):
                                  "constraints; drop optimizer.physics or the extra goals")
 
     def _training(self, history) -> tuple[torch.Tensor, torch.Tensor]:
-        X, Y = self.space.training_data(history)
+        return self._model_rows(*self.space.training_data(history))
+
+    def _model_rows(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows and columns the model sees: all of them, or (single fidelity) the target rows without
+        the fidelity column."""
         if not self.multi_fidelity:
             keep = X[:, -1] == self.space.target_fidelity.value
             X, Y = X[keep, :-1], Y[keep]
         return X, Y
 
+    @property
+    def _input_names(self) -> list[str]:
+        return self.space.input_names if self.multi_fidelity else self.space.input_names[:-1]
+
     def _thinned(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The rows the GP is fitted to: all of them, or past ``MAX_TRAINING_ROWS`` the subset of
         ``optimizers.thinning`` (the rest stay in the history: taken, and in the best so far)."""
         fid_col = self.space.dim if self.multi_fidelity else None
-        rows = thin(X, Y, fid_col, self.space.target_fidelity.value, cap=self.max_training_rows)
+        # (several outcomes: thinned by the first objective)
+        rows = thin(X, Y[:, :1], fid_col, self.space.target_fidelity.value, cap=self.max_training_rows)
         return (X, Y) if rows.numel() == X.shape[0] else (X[rows], Y[rows])
 
     def fitted(self, history) -> FittedModel | None:
@@ -459,10 +477,9 @@ class _ModelStrategy(Strategy):
             fm = self.physics.fit(X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm,
                                   maxiter=self.fit_maxiter)
         else:
-            names = self.space.input_names if self.multi_fidelity else self.space.input_names[:-1]
             fm = fit_model(
                 X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm, maxiter=self.fit_maxiter,
-                fingerprint_columns=self.space.fingerprint_columns, input_names=names,
+                fingerprint_columns=self.space.fingerprint_columns, input_names=self._input_names,
             )
         if fm.fit_ok:
             self._warm = hyperparameters(fm.gp)
@@ -472,24 +489,17 @@ class _ModelStrategy(Strategy):
 
     def fitted_goals(self, history) -> goals.FittedGoals | None:
         """One GP per outcome fitted to the rows of ``history`` that have them all (None without enough data)."""
-        X, Y = self.space.training_outcomes(history)
-        if not self.multi_fidelity:
-            keep = X[:, -1] == self.space.target_fidelity.value
-            X, Y = X[keep, :-1], Y[keep]
+        X, Y = self._model_rows(*self.space.training_outcomes(history))
         if X.shape[0] < 2:
             return None
         key = data_key(X, Y) + self.kernel
         if self._goal_cache is not None and self._goal_cache[0] == key:
             return self._goal_cache[1]
         torch.manual_seed(_seed(self.seed, X.shape[0], 7))
-        fid_col = self.space.dim if self.multi_fidelity else None
-        rows = thin(X, Y[:, :1], fid_col, self.space.target_fidelity.value, cap=self.max_training_rows)
-        if rows.numel() < X.shape[0]:
-            X, Y = X[rows], Y[rows]
-        names = self.space.input_names if self.multi_fidelity else self.space.input_names[:-1]
-        fg = goals.fit_goals(X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_states=self._goal_warm,
-                             maxiter=self.fit_maxiter, fingerprint_columns=self.space.fingerprint_columns,
-                             input_names=names)
+        X, Y = self._thinned(X, Y)
+        fg = goals.fit_goals(X, Y, fidelity_column=self.space.dim if self.multi_fidelity else None, kernel=self.kernel,
+                             warm_states=self._goal_warm, maxiter=self.fit_maxiter,
+                             fingerprint_columns=self.space.fingerprint_columns, input_names=self._input_names)
         self._goal_warm = goals.warm_states(fg)
         self._goal_cache = (key, fg)
         return fg
@@ -515,9 +525,8 @@ class _ModelStrategy(Strategy):
             pending = self._target_input(later)  # a recipe running at any fidelity: already being looked at
         else:
             pending = later[later[:, -1] == target.value, :-1]
-        at_target = fg.X[:, -1] == target.value if self.multi_fidelity else torch.ones(fg.X.shape[0], dtype=torch.bool)
-        ref = goals.reference_point(space, fg.Y[at_target] if int(at_target.sum()) >= 2 else fg.Y)
-        acqf = goals.acquisition(fg.model, space, goals.baseline(space, fg, self.multi_fidelity), pending, ref)
+        acqf = goals.acquisition(fg.model, space, goals.baseline(space, fg, self.multi_fidelity), pending,
+                                 self._goal_reference(fg))
         if self.multi_fidelity:
             acqf = FixedFeatureAcquisitionFunction(acqf, d=d + 1, columns=[d], values=[target.value])
         if success is not None:
@@ -570,29 +579,27 @@ class _ModelStrategy(Strategy):
         fg = self.fitted_goals(history)
         if fg is None:
             return self._observed_front(history)
-        X = fg.X.clone()
-        if self.multi_fidelity:
-            X[:, -1] = space.target_fidelity.value
-        X = torch.unique(X, dim=0)
+        X = goals.training_recipes(space, fg, self.multi_fidelity)
         if space.has_constraints:
             X = X[space.is_feasible(X)]
         rows = goals.predicted_front(space, fg.model, X)
         if not rows:
             return self._observed_front(history)
-        has_c = bool(space.outcome_constraints)
-        d = space.dim
-        points = tuple(ParetoPoint(
-            space.decode(X[r.index : r.index + 1, :d])[0],
-            {o.property: o.sign * float(r.means[k]) for k, o in enumerate(space.outcomes)},
-            {o.property: float(r.variances[k].clamp_min(0).sqrt()) for k, o in enumerate(space.outcomes)},
-            r.feasible if has_c else None) for r in rows)
-        k = len(space.objectives)
-        at_target = fg.X[:, -1] == space.target_fidelity.value if self.multi_fidelity else None
-        Y_ref = fg.Y[at_target] if at_target is not None and int(at_target.sum()) >= 2 else fg.Y
-        best = goals.compromise(torch.stack([r.means[:k] for r in rows]), goals.reference_point(space, Y_ref))
-        p = points[best]
-        return Recommendation(p.recipe, p.means[space.objective.property], p.stds[space.objective.property],
-                              fg.model_id, points)
+        means = torch.stack([r.means for r in rows])
+        stds = torch.stack([r.variances for r in rows]).clamp_min(0).sqrt()
+        feasible = [r.feasible if space.outcome_constraints else None for r in rows]
+        return self._front(X[[r.index for r in rows], : space.dim], means, stds, feasible, self._goal_reference(fg),
+                           fg.model_id)
+
+    def _goal_reference(self, fg: goals.FittedGoals) -> torch.Tensor:
+        """The hypervolume reference point from the target rows the goals were fitted to (from every row
+        while there are fewer than two)."""
+        Y = fg.Y
+        if self.multi_fidelity:
+            at_target = fg.X[:, -1] == self.space.target_fidelity.value
+            if int(at_target.sum()) >= 2:
+                Y = fg.Y[at_target]
+        return goals.reference_point(self.space.objectives, Y)
 
     def _maximize(self, acqf, fm: FittedModel, seed: int, settings: OptimizerSettings):
         """``maximize`` over the box, or over a featurized candidate set when the model uses physics."""

@@ -118,16 +118,13 @@ class TableSource:
                                 for o in self.objectives])
 
     def _reference(self, Y: np.ndarray) -> np.ndarray:
-        """Signed reference point: each objective's threshold, else the worst of ``Y`` less 10 % of its range."""
-        ref = np.zeros(len(self.objectives))
-        for i, o in enumerate(self.objectives):
-            if o.threshold is not None:
-                ref[i] = o.sign * float(o.threshold)
-            else:
-                col = Y[:, i]
-                span = float(col.max() - col.min())
-                ref[i] = float(col.min()) - 0.1 * (span if span > 0 else max(abs(float(col.min())), 1.0))
-        return ref
+        """Signed reference point: each objective's threshold, else the worst of ``Y`` less 10 % of its range
+        (the optimizer's rule, ``optimizers.goals.reference_point``)."""
+        import torch
+
+        from optimizers.goals import reference_point
+
+        return reference_point(self.objectives, torch.as_tensor(Y, dtype=torch.double)).numpy()
 
     def signed(self, values: dict[str, float]) -> np.ndarray:
         """Signed objective values of one result (property -> value)."""

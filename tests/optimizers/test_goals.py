@@ -125,11 +125,11 @@ def test_hypervolume_of_a_known_front():
 def test_the_reference_point_is_the_threshold_where_stated_else_below_the_worst_value():
     sp = SearchSpace(params(), FIDS, [Objective("f", "", "maximize", threshold=0.3), Objective("g", "", "minimize")])
     Y = torch.tensor([[1.0, -3.0], [2.0, -1.0]], dtype=torch.double)
-    ref = goals.reference_point(sp, Y)
+    ref = goals.reference_point(sp.objectives, Y)
     assert ref[0] == pytest.approx(0.3)
     assert ref[1] == pytest.approx(-3.0 - 0.1 * 2.0)
     sp2 = SearchSpace(params(), FIDS, [Objective("f", "", "maximize"), Objective("g", "", "minimize", threshold=2.5)])
-    assert goals.reference_point(sp2, Y)[1] == pytest.approx(-2.5)  # minimized: the threshold is signed too
+    assert goals.reference_point(sp2.objectives, Y)[1] == pytest.approx(-2.5)  # minimized: the threshold is signed too
 
 
 def test_the_observed_front_keeps_only_rows_that_meet_the_outcome_constraints():
