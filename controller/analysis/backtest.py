@@ -88,6 +88,7 @@ class TableSource:
                                              bt.cost_columns, bt.units, field="backtest",
                                              outcome_constraints=self.constraints)
         self.outcomes = self.table.outcomes
+        self.units = {o.property: o.unit for o in self.outcomes}
         self.target = config.target.name
         #: "single" (one objective, nothing else: as it always was), "constrained" (one objective with
         #: outcome constraints) or "multi" (several objectives)
@@ -141,8 +142,7 @@ class TableSource:
 
     def meets(self, values: dict[str, float]) -> bool:
         """Whether one result (property -> value in the outcome's unit) meets every outcome constraint."""
-        units = {o.property: o.unit for o in self.outcomes}
-        return all(c.holds(values[c.property], units[c.property]) for c in self.constraints)
+        return all(c.holds(values[c.property], self.units[c.property]) for c in self.constraints)
 
     def truth(self, recipe: dict) -> dict[str, float]:
         """Every outcome of ``recipe`` at the target: the recorded row (discrete; NaN where the table has none)

@@ -26,6 +26,7 @@ from core import (
     Parameter,
 )
 from controller.config.names import label_issue
+from core.goals import outcomes
 
 from controller.config.backtest import BacktestSettings, parse_backtest, check_backtest_table
 from controller.config.constraints import check_recipe_constraints, parse_linear_constraints
@@ -101,6 +102,11 @@ class CampaignConfig:
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
+
+    @property
+    def outcome_units(self) -> dict[str, str]:
+        """Every objective's and constrained property's unit in this campaign (``core.goals.outcomes``)."""
+        return {o.property: o.unit for o in outcomes(self.objectives, self.outcome_constraints)}
 
     @property
     def target(self) -> Fidelity:

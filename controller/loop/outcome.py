@@ -53,11 +53,9 @@ def recommendation(config: CampaignConfig, strategy: Any, samples: list[Sample],
         "model_id": rec.model_id,
     }
     if rec.front:  # several objectives / outcome constraints: the Pareto set, ``recipe`` its compromise point
-        units = {o.property: o.unit for o in config.objectives}
-        units.update({c.property: units.get(c.property, c.unit) for c in config.outcome_constraints})
         out["objectives"] = [{"property": o.property, "unit": o.unit, "direction": o.direction,
                               "threshold": o.threshold} for o in config.objectives]
-        out["units"] = units
+        out["units"] = config.outcome_units
         out["front"] = [{"recipe": to_jsonable(p.recipe), "means": p.means, "stds": p.stds, "feasible": p.feasible}
                         for p in rec.front]
     return out
@@ -81,7 +79,9 @@ def ground_truth(config: CampaignConfig, rec: dict[str, Any] | None) -> dict[str
     out = {"property": config.objective.property, **quantity_to_record(prop.to(config.objective.unit))}
     if rec.get("front"):
         out["values"] = _values(config, truth)
-        front = [_values(config, dry_run_truth(config, from_jsonable(p["recipe"])) or {})
+        # the named recipe is one of the front: its truth is not made again
+        front = [out["values"] if p["recipe"] == rec["recipe"]
+                 else _values(config, dry_run_truth(config, from_jsonable(p["recipe"])) or {})
                  for p in rec["front"][:MAX_TRUTH_FRONT]]
         out["front"] = front
         if config.multi_objective and all(o.threshold is not None for o in config.objectives):
@@ -96,12 +96,12 @@ def front_hypervolume(config: CampaignConfig, values: list[dict[str, float | Non
 
     from optimizers.goals import hypervolume  # noqa: PLC0415
 
-    units = {o.property: o.unit for o in config.objectives}
+    units = config.outcome_units
     ok = []
     for v in values:
         if any(v.get(o.property) is None for o in config.objectives):
             continue
-        if all(v.get(c.property) is not None and c.holds(v[c.property], units.get(c.property, c.unit))
+        if all(v.get(c.property) is not None and c.holds(v[c.property], units[c.property])
                for c in config.outcome_constraints):
             ok.append([o.sign * v[o.property] for o in config.objectives])
     ref = torch.tensor([o.sign * o.threshold for o in config.objectives], dtype=torch.double)
@@ -110,7 +110,5 @@ def front_hypervolume(config: CampaignConfig, values: list[dict[str, float | Non
 
 def _values(config: CampaignConfig, truth: dict[str, Any]) -> dict[str, float | None]:
     """Every objective's and constrained property's true value in the campaign's units."""
-    units = {o.property: o.unit for o in config.objectives}
-    for c in config.outcome_constraints:
-        units.setdefault(c.property, c.unit)
-    return {p: float(truth[p].to(u).magnitude) if truth.get(p) is not None else None for p, u in units.items()}
+    return {p: float(truth[p].to(u).magnitude) if truth.get(p) is not None else None
+            for p, u in config.outcome_units.items()}
