@@ -35,7 +35,7 @@ from botorch.acquisition import (
 
 from core import Fidelity, LimitError, OptimizerError
 from optimizers.acquisition import FidelityScore, OptimizerSettings, information_per_cost, maximize
-from optimizers import goals
+from optimizers import goals, trust
 from optimizers.batch import BelieverPool
 from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted, success_log_weight
@@ -692,6 +692,60 @@ class MultiFidelityStrategy(_ModelStrategy):
     name = "multi_fidelity"
     multi_fidelity = True
 
+    def __init__(self, space, seed=0, initial_design=None, check_cheap_data: bool = True, **options):
+        super().__init__(space, seed, initial_design, **options)
+        self.check_cheap_data = bool(check_cheap_data)
+        self._target_only: SingleFidelityStrategy | None = None  # the steps and recommendation when cheap data misleads
+        self._checked: tuple[str, trust.TrustCheck] | None = None  # (fit id, its check)
+
+    def cheap_data_check(self, history) -> trust.TrustCheck | None:
+        """Whether the cheap data helps the model predict the target runs (``optimizers.trust``), for the
+        fit to ``history``; None where the check does not apply (switched off, physics, several goals,
+        no model yet)."""
+        if not self.check_cheap_data or self.physics is not None or self.space.multi_goal:
+            return None
+        fm = self.fitted(history)
+        if fm is None:
+            return None
+        if self._checked is not None and self._checked[0] == fm.model_id:
+            return self._checked[1]
+        at_target = fm.X[:, -1] == self.space.target_fidelity.value
+        if int(at_target.sum()) < trust.MIN_TARGET_RUNS:
+            checked = trust.TrustCheck(int(at_target.sum()), math.nan, True)
+        else:
+            tf = self._target_strategy().fitted(history)
+            checked = trust.check(fm.gp, at_target, tf.gp if tf is not None else None, fm.X[at_target, :-1],
+                                  tf.X if tf is not None else None)
+        self._checked = (fm.model_id, checked)
+        return checked
+
+    def _target_strategy(self) -> SingleFidelityStrategy:
+        """The single-fidelity strategy this one turns to while the cheap data misleads (no design of its
+        own: it starts from the target runs there are), in step with this one's request."""
+        if self._target_only is None:
+            self._target_only = SingleFidelityStrategy(
+                self.space, seed=self.seed, initial_design={}, kernel=self.kernel,
+                raw_samples=self.settings.raw_samples, num_restarts=self.settings.num_restarts,
+                fit_maxiter=self.fit_maxiter, max_training_rows=self.max_training_rows)
+        self._target_only._n_known = self._n_known
+        self._target_only._candidates = self._candidates
+        return self._target_only
+
+    def _target_step(self, history, taken, batch_index, checked: trust.TrustCheck):
+        sug, x_full = self._target_strategy()._next(history, taken, [self.space.target_fidelity], batch_index)
+        reason = (f"{sug.reason.replace(' (single-fidelity baseline)', '')}, a target-only step: "
+                  f"{checked.describe()}")
+        return dataclasses.replace(sug, reason=reason, strategy=self.name), x_full
+
+    def recommendation(self, history, candidates: pd.DataFrame | None = None) -> Recommendation:
+        """As the base class; while the cheap data misleads (``cheap_data_check``), from the target runs alone."""
+        history = self.space.validate(history, kind="history")
+        checked = self.cheap_data_check(history)
+        if checked is not None and not checked.trusted:
+            rec = self._target_strategy().recommendation(history, candidates)
+            return dataclasses.replace(rec, note=f"from the target runs alone: {checked.describe()}")
+        return super().recommendation(history, candidates)
+
     def default_initial_design(self) -> dict[str, int]:
         p = len(self.space.parameters)
         fids = self.space.fidelities_by_cost
@@ -714,6 +768,9 @@ class MultiFidelityStrategy(_ModelStrategy):
         if fm is None:
             return self._space_filling(taken, affordable[0], taken.shape[0],
                                        "space-filling: too few completed observations for a model (Sobol point {index} at {fidelity})")
+        checked = self.cheap_data_check(history)
+        if checked is not None and not checked.trusted and self.space.target_fidelity in affordable:
+            return self._target_step(history, taken, batch_index, checked)
         failed = history[history["status"] == "failed"]
         X_failed = self.space.encode(failed, kind="history") if len(failed) else self._empty()
         return self._model_step(fm, taken, affordable, batch_index, SuccessModel.from_history(self.space, history), X_failed)

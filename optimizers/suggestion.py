@@ -108,6 +108,8 @@ class Recommendation:
             normalized gain over the reference point) and ``mean`` / ``std`` are that point's
             first objective. With outcome constraints and one objective, the front is the one
             recommended recipe with every constrained outcome.
+        note: how the recommendation was made when not the usual way (e.g. from the target
+            runs alone while the cheap data misleads the multi-fidelity model); empty otherwise.
     """
 
     recipe: dict[str, Any]
@@ -115,9 +117,12 @@ class Recommendation:
     std: float | None
     model_id: str
     front: tuple[ParetoPoint, ...] = ()
+    note: str = ""
 
     def to_record(self) -> dict[str, Any]:
         extra = {"front": [p.to_record() for p in self.front]} if self.front else {}
+        if self.note:
+            extra["note"] = self.note
         return {
             "recipe": {k: quantity_to_record(v) for k, v in self.recipe.items()},
             "mean": self.mean,

@@ -28,6 +28,10 @@ class OptimizerSettings:
             prediction as the GP's prior mean) or ``"sim_input"`` (its prediction as an input).
         physics_model: the simulator asked (default: the cheapest simulator fidelity's model).
         physics_features: structure features used in ``features`` mode (None: all it returns).
+        check_cheap_data: multi-fidelity only: while the cheap fidelities make the model's
+            leave-one-out predictions of the target runs worse than the target runs alone do,
+            take single-fidelity steps at the target and recommend from the target runs
+            (``optimizers.trust``); false keeps the multi-fidelity model in charge throughout.
     """
 
     strategy: str = "multi_fidelity"
@@ -35,12 +39,13 @@ class OptimizerSettings:
     physics: str = "none"
     physics_model: str | None = None
     physics_features: tuple[str, ...] | None = None
+    check_cheap_data: bool = True
 
 def parse_optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSettings:
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("optimizer", "must be a table"))
     issues = []
-    known = {"strategy", "initial_design", "physics", "physics_model", "physics_features"}
+    known = {"strategy", "initial_design", "physics", "physics_model", "physics_features", "check_cheap_data"}
     extra = set(raw) - known
     issues += [FieldIssue(f"optimizer.{k}", f"unknown field; allowed: {', '.join(sorted(known))}") for k in sorted(extra)]
     strategy = raw.get("strategy", "multi_fidelity")
@@ -57,10 +62,17 @@ def parse_optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSet
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             issues.append(FieldIssue(f"optimizer.initial_design.{fid}", f"{count!r} must be a non-negative integer"))
     physics, physics_model, physics_features = _physics_settings(raw, strategy, fidelities, issues)
+    check_cheap = raw.get("check_cheap_data", True)
+    if not isinstance(check_cheap, bool):
+        issues.append(FieldIssue("optimizer.check_cheap_data", f"{check_cheap!r} must be true or false"))
+    elif "check_cheap_data" in raw and strategy != "multi_fidelity":
+        issues.append(FieldIssue("optimizer.check_cheap_data", f"only used with strategy = \"multi_fidelity\", "
+                                                               f"not {strategy!r}"))
     if issues:
         raise ConfigError(issues)
     return OptimizerSettings(strategy=strategy, initial_design=dict(design), physics=physics,
-                             physics_model=physics_model, physics_features=physics_features)
+                             physics_model=physics_model, physics_features=physics_features,
+                             check_cheap_data=check_cheap)
 
 PHYSICS_MODES = ("none", "features", "prior_mean", "sim_input")
 

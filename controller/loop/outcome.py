@@ -52,6 +52,8 @@ def recommendation(config: CampaignConfig, strategy: Any, samples: list[Sample],
         "fidelity": target,
         "model_id": rec.model_id,
     }
+    if rec.note:
+        out["note"] = rec.note
     if rec.front:  # several objectives / outcome constraints: the Pareto set, ``recipe`` its compromise point
         out["objectives"] = [{"property": o.property, "unit": o.unit, "direction": o.direction,
                               "threshold": o.threshold} for o in config.objectives]

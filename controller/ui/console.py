@@ -60,7 +60,8 @@ def print_result(config, result, console: Console | None = None) -> None:
     elif rec:
         recipe = from_jsonable(rec["recipe"])
         labels = _labels(config, recipe)
-        console.print(f"[bold]Recommended recipe at {rec['fidelity']}[/bold] (best posterior mean):")
+        console.print(f"[bold]Recommended recipe at {rec['fidelity']}[/bold] (best posterior mean"
+                      + (f"; {rec['note']}" if rec.get("note") else "") + "):")
         for name, value in recipe.items():
             console.print(f"  {name:<20} {labels.get(name, _fmt(value))}")
         std = rec.get("std")

@@ -29,6 +29,7 @@ CASES = [
     ("missing-objective", edit('[objective]\nproperty = "glass_transition_temperature"\nunit = "degC"\ndirection = "maximize"\n', ""),
      "objective"),
     ("unknown-fidelity", edit("robot = 2 }", "robot = 2, dft = 1 }"), "optimizer.initial_design.dft"),
+    ("check-cheap-data-not-a-bool", edit("robot = 2 }", "robot = 2 }\ncheck_cheap_data = 1"), "optimizer.check_cheap_data"),
     ("zero-budget", edit("budget = 400 ", "budget = 0 "), "budget"),
     ("negative-budget", edit("budget = 400 ", "budget = -10 "), "budget"),
     ("invalid-smiles", edit('butyl_glycidyl_ether = "CCCCOCC1CO1"', 'butyl_glycidyl_ether = "CCCCOCC1CO"'),

@@ -166,6 +166,9 @@ PHYSICS_BAD = [
      "optimizer.physics_features", "only used with"),
     ("model-without-physics", {"physics_model": "thermoset.closed_form"}, "optimizer.physics_model", "only used with"),
     ("physics-with-random", {"strategy": "random", "physics": "prior_mean"}, "optimizer.physics", "model-based"),
+    ("check-cheap-data-not-a-bool", {"check_cheap_data": "yes"}, "optimizer.check_cheap_data", "true or false"),
+    ("check-cheap-data-single-fidelity", {"strategy": "single_fidelity", "check_cheap_data": False},
+     "optimizer.check_cheap_data", "only used with"),
 ]
 
 
