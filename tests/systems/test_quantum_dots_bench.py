@@ -92,3 +92,24 @@ def test_a_failed_simulation_is_a_failed_sample_not_the_end_of_the_benchmark(pro
     records = bench.run_one(replace(problem, evaluate=evaluate), "random", seed=0, budget=2.0)
     assert [r["status"] for r in records] == ["failed", "failed"]
     assert all(math.isnan(r["recommended_value"]) for r in records)
+
+
+def test_the_line_cell_is_the_whole_dry_run_campaign():
+    """``quantum_dots_line``: both simulators as cheap fidelities of the dry-run line's hidden truth, at the
+    campaign's cost ratios; the truth is the robot's (its own effect on top of the population balance)."""
+    line = bench.build_problem("quantum_dots_line")
+    campaign = tomllib.loads(CONFIG.read_text())
+    fids = campaign["fidelities"]
+    space = line.space
+    assert space.target_fidelity.name == "robot" and space.target_fidelity.kind == "robot"
+    for name in (CHEAP, TARGET):
+        assert math.isclose(space.fidelity(name).cost, fids[name]["cost"] / fids["robot"]["cost"])
+    r = recipe(amine=0.0)  # few ligands: surface traps widen the line's emission beyond the population balance
+    from systems.quantum_dots import system
+    from systems.quantum_dots.bench import LINE_SEED
+
+    truth = line.evaluate(r, "robot")
+    assert truth == pytest.approx(system.robot.truth(r, seed=LINE_SEED)["emission_fwhm"].to("nm").magnitude)
+    assert truth != line.evaluate(r, TARGET)
+    with pytest.raises(SimulationError, match="no dots"):
+        line.evaluate(recipe(temperature=230.0, residence=10.0, concentration=0.01, oleic=60.0, amine=0.0), "robot")
