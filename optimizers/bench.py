@@ -45,6 +45,9 @@ METHODS = ("multi_fidelity", "single_fidelity", "random", "sobol")
 # The multi-fidelity strategy with physics from the problem's cheapest fidelity (optimizers.physics);
 # run with --methods, e.g. --methods multi_fidelity,single_fidelity,mf_features,mf_prior_mean,mf_sim_input
 PHYSICS_METHODS = {"mf_features": "features", "mf_prior_mean": "prior_mean", "mf_sim_input": "sim_input"}
+# The multi-fidelity strategy with the cheap-data check on (optimizers.trust); e.g.
+# --methods multi_fidelity,mf_checked,single_fidelity
+OPTION_METHODS = {"mf_checked": {"check_cheap_data": True}}
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def run_one(problem: Problem, method: str, seed: int, budget: float, q: int = 1,
         if physics is None:  # the mode does not apply to this problem
             return []
         strategy = make_strategy("multi_fidelity", space, seed=seed, physics=physics)
+    elif method in OPTION_METHODS:
+        strategy = make_strategy("multi_fidelity", space, seed=seed, **OPTION_METHODS[method])
     else:
         strategy = make_strategy(method, space, seed=seed)
     rows: list[dict] = []

@@ -34,8 +34,8 @@ def build_strategy(config: CampaignConfig, method: str | None = None, seed: int 
     own = base == config.optimizer.strategy
     design = (config.optimizer.initial_design or None) if own else None
     options: dict[str, Any] = {"physics": physics} if physics is not None else {}
-    if own and base == "multi_fidelity" and not config.optimizer.check_cheap_data:
-        options["check_cheap_data"] = False
+    if own and base == "multi_fidelity" and config.optimizer.check_cheap_data:
+        options["check_cheap_data"] = True
     space = SearchSpace(config.parameters, config.fidelities, config.objectives or (config.objective,),
                         linear_constraints=config.linear_constraints, outcome_constraints=config.outcome_constraints)
     return make_strategy(base, space, seed=config.seed if seed is None else seed, initial_design=design, **options)

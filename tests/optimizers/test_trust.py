@@ -93,7 +93,7 @@ def history(cheap) -> pd.DataFrame:
 
 def test_while_the_cheap_data_misleads_the_strategy_spends_at_the_target_and_recommends_from_it():
     s = space()
-    strategy = make_strategy("multi_fidelity", s, seed=0, initial_design={})
+    strategy = make_strategy("multi_fidelity", s, seed=0, initial_design={}, check_cheap_data=True)
     h = history(backwards)
     assert not strategy.cheap_data_check(h).trusted
     sugs = strategy.recommend(h, q=2)
@@ -108,15 +108,37 @@ def test_while_the_cheap_data_misleads_the_strategy_spends_at_the_target_and_rec
     assert rec.to_record()["note"] == rec.note
 
 
-def test_trusted_cheap_data_and_a_switched_off_check_leave_the_multi_fidelity_model_in_charge():
+def test_trusted_cheap_data_and_the_default_unchecked_strategy_leave_the_multi_fidelity_model_in_charge():
     s = space()
-    trusting = make_strategy("multi_fidelity", s, seed=0, initial_design={})
+    trusting = make_strategy("multi_fidelity", s, seed=0, initial_design={}, check_cheap_data=True)
     h = history(tracking)
     assert trusting.cheap_data_check(h).trusted
     assert "target-only" not in trusting.recommend(h)[0].reason
     assert trusting.recommendation(h).note == ""
-    unchecked = make_strategy("multi_fidelity", s, seed=0, initial_design={}, check_cheap_data=False)
+    unchecked = make_strategy("multi_fidelity", s, seed=0, initial_design={})  # off by default
     h = history(backwards)
     assert unchecked.cheap_data_check(h) is None
     assert "target-only" not in unchecked.recommend(h)[0].reason
     assert "note" not in unchecked.recommendation(h).to_record()
+
+
+def test_the_campaign_file_switches_the_check_on():
+    import tomllib
+    from pathlib import Path
+
+    from controller.config.campaign import config_from_dict
+    from controller.loop.strategy import build_strategy
+
+    raw = tomllib.loads((Path(__file__).resolve().parents[2] / "configs" / "thermoset_dryrun.toml").read_text())
+    assert build_strategy(config_from_dict(raw)).check_cheap_data is False
+    raw["optimizer"]["check_cheap_data"] = True
+    assert build_strategy(config_from_dict(raw)).check_cheap_data is True
+
+
+def test_the_benchmark_harness_runs_the_checked_strategy_as_its_own_method():
+    from optimizers import bench
+
+    records = bench.run_one(bench.build_problem("misleading"), "mf_checked", seed=0, budget=4.5)
+    assert records and {r["method"] for r in records} == {"mf_checked"}
+    assert records[-1]["cumulative_cost"] <= 4.5 + 1e-9
+    assert {r["fidelity"] for r in records} == {"low", "target"}
