@@ -9,7 +9,6 @@ import math
 import pandas as pd
 import pytest
 import torch
-from botorch.models import SingleTaskGP
 
 from core import Fidelity, Objective
 from optimizers import make_strategy, trust
