@@ -743,6 +743,8 @@ class MultiFidelityStrategy(_ModelStrategy):
 
     def recommendation(self, history, candidates: pd.DataFrame | None = None) -> Recommendation:
         """As the base class; while the cheap data misleads (``cheap_data_check``), from the target runs alone."""
+        if not self.check_cheap_data:
+            return super().recommendation(history, candidates)
         history = self.space.validate(history, kind="history")
         checked = self.cheap_data_check(history)
         if checked is not None and not checked.trusted:
