@@ -56,7 +56,8 @@ class TrustCheck:
     def describe(self) -> str:
         if self.n_target < MIN_TARGET_RUNS:
             return f"too few target runs ({self.n_target}) to check the cheap data"
-        verdict = "misleads the model" if not self.trusted else "helps"
+        verdict = ("misleads the model" if not self.trusted else "helps" if self.error_ratio <= 1.0
+                   else "is no clear help (within a standard error)")
         return (f"the cheap data {verdict}: its leave-one-out predictions of the {self.n_target} target runs "
                 f"err {self.error_ratio:.2f}x as much as the target runs' own")
 
@@ -64,12 +65,10 @@ class TrustCheck:
 def loo_residuals(gp) -> torch.Tensor:
     """Leave-one-out residuals ``y_i - mean_{-i}`` of an exact GP's training targets, in the GP's
     (standardized) output space, with its hyperparameters held."""
-    gp.eval()
+    gp.eval()  # (BoTorch keeps the training inputs transformed in eval mode: the kernel's inputs)
     X = gp.train_inputs[0]
     y = gp.train_targets.reshape(-1)
     with torch.no_grad():
-        if getattr(gp, "input_transform", None) is not None:
-            X = gp.input_transform(X)
         K = gp.covar_module(X).to_dense()
         noise = gp.likelihood.noise.reshape(-1)
         K = K + torch.diag(noise.expand(K.shape[0]))
