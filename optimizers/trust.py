@@ -2,9 +2,9 @@
 
 A multi-fidelity GP learns how the fidelities relate from its own marginal likelihood, and
 with few target runs that estimate can be badly wrong: a cheap simulator that does not rank
-the recipes (the quantum-dot lab's Brus model against its population balance) still gets a
-high learned correlation from three target runs, and the strategy then keeps buying it while
-its recommendation at the target is no better than a typical recipe.
+the recipes (a reference lab's closed-form model, Spearman about -0.1 against its target) still
+gets a high learned correlation from three target runs, and the strategy then keeps buying it
+while its recommendation at the target is no better than a typical recipe.
 
 The check asks the question on the data instead of the kernel: leave each target run out and
 predict it from everything else (the cheap runs included), with the fitted hyperparameters;
