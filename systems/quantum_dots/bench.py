@@ -65,28 +65,36 @@ def feasible_reference(space: SearchSpace, true_fn, n: int = 64, seed: int = 123
     return float(sum(values) / len(values))
 
 
-def problem() -> Problem:
-    """CdSe dots in a flow reactor: Brus growth law (cheap) vs the population balance as the target stand-in."""
-    low = get_simulator("quantum_dots.brus")
-    high = get_simulator("quantum_dots.population_balance")
+def _space(fidelities: list[Fidelity]) -> SearchSpace:
+    """The dry-run campaign's box, objective and ligand rule, with ``fidelities``."""
     params = [ContinuousParameter(n, Q_(lo, u), Q_(hi, u), u) for n, (lo, hi, u) in QD_PARAMETERS.items()]
-    space = SearchSpace(
-        params,
-        [Fidelity(CHEAP, "simulator", CHEAP_COST, CHEAP_VALUE, model=low.name),
-         Fidelity(TARGET, "simulator", 1.0, 1.0, target=True, model=high.name)],
-        Objective(OBJECTIVE, "nm", "minimize"),
-        linear_constraints=system.linear_constraints,
-    )
+    return SearchSpace(params, fidelities, Objective(OBJECTIVE, "nm", "minimize"),
+                       linear_constraints=system.linear_constraints)
+
+
+def _evaluator(space: SearchSpace, measure):
+    """``(recipe, fidelity) -> linewidth in nm``, each answer computed once; ``measure(recipe, fidelity)``
+    gives the linewidth as a quantity. A recipe that breaks the ligand rule raises LimitError."""
     cache: dict = {}
 
     def evaluate(recipe, fidelity):
         key = (fidelity, tuple((k, str(v)) for k, v in sorted(recipe.items())))
         if key not in cache:
-            space.check_recipe(recipe)  # LimitError for a recipe that breaks the ligand rule
-            sim = high if fidelity == TARGET else low
-            res = sim.run(recipe, seed=0)
-            cache[key] = float(res.properties[OBJECTIVE].to("nm").magnitude)
+            space.check_recipe(recipe)
+            cache[key] = float(measure(recipe, fidelity).to("nm").magnitude)
         return cache[key]
+
+    return evaluate
+
+
+def problem() -> Problem:
+    """CdSe dots in a flow reactor: Brus growth law (cheap) vs the population balance as the target stand-in."""
+    low = get_simulator("quantum_dots.brus")
+    high = get_simulator("quantum_dots.population_balance")
+    space = _space([Fidelity(CHEAP, "simulator", CHEAP_COST, CHEAP_VALUE, model=low.name),
+                    Fidelity(TARGET, "simulator", 1.0, 1.0, target=True, model=high.name)])
+    evaluate = _evaluator(space, lambda recipe, fidelity: (high if fidelity == TARGET else low)
+                          .run(recipe, seed=0).properties[OBJECTIVE])
 
     def physics(mode: str):
         from optimizers.physics import simulator_physics  # noqa: PLC0415
@@ -105,32 +113,20 @@ def line_problem() -> Problem:
     """The dry-run campaign as a benchmark: brus (cost 1/20) and population_balance (3/20) as the cheap
     fidelities of the simulated line's hidden truth (cost 1; ``system.robot.truth``, no detector noise)."""
     sims = {CHEAP: get_simulator("quantum_dots.brus"), TARGET: get_simulator("quantum_dots.population_balance")}
-    params = [ContinuousParameter(n, Q_(lo, u), Q_(hi, u), u) for n, (lo, hi, u) in QD_PARAMETERS.items()]
     # the campaign loader's fidelity values for two cheap fidelities in order of cost: 0.5, 0.9
-    space = SearchSpace(
-        params,
-        [Fidelity(CHEAP, "simulator", 1.0 / 20.0, 0.5, model=sims[CHEAP].name),
-         Fidelity(TARGET, "simulator", 3.0 / 20.0, 0.9, model=sims[TARGET].name),
-         Fidelity("robot", "robot", 1.0, 1.0, target=True)],
-        Objective(OBJECTIVE, "nm", "minimize"),
-        linear_constraints=system.linear_constraints,
-    )
-    cache: dict = {}
+    space = _space([Fidelity(CHEAP, "simulator", 1.0 / 20.0, 0.5, model=sims[CHEAP].name),
+                    Fidelity(TARGET, "simulator", 3.0 / 20.0, 0.9, model=sims[TARGET].name),
+                    Fidelity("robot", "robot", 1.0, 1.0, target=True)])
 
-    def evaluate(recipe, fidelity):
-        key = (fidelity, tuple((k, str(v)) for k, v in sorted(recipe.items())))
-        if key not in cache:
-            space.check_recipe(recipe)  # LimitError for a recipe that breaks the ligand rule
-            if fidelity == "robot":
-                try:
-                    value = system.robot.truth(recipe, seed=LINE_SEED)[OBJECTIVE]
-                except ValueError as err:  # no dots, so no spectrum to take a linewidth of: a failed sample
-                    raise SimulationError(f"the line made no dots at this recipe: {err}") from err
-            else:
-                value = sims[fidelity].run(recipe, seed=0).properties[OBJECTIVE]
-            cache[key] = float(value.to("nm").magnitude)
-        return cache[key]
+    def measure(recipe, fidelity):
+        if fidelity != "robot":
+            return sims[fidelity].run(recipe, seed=0).properties[OBJECTIVE]
+        try:
+            return system.robot.truth(recipe, seed=LINE_SEED)[OBJECTIVE]
+        except ValueError as err:  # no dots, so no spectrum to take a linewidth of: a failed sample
+            raise SimulationError(f"the line made no dots at this recipe: {err}") from err
 
+    evaluate = _evaluator(space, measure)
     true = lambda r: evaluate(r, "robot")  # noqa: E731
     return Problem("quantum_dots_line", space, evaluate, None, feasible_reference(space, true),
                    {"full": 20.0, "quick": 8.0, "smoke": 2.0},
