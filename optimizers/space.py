@@ -25,8 +25,11 @@ the min-max scaling: each is one row ``sum(coef * x[idx]) >= rhs`` of the encode
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +59,8 @@ from core.goals import OBJECTIVE_COLUMN, Outcome, outcomes
 from optimizers.featurize import DEFAULT_DESCRIPTORS, featurize
 
 DESCRIPTOR_NAMES: tuple[str, ...] = DEFAULT_DESCRIPTORS
+#: Validated / encoded tables remembered by content (``SearchSpace._memoized``).
+MEMO_SIZE = 16
 FIDELITY_COLUMN = "fidelity"
 STATUS_COLUMN = "status"
 STATUSES = ("completed", "failed")
@@ -153,6 +158,8 @@ class SearchSpace:
             c if isinstance(c, LinearConstraint) else _parsed(c, f"linear_constraints[{i}]")
             for i, c in enumerate(linear_constraints))
         self._constraints = self._encode_constraints() if self.linear_constraints else None
+        self._memo: OrderedDict[tuple, object] = OrderedDict()  # see _memoized
+        self._memo_lock = threading.Lock()
 
     def _build_outcomes(self) -> tuple[Outcome, ...]:
         try:
@@ -363,6 +370,38 @@ class SearchSpace:
         b[1] = 1.0
         return b
 
+    # ------------------------------------------------------------------ memo by content
+    @staticmethod
+    def _digest(table: pd.DataFrame) -> bytes | None:
+        """A digest of ``table``'s content (columns, dtypes, values and their order), or None when its
+        cells cannot be hashed. Hashing costs about a tenth of validating and encoding."""
+        try:
+            rows = pd.util.hash_pandas_object(table, index=False).to_numpy()
+        except (TypeError, ValueError):
+            return None
+        digest = hashlib.blake2b(rows.tobytes(), digest_size=16)
+        digest.update(repr([(str(c), str(t)) for c, t in table.dtypes.items()]).encode())
+        return digest.digest()
+
+    def _memoized(self, op: str, kind: str, digest: bytes | None, compute):
+        """``compute()`` once per table content (``digest``; None: always computed). The loop asks
+        once per free worker with the same history, and each request validated and encoded it
+        several times (history, training rows, failures): with 32 workers that was seconds per
+        batch. The last ``MEMO_SIZE`` results are kept; a failure raises and is not kept."""
+        if digest is None:
+            return compute()
+        key = (op, kind, digest)
+        with self._memo_lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        value = compute()
+        with self._memo_lock:
+            self._memo[key] = value
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
+
     # ------------------------------------------------------------------ validation
     def validate(self, table: pd.DataFrame | None, *, kind: str = "history") -> pd.DataFrame:
         """Check a history (``kind="history"``) or pending table and return it (empty if None).
@@ -374,6 +413,10 @@ class SearchSpace:
         Raises:
             InputDataError: a missing column or a bad value, naming the column.
         """
+        return self._validated(table, kind, None)
+
+    def _validated(self, table: pd.DataFrame | None, kind: str, digest: bytes | None) -> pd.DataFrame:
+        """``validate`` with the table's content digest when the caller has it already."""
         if table is None:
             table = pd.DataFrame()
         if not isinstance(table, pd.DataFrame):
@@ -383,6 +426,12 @@ class SearchSpace:
             need += [OBJECTIVE_COLUMN, STATUS_COLUMN] + [c for c in self.outcome_columns if c != OBJECTIVE_COLUMN]
         if len(table) == 0:
             return table
+        if digest is None:
+            digest = self._digest(table)
+        self._memoized("validate", kind, digest, lambda: self._validate(table, kind, need))
+        return table
+
+    def _validate(self, table: pd.DataFrame, kind: str, need: list[str]) -> bool:
         missing = [c for c in need if c not in table.columns]
         if missing:
             raise InputDataError(
@@ -409,7 +458,7 @@ class SearchSpace:
                     ) from err
                 if np.isinf(obj.to_numpy()[done]).any():
                     raise InputDataError(f"history column {o.column!r} has infinite values for completed rows")
-        return table
+        return True
 
     def _check_parameter_column(self, col: pd.Series, block: _Block, kind: str) -> None:
         p = block.parameter
@@ -447,11 +496,15 @@ class SearchSpace:
     # ------------------------------------------------------------------ encode / decode
     def encode(self, table: pd.DataFrame | None, *, kind: str = "pending") -> torch.Tensor:
         """Encode a table's parameter and fidelity columns to an ``n x (d + 1)`` double tensor."""
-        table = self.validate(table, kind=kind)
+        digest = self._digest(table) if isinstance(table, pd.DataFrame) and len(table) else None
+        table = self._validated(table, kind, digest)
+        if len(table) == 0:
+            return torch.zeros(0, self.dim + 1, dtype=torch.double)
+        return self._memoized("encode", kind, digest, lambda: self._encode(table, kind)).clone()
+
+    def _encode(self, table: pd.DataFrame, kind: str) -> torch.Tensor:
         n = len(table)
         X = torch.zeros(n, self.dim + 1, dtype=torch.double)
-        if n == 0:
-            return X
         for b in self._blocks:
             p = b.parameter
             col = table[p.name]

@@ -107,11 +107,23 @@ def finished_sample(config: CampaignConfig, d: Dispatch, fut: Future) -> Sample:
     )
 
 
-def pending_frame(config: CampaignConfig, dispatches: list[Dispatch], samples: list[Sample]) -> pd.DataFrame:
+def pending_frame(config: CampaignConfig, dispatches: list[Dispatch], samples: list[Sample],
+                  rows_by_id: dict[str, dict] | None = None) -> pd.DataFrame:
     """Running and awaiting samples, and interrupted or rejected ones: none has a measurement,
     and none may be suggested again (an interrupted robot run is never repeated; a rejected
-    one was refused by the operator)."""
-    rows = [{**recipe_row(config, d.recipe), "fidelity": d.fidelity} for d in dispatches]
-    rows += [{**recipe_row(config, s.recipe), "fidelity": s.fidelity} for s in samples
-             if s.status in ("interrupted", "rejected")]
+    one was refused by the operator).
+
+    ``rows_by_id``: a cache of each sample's row, kept by a caller that asks once per free
+    worker (the loop): a dispatched recipe never changes, and converting every running
+    recipe's quantities anew cost O(running) per request, O(workers^2) per batch."""
+    def row(sample_id: str, recipe: dict, fidelity: str) -> dict:
+        got = rows_by_id.get(sample_id) if rows_by_id is not None else None
+        if got is None:
+            got = {**recipe_row(config, recipe), "fidelity": fidelity}
+            if rows_by_id is not None:
+                rows_by_id[sample_id] = got
+        return got
+
+    rows = [row(d.sample_id, d.recipe, d.fidelity) for d in dispatches]
+    rows += [row(s.id, s.recipe, s.fidelity) for s in samples if s.status in ("interrupted", "rejected")]
     return pd.DataFrame(rows, columns=[p.name for p in config.parameters] + ["fidelity"])

@@ -74,6 +74,7 @@ class LoopState:
     lease: Heartbeat | None = None
     stop_watch: StopWatch | None = None  # reaches a running robot plan at once when an operator stops
     history_rows: dict[str, dict] = field(default_factory=dict)  # sample id -> its row in the optimizer's history
+    pending_rows: dict[str, dict] = field(default_factory=dict)  # sample id -> its row in the pending table
     status: str = "finished"
     reason: str | None = None
 
@@ -425,7 +426,7 @@ class CampaignRunner:
         allowed, sim_free = self._allowed_fidelities(loop)
         if not allowed:
             return "none"
-        pending = book.pending_frame(cfg, loop.open_dispatches(), loop.samples)
+        pending = book.pending_frame(cfg, loop.open_dispatches(), loop.samples, loop.pending_rows)
         self.view.thinking(len(history), [f.name for f in allowed])
         try:
             suggestion = loop.strategy.recommend(history, pending=pending, budget_left=budget_left, q=1,

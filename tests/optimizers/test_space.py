@@ -119,6 +119,24 @@ def test_bad_history_names_the_column(thermoset_space, change, column):
         thermoset_space.training_data(pd.DataFrame([row]))
 
 
+def test_a_table_changed_in_place_is_validated_and_encoded_again(thermoset_space):
+    """Validation and encoding are remembered by content (the loop asks once per free worker with one
+    history): a frame edited in place must never get the old answer, nor a bad edit pass."""
+    table = pd.DataFrame([_row(), _row(cure_time=2.0)])
+    first = thermoset_space.encode(table, kind="history")
+    again = thermoset_space.encode(table, kind="history")
+    assert torch.equal(first, again) and again is not first  # a copy: the caller may change it
+    again[0, 0] = 99.0
+    assert torch.equal(thermoset_space.encode(table, kind="history"), first)
+    table.loc[1, "cure_time"] = 1.0
+    assert not torch.equal(thermoset_space.encode(table, kind="history"), first)
+    table.loc[1, "blade"] = "paddle"
+    with pytest.raises(InputDataError, match="blade"):
+        thermoset_space.encode(table, kind="history")
+    with pytest.raises(InputDataError, match="blade"):  # a refusal is not remembered as a pass
+        thermoset_space.validate(table, kind="history")
+
+
 def test_invalid_smiles_descriptor_error():
     with pytest.raises(InputDataError, match="not a valid SMILES"):
         molecule_descriptors("C1CC")
