@@ -57,6 +57,15 @@ SUGGESTION_TOL = 1e-3
 # Requests the loop makes from one fit (one per free worker) that get the full acquisition search;
 # later ones are chosen on the believer pool (optimizers.batch).
 POOL_AFTER = 2
+# With at least this many runs pending (running, or earlier in this batch), every request is chosen on
+# the pool: the full search takes about a second, and with that many workers each second of it is
+# several workers idle (the throughput benchmark). Fewer pending (the reference campaign: two workers
+# and a robot) keeps the rule above.
+POOL_PENDING = 8
+# While runs are pending, a refit keeps the last optimized hyperparameters (the GP is conditioned on
+# the new rows, nothing optimized) until the training rows have grown by this fraction since they were
+# optimized; a request with nothing pending (sequential use: benchmarks, backtests) always optimizes.
+REFIT_GROWTH = 0.2
 # A pool point already running at every fidelity it could still be run at is passed over for the
 # next best, up to this many; past that the full search runs.
 POOL_CANDIDATES = 32
@@ -95,6 +104,7 @@ class Strategy:
         self.initial_design = counts
         self._candidates: CandidateSet | None = None  # set for the duration of one recommend(candidates=...)
         self._n_known = 0  # set by each recommend(): how many rows of ``taken`` are the history's
+        self._pending_now = 0  # rows of the pending table in the request being answered (0 outside recommend())
         self._design: tuple | None = None  # with linear constraints: (Sobol engine, feasible points, points drawn)
 
     # -------------------------------------------------------------- public API
@@ -133,6 +143,13 @@ class Strategy:
         X_pend = self.space.encode(pending, kind="pending") if len(pending) else self._empty()
         taken = torch.cat([X_all, X_pend])
         self._n_known = X_all.shape[0]  # rows of ``taken`` after these are pending or earlier in the batch
+        self._pending_now = X_pend.shape[0]
+        try:
+            return self._suggestions(history, taken, allowed, budget_left, q)
+        finally:
+            self._pending_now = 0
+
+    def _suggestions(self, history, taken, allowed, budget_left, q) -> list[Suggestion]:
         out: list[Suggestion] = []
         budget = float(budget_left)
         for i in range(int(q)):
@@ -430,6 +447,7 @@ class _ModelStrategy(Strategy):
             self.physics = PhysicsInputs(physics, space, seed=seed)
         self._cache: tuple[str, FittedModel] | None = None
         self._warm: dict | None = None
+        self._warm_rows = 0  # training rows when the hyperparameters were last optimized
         self._from_fit = 0  # suggestions made from the cached fit: past the first, they are a batch's later items
         self._best_known: tuple[tuple, float] | None = None  # (fit, history rows) -> best target mean of known rows
         self._pool: tuple[tuple, BelieverPool] | None = None  # (fit, history rows) -> the batch's pool
@@ -477,12 +495,20 @@ class _ModelStrategy(Strategy):
             fm = self.physics.fit(X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm,
                                   maxiter=self.fit_maxiter)
         else:
+            hold = (self._pending_now > 0 and self._warm is not None
+                    and X.shape[0] <= self._warm_rows * (1 + REFIT_GROWTH))
             fm = fit_model(
                 X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm, maxiter=self.fit_maxiter,
                 fingerprint_columns=self.space.fingerprint_columns, input_names=self._input_names,
+                optimize=not hold,
             )
+            if hold:
+                self._cache = (key, fm)
+                self._from_fit = 0
+                return fm
         if fm.fit_ok:
             self._warm = hyperparameters(fm.gp)
+            self._warm_rows = X.shape[0]
         self._cache = (key, fm)
         self._from_fit = 0
         return fm
@@ -732,6 +758,7 @@ class MultiFidelityStrategy(_ModelStrategy):
                 raw_samples=self.settings.raw_samples, num_restarts=self.settings.num_restarts,
                 fit_maxiter=self.fit_maxiter, max_training_rows=self.max_training_rows)
         self._target_only._n_known = self._n_known
+        self._target_only._pending_now = self._pending_now
         self._target_only._candidates = self._candidates
         return self._target_only
 
@@ -831,7 +858,8 @@ class MultiFidelityStrategy(_ModelStrategy):
         # The loop asks once per free worker (q = 1 each time): the first two requests from a fit get the
         # full search (the reference campaign rarely has more slots free at once, and its recommendation was
         # better for it: 167.2 / 167.3 degC against 158.7-164.4 in paired dry runs), the rest the pool.
-        later = batch_index > 0 or self._from_fit >= POOL_AFTER
+        n_pending = taken.shape[0] - self._n_known
+        later = batch_index > 0 or self._from_fit >= POOL_AFTER or n_pending >= POOL_PENDING
         self._from_fit += 1
         if later and self._candidates is None and self.physics is None:
             step = self._pool_step(fm, taken, affordable, batch_index, success, X_failed)
