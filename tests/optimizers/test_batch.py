@@ -115,3 +115,60 @@ def test_a_pool_point_running_at_every_allowed_fidelity_gives_way_to_the_next_be
         pending = pd.concat([pending, pd.DataFrame([row])], ignore_index=True)
     assert all("space-filling pool" in r for r in reasons[2:]), [r for r in reasons[2:] if "pool" not in r]
     assert len(set(rows)) == len(rows)
+
+
+def _pending_rows(space, n: int, seed: int = 9) -> pd.DataFrame:
+    U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=seed).draw(n, dtype=torch.double)
+    return pd.DataFrame([{k: float(q.magnitude) for k, q in r.items()} | {"fidelity": "s050"}
+                         for r in space.decode(space.from_unit(U))])
+
+
+def test_with_many_runs_pending_the_first_request_from_a_fit_uses_the_pool():
+    """Eight or more runs pending (a big cluster refilling): no full search, whose second of work would
+    keep that many workers waiting. With fewer pending the first requests get the full search."""
+    from optimizers.strategies import POOL_PENDING
+
+    strategy, _, space = fitted_strategy()
+    history = _history_of(space)
+    (few,) = make_strategy("multi_fidelity", space, seed=3, initial_design={}).recommend(
+        history, pending=_pending_rows(space, POOL_PENDING - 1), q=1)
+    (many,) = strategy.recommend(history, pending=_pending_rows(space, POOL_PENDING), q=1)
+    assert "space-filling pool" not in few.reason
+    assert "space-filling pool" in many.reason
+
+
+def test_hyperparameters_are_held_while_runs_are_pending_and_the_data_grew_little():
+    """With runs pending, a refit on a few more rows keeps the optimized hyperparameters (milliseconds,
+    not a second of waiting workers); past 20 % more rows, or with nothing pending, they are optimized."""
+    from optimizers.model import hyperparameters
+
+    space = hartmann().space
+    full = _history_of(space, n=80)
+    strategy = make_strategy("multi_fidelity", space, seed=3, initial_design={})
+    pending = _pending_rows(space, 2)
+
+    def fit_on(n: int, pending_now: int):
+        strategy._pending_now = pending_now
+        try:
+            return strategy.fitted(full.iloc[:n])
+        finally:
+            strategy._pending_now = 0
+
+    first = hyperparameters(fit_on(60, len(pending)).gp)  # nothing to hold yet: optimized
+    held = hyperparameters(fit_on(66, len(pending)).gp)  # 10 % more rows, runs pending: held
+    assert all(torch.equal(first[k], held[k]) for k in first)
+    moved = hyperparameters(fit_on(66 + 1, 0).gp)  # nothing pending: optimized
+    assert any(not torch.allclose(first[k], moved[k]) for k in first)
+    strategy2 = make_strategy("multi_fidelity", space, seed=3, initial_design={})
+    strategy2._pending_now = 2
+    base = hyperparameters(strategy2.fitted(full.iloc[:60]).gp)
+    grown = hyperparameters(strategy2.fitted(full.iloc[:73]).gp)  # over 20 % more rows: optimized again
+    assert any(not torch.allclose(base[k], grown[k]) for k in base)
+
+
+def _history_of(space, n: int = 60, seed: int = 3) -> pd.DataFrame:
+    problem = hartmann()
+    U = torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=seed).draw(n, dtype=torch.double)
+    return pd.DataFrame([{**{k: float(q.magnitude) for k, q in r.items()}, "fidelity": ("s050", "s075", "target")[i % 3],
+                          "objective": problem.evaluate(r, ("s050", "s075", "target")[i % 3]), "status": "completed"}
+                         for i, r in enumerate(space.decode(space.from_unit(U)))])
