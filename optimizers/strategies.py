@@ -489,6 +489,7 @@ class _ModelStrategy(Strategy):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         torch.manual_seed(_seed(self.seed, X.shape[0], 7))
+        n_rows = X.shape[0]  # before thinning: past the cap the thinned set stays the same size
         X, Y = self._thinned(X, Y)
         fid_col = self.space.dim if self.multi_fidelity else None
         if self.physics is not None:
@@ -496,7 +497,7 @@ class _ModelStrategy(Strategy):
                                   maxiter=self.fit_maxiter)
         else:
             hold = (self._pending_now > 0 and self._warm is not None
-                    and X.shape[0] <= self._warm_rows * (1 + REFIT_GROWTH))
+                    and n_rows <= self._warm_rows * (1 + REFIT_GROWTH))
             fm = fit_model(
                 X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm, maxiter=self.fit_maxiter,
                 fingerprint_columns=self.space.fingerprint_columns, input_names=self._input_names,
@@ -508,7 +509,7 @@ class _ModelStrategy(Strategy):
                 return fm
         if fm.fit_ok:
             self._warm = hyperparameters(fm.gp)
-            self._warm_rows = X.shape[0]
+            self._warm_rows = n_rows
         self._cache = (key, fm)
         self._from_fit = 0
         return fm

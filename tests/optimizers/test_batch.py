@@ -164,6 +164,12 @@ def test_hyperparameters_are_held_while_runs_are_pending_and_the_data_grew_littl
     base = hyperparameters(strategy2.fitted(full.iloc[:60]).gp)
     grown = hyperparameters(strategy2.fitted(full.iloc[:73]).gp)  # over 20 % more rows: optimized again
     assert any(not torch.allclose(base[k], grown[k]) for k in base)
+    # a long history is thinned to a fixed size; growth counts the history's rows, not the thinned set's
+    thinned = make_strategy("multi_fidelity", space, seed=3, initial_design={}, max_training_rows=20)
+    thinned._pending_now = 2
+    base = hyperparameters(thinned.fitted(full.iloc[:60]).gp)
+    grown = hyperparameters(thinned.fitted(full.iloc[:80]).gp)
+    assert any(not torch.allclose(base[k], grown[k]) for k in base)
 
 
 def _history_of(space, n: int = 60, seed: int = 3) -> pd.DataFrame:
