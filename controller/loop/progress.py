@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controller.config.campaign import CampaignConfig
-from controller.records.history import meets_outcome_constraints, objective_value
+from controller.records.history import meets_outcome_constraints, objective_value, property_value
 from controller.records.samples import Sample
 
 
@@ -71,15 +71,22 @@ class ProgressView:
         if self._progress is None:
             return
         cfg = self.config
-        value = objective_value(cfg, sample)
-        shown = f"{value:8.2f} {cfg.objective.unit}" if math.isfinite(value) else f"{sample.status:>8}"
-        best = self.best(samples)
-        best_text = f"{best:.2f} {cfg.objective.unit}" if best is not None else "-"
         predicted = sample.suggestion.get("predicted_mean")
         pred_text = f" (predicted {predicted:.1f})" if isinstance(predicted, (int, float)) else ""
+        if cfg.multi_objective:  # every objective, and how many target samples are on the measured front
+            values = [property_value(sample, o.property, o.unit) for o in cfg.objectives]
+            shown = (", ".join(f"{o.property} {v:.4g} {o.unit}" for o, v in zip(cfg.objectives, values))
+                     if all(math.isfinite(v) for v in values) else f"{sample.status:>8}")
+            pred_text = ""  # the prediction is the first objective's only
+            tail = f"measured front at {cfg.target.name}: {self.front_size(samples)} samples"
+        else:
+            value = objective_value(cfg, sample)
+            shown = f"{value:8.2f} {cfg.objective.unit}" if math.isfinite(value) else f"{sample.status:>8}"
+            best = self.best(samples)
+            tail = f"best at {cfg.target.name}: " + (f"{best:.2f} {cfg.objective.unit}" if best is not None else "-")
         self._progress.console.print(
             f"#{sample.seq:04d} {sample.fidelity:<22} {shown}{pred_text:<20} cost {sample.cost:>5g}  "
-            f"spent {spent:g}/{cfg.budget:g}  best at {cfg.target.name}: {best_text}",
+            f"spent {spent:g}/{cfg.budget:g}  {tail}",
             soft_wrap=True,
         )
         self._progress.update(self._task, completed=min(spent, cfg.budget))
@@ -91,6 +98,21 @@ class ProgressView:
         if not values:
             return None
         return max(values) if self.config.objective.direction == "maximize" else min(values)
+
+    def front_size(self, samples: list[Sample]) -> int:
+        """How many target samples that meet the outcome constraints no other such sample dominates
+        in every objective (several objectives)."""
+        cfg = self.config
+        rows = []
+        for s in samples:
+            if s.fidelity != cfg.target.name or not meets_outcome_constraints(cfg, s):
+                continue
+            signed = [property_value(s, o.property, o.unit) * (1 if o.direction == "maximize" else -1)
+                      for o in cfg.objectives]
+            if all(math.isfinite(v) for v in signed):
+                rows.append(signed)
+        return sum(not any(all(b >= a for a, b in zip(r, o)) and any(b > a for a, b in zip(r, o)) for o in rows)
+                   for r in rows)
 
     def stop(self) -> None:
         if self._progress is not None:

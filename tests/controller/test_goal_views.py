@@ -95,6 +95,25 @@ def test_best_so_far_counts_only_samples_that_meet_the_outcome_constraints(store
     assert ProgressView(store.config, enabled=False).best(records.samples(NAME)) == pytest.approx(150.0)
 
 
+def test_progress_lines_show_every_objective_and_the_measured_front(store):
+    """With several objectives a sample's line shows each objective, and the tail counts the measured
+    front at the target (the first objective's best alone would hide the trade-off)."""
+    from controller.loop.progress import ProgressView
+    from controller.records.store import RecordStore
+
+    samples = sorted(RecordStore(store.path).samples(NAME), key=lambda s: s.seq)
+    console = Console(record=True, width=400)
+    view = ProgressView(store.config, console=console)
+    view.start([], 0.0, resumed=False)
+    robot = next(s for s in samples if s.id == ROBOT[1])
+    view.sample_recorded(robot, 10.0, samples)
+    view.stop()
+    text = console.export_text()
+    assert "glass_transition_temperature 130 degC, fracture_toughness 1.3 MPa*m**0.5" in text
+    assert f"measured front at robot: {len(FRONT)} samples" in text
+    assert view.front_size(samples) == len(FRONT)
+
+
 def test_explain_gives_importance_per_objective(store, capsys):
     assert main(["explain", NAME, "--store", store.path, "--json", *FAST]) == 0
     out = json.loads(capsys.readouterr().out)
