@@ -718,6 +718,11 @@ class MultiFidelityStrategy(_ModelStrategy):
     ``raw_samples`` points (``optimizers.batch.BelieverPool``: one joint posterior per fit,
     then a rank-one update per item). The loop asks once per free worker, q = 1 each time:
     there the first ``POOL_AFTER`` (2) requests from a fit get the full search, later ones the pool.
+
+    While runs are pending (the request's ``pending`` table is not empty), two rules save the
+    waiting workers' time: with ``POOL_PENDING`` (8) or more pending every request uses the pool,
+    and a refit keeps the last optimized hyperparameters until the history's training rows have
+    grown by ``REFIT_GROWTH`` (20 %). A request with nothing pending is answered as without them.
     """
 
     name = "multi_fidelity"
