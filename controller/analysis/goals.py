@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pint
 
+from controller.records.history import non_dominated
 from controller.records.samples import Sample
 from core import Q_
 from core.goals import Outcome, outcomes
@@ -82,22 +83,6 @@ class SampleGoals:
     violated: tuple[str, ...]
     feasible: bool
     on_front: bool
-
-
-def non_dominated(Y: np.ndarray) -> np.ndarray:
-    """Which rows of signed objective values (``n x k``, larger is better) no other row dominates.
-
-    Unlike ``optimizers.goals.pareto_mask`` two samples that measured the same values are both
-    kept: each of them is on the front.
-    """
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
-    n = Y.shape[0]
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):
-        better_or_equal = (Y >= Y[i]).all(axis=1)
-        strictly = (Y > Y[i]).any(axis=1)
-        keep[i] = not bool((better_or_equal & strictly).any())
-    return keep
 
 
 def _constraint_units(config: Any) -> dict[str, str]:

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controller.config.campaign import CampaignConfig
-from controller.records.history import meets_outcome_constraints, objective_value, property_value
+from controller.records.history import meets_outcome_constraints, non_dominated, objective_value, property_value
 from controller.records.samples import Sample
 
 
@@ -107,12 +107,10 @@ class ProgressView:
         for s in samples:
             if s.fidelity != cfg.target.name or not meets_outcome_constraints(cfg, s):
                 continue
-            signed = [property_value(s, o.property, o.unit) * (1 if o.direction == "maximize" else -1)
-                      for o in cfg.objectives]
+            signed = [o.sign * property_value(s, o.property, o.unit) for o in cfg.objectives]
             if all(math.isfinite(v) for v in signed):
                 rows.append(signed)
-        return sum(not any(all(b >= a for a, b in zip(r, o)) and any(b > a for a, b in zip(r, o)) for o in rows)
-                   for r in rows)
+        return int(non_dominated(rows).sum()) if rows else 0
 
     def stop(self) -> None:
         if self._progress is not None:

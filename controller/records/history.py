@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 import pint
 
@@ -84,6 +85,22 @@ def history_frame(config: Any, samples: Iterable[Sample], rows_by_id: dict[str, 
         rows.append(row)
     columns = [p.name for p in config.parameters] + ["fidelity", "objective", "status"] + [o.column for o in extra]
     return pd.DataFrame(rows, columns=columns)
+
+
+def non_dominated(Y: Any) -> np.ndarray:
+    """Which rows of signed objective values (``n x k``, larger is better) no other row dominates.
+
+    Unlike ``optimizers.goals.pareto_mask`` two samples that measured the same values are both
+    kept: each of them is on the front.
+    """
+    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    n = Y.shape[0]
+    keep = np.ones(n, dtype=bool)
+    for i in range(n):
+        better_or_equal = (Y >= Y[i]).all(axis=1)
+        strictly = (Y > Y[i]).any(axis=1)
+        keep[i] = not bool((better_or_equal & strictly).any())
+    return keep
 
 
 def _column(name: str, value: Any) -> str:
