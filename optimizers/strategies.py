@@ -492,22 +492,18 @@ class _ModelStrategy(Strategy):
         n_rows = X.shape[0]  # before thinning: past the cap the thinned set stays the same size
         X, Y = self._thinned(X, Y)
         fid_col = self.space.dim if self.multi_fidelity else None
+        hold = (self.physics is None and self._pending_now > 0 and self._warm is not None
+                and n_rows <= self._warm_rows * (1 + REFIT_GROWTH))
         if self.physics is not None:
             fm = self.physics.fit(X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm,
                                   maxiter=self.fit_maxiter)
         else:
-            hold = (self._pending_now > 0 and self._warm is not None
-                    and n_rows <= self._warm_rows * (1 + REFIT_GROWTH))
             fm = fit_model(
                 X, Y, fidelity_column=fid_col, kernel=self.kernel, warm_state=self._warm, maxiter=self.fit_maxiter,
                 fingerprint_columns=self.space.fingerprint_columns, input_names=self._input_names,
                 optimize=not hold,
             )
-            if hold:
-                self._cache = (key, fm)
-                self._from_fit = 0
-                return fm
-        if fm.fit_ok:
+        if fm.fit_ok and not hold:  # held hyperparameters stay counted from where they were optimized
             self._warm = hyperparameters(fm.gp)
             self._warm_rows = n_rows
         self._cache = (key, fm)
