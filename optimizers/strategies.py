@@ -28,7 +28,6 @@ import pandas as pd
 import torch
 from botorch.acquisition import (
     FixedFeatureAcquisitionFunction,
-    LogExpectedImprovement,
     PosteriorMean,
     qLogNoisyExpectedImprovement,
 )
@@ -40,6 +39,7 @@ from optimizers.batch import BelieverPool
 from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted, success_log_weight
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
+from optimizers.predictor import log_expected_improvement
 from optimizers.space import SearchSpace
 from optimizers.suggestion import ParetoPoint, Recommendation, Suggestion
 from optimizers.thinning import MAX_TRAINING_ROWS, thin
@@ -871,7 +871,7 @@ class MultiFidelityStrategy(_ModelStrategy):
         model.eval()
         best_f = self._best_f(fm, taken, X_failed)
         acqf = FixedFeatureAcquisitionFunction(
-            LogExpectedImprovement(model, best_f=best_f), d=d + 1, columns=[d], values=[target.value]
+            log_expected_improvement(model, best_f), d=d + 1, columns=[d], values=[target.value]
         )
         if success is not None:
             acqf = SuccessWeighted(acqf, success)

@@ -1,0 +1,90 @@
+"""The dense posterior used by the acquisition search equals BoTorch's posterior, or is not used."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from botorch.acquisition import FixedFeatureAcquisitionFunction
+from botorch.acquisition.analytic import LogExpectedImprovement
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.input import Normalize
+
+from optimizers.model import fit_model
+from optimizers.predictor import DenseLogEI, DensePosterior, log_expected_improvement
+
+
+def _data(n: int = 30, d: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, d + 1, generator=g, dtype=torch.double)
+    X[:, -1] = torch.where(torch.rand(n, generator=g) < 0.3, 1.0, 0.4).double()
+    Y = 3.0 * X[:, :d].sin().sum(-1, keepdim=True) + X[:, -1:] + 20.0  # offset and scale: the outcome transform matters
+    return X, Y
+
+
+def _fitted(kernel: str | None):
+    X, Y = _data()
+    if kernel is None:
+        fm = fit_model(X[:, :-1], Y, fidelity_column=None)
+    else:
+        fm = fit_model(X, Y, fidelity_column=X.shape[-1] - 1, kernel=kernel)
+    fm.model.eval()
+    return fm.model
+
+
+def _conditioned(model):
+    g = torch.Generator().manual_seed(5)
+    Xp = torch.rand(3, model.train_inputs[0].shape[-1], generator=g, dtype=torch.double)
+    with torch.no_grad():
+        model.posterior(Xp[:1])
+        return model.condition_on_observations(Xp, model.posterior(Xp).mean)
+
+
+@pytest.mark.parametrize("kernel", ["linear_truncated", "product", None])
+@pytest.mark.parametrize("conditioned", [False, True])
+def test_dense_posterior_equals_botorch_posterior_and_its_gradient(kernel, conditioned):
+    model = _fitted(kernel)
+    if conditioned:
+        model = _conditioned(model)
+    dense = DensePosterior.of(model)
+    assert dense is not None
+    D = model.train_inputs[0].shape[-1]
+    x = torch.rand(7, D, generator=torch.Generator().manual_seed(9), dtype=torch.double)
+    x = torch.cat([x, model.train_inputs[0][:2]]).requires_grad_(True)  # training rows too: distance 0
+    post = model.posterior(x)
+    m_ref, v_ref = post.mean.reshape(-1), post.variance.reshape(-1)
+    g_ref = torch.autograd.grad((m_ref + v_ref).sum(), x)[0]
+    m, v = dense(x)
+    g = torch.autograd.grad((m + v).sum(), x)[0]
+    assert torch.allclose(m, m_ref, rtol=0, atol=1e-8)
+    assert torch.allclose(v, v_ref, rtol=1e-7, atol=1e-10)
+    assert torch.isfinite(g).all()
+    assert torch.allclose(g, g_ref, rtol=1e-6, atol=1e-8)
+
+
+def test_log_ei_at_the_target_fidelity_is_botorchs():
+    model = _fitted("linear_truncated")
+    d = model.train_inputs[0].shape[-1] - 1
+    best = 26.0  # near the data's top (Y is about 20-27): log EI neither saturated nor -inf
+    fast = log_expected_improvement(model, best)
+    assert isinstance(fast, DenseLogEI)
+    ref = FixedFeatureAcquisitionFunction(LogExpectedImprovement(model, best_f=best), d=d + 1, columns=[d], values=[1.0])
+    new = FixedFeatureAcquisitionFunction(fast, d=d + 1, columns=[d], values=[1.0])
+    x = torch.rand(16, 1, d, generator=torch.Generator().manual_seed(2), dtype=torch.double)
+    assert torch.allclose(new(x), ref(x), atol=1e-9)
+
+
+def test_a_model_it_does_not_cover_keeps_botorchs_path():
+    X, Y = _data()
+    model = SingleTaskGP(X, Y, input_transform=Normalize(d=X.shape[-1]))
+    model.eval()
+    assert DensePosterior.of(model) is None
+    acqf = log_expected_improvement(model, 1.0)
+    assert type(acqf) is LogExpectedImprovement
+
+
+def test_a_build_that_disagrees_with_the_model_is_refused():
+    model = _fitted("linear_truncated")
+    dense = DensePosterior.of(model)
+    assert dense is not None and dense._agrees(model)
+    dense._alpha = dense._alpha * 1.01  # a wrong weight: predictions drift from the model's
+    assert not dense._agrees(model)
