@@ -69,6 +69,8 @@ REFIT_GROWTH = 0.2
 # A pool point already running at every fidelity it could still be run at is passed over for the
 # next best, up to this many; past that the full search runs.
 POOL_CANDIDATES = 32
+#: Adaptive start (multi-fidelity): target runs in the initial design, the first at the best cheap result.
+ADAPTIVE_TARGET_RUNS = 2
 
 
 def _rows_not_in(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -724,9 +726,14 @@ class MultiFidelityStrategy(_ModelStrategy):
     name = "multi_fidelity"
     multi_fidelity = True
 
-    def __init__(self, space, seed=0, initial_design=None, check_cheap_data: bool = False, **options):
+    def __init__(self, space, seed=0, initial_design=None, check_cheap_data: bool = False, adaptive_start: bool = False,
+                 **options):
         super().__init__(space, seed, initial_design, **options)
         self.check_cheap_data = bool(check_cheap_data)
+        self.adaptive_start = bool(adaptive_start) and len(space.fidelities) > 1 and not space.multi_goal
+        if self.adaptive_start:
+            target = space.target_fidelity.name
+            self.initial_design[target] = min(self.initial_design.get(target, 0), ADAPTIVE_TARGET_RUNS)
         self._target_only: SingleFidelityStrategy | None = None  # the steps and recommendation when cheap data misleads
         self._checked: tuple[str, trust.TrustCheck] | None = None  # (fit id, its check)
 
@@ -796,7 +803,7 @@ class MultiFidelityStrategy(_ModelStrategy):
     def _next(self, history, taken, affordable, batch_index):
         step = self._initial_design_step(taken, affordable)
         if step is not None:
-            return step
+            return self._adaptive_first_target_run(history, taken, step) if self.adaptive_start else step
         if self.space.multi_goal:
             return self._goal_step(history, taken, affordable, batch_index)
         fm = self.fitted(history)
@@ -809,6 +816,36 @@ class MultiFidelityStrategy(_ModelStrategy):
         failed = history[history["status"] == "failed"]
         X_failed = self.space.encode(failed, kind="history") if len(failed) else self._empty()
         return self._model_step(fm, taken, affordable, batch_index, SuccessModel.from_history(self.space, history), X_failed)
+
+    def _adaptive_first_target_run(self, history, taken, step: tuple[Suggestion, torch.Tensor]):
+        """Adaptive start: the design's first target run goes to the recipe the cheap data rates best so far
+        (the best completed result at the most expensive cheap fidelity that has one) instead of the next
+        space-filling point. Where the cheap data tracks the target, that run is already a good recipe; where
+        it does not, the model learns so from the first target run. ``step`` is kept otherwise."""
+        sug, _ = step
+        target = self.space.target_fidelity
+        if sug.fidelity != target.name or (taken.shape[0] and bool((taken[:, -1] == target.value).any())):
+            return step
+        X, Y = self._training(history)
+        cheap = [f for f in self.space.fidelities_by_cost if f is not target]
+        for f in reversed(cheap):
+            here = X[:, -1] == f.value
+            if not bool(here.any()):
+                continue
+            i = int(torch.nonzero(here).reshape(-1)[int(Y[here, 0].argmax())])
+            x_full = torch.cat([X[i, :-1], X.new_tensor([target.value])])
+            if self._is_taken(x_full, taken):
+                return step
+            value = self.space.to_objective(float(Y[i, 0]))
+            best = Suggestion(
+                recipe=self.space.decode(X[i : i + 1, :-1])[0], fidelity=target.name, model_id="adaptive-start",
+                reason=(f"adaptive start: the first target run at the best {f.name} result so far "
+                        f"({value:.4g} {self.space.objective.unit}); then {self.initial_design[target.name] - 1} "
+                        "space-filling target run(s) and the acquisition"),
+                strategy=self.name,
+            )
+            return best, x_full
+        return step
 
     def _condition_on_pending(self, fm: FittedModel, taken: torch.Tensor, X_failed: torch.Tensor) -> Any:
         """Kriging believer: condition on running / already-suggested points at their posterior mean.

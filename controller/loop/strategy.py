@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.config.campaign import CampaignConfig
-from controller.config.optimizer import physics_for
+from controller.config.optimizer import MF_SWITCHES, physics_for
 
 PHYSICS_SUFFIX = "+physics"  # a backtest method with the campaign's [optimizer] physics on top
 
@@ -34,8 +34,8 @@ def build_strategy(config: CampaignConfig, method: str | None = None, seed: int 
     own = base == config.optimizer.strategy
     design = (config.optimizer.initial_design or None) if own else None
     options: dict[str, Any] = {"physics": physics} if physics is not None else {}
-    if own and base == "multi_fidelity" and config.optimizer.check_cheap_data:
-        options["check_cheap_data"] = True
+    if own and base == "multi_fidelity":
+        options.update({key: True for key in MF_SWITCHES if getattr(config.optimizer, key)})
     space = SearchSpace(config.parameters, config.fidelities, config.objectives or (config.objective,),
                         linear_constraints=config.linear_constraints, outcome_constraints=config.outcome_constraints)
     return make_strategy(base, space, seed=config.seed if seed is None else seed, initial_design=design, **options)

@@ -169,6 +169,8 @@ PHYSICS_BAD = [
     ("check-cheap-data-not-a-bool", {"check_cheap_data": "yes"}, "optimizer.check_cheap_data", "true or false"),
     ("check-cheap-data-single-fidelity", {"strategy": "single_fidelity", "check_cheap_data": False},
      "optimizer.check_cheap_data", "only used with"),
+    ("adaptive-start-not-a-bool", {"adaptive_start": 1}, "optimizer.adaptive_start", "true or false"),
+    ("adaptive-start-random", {"strategy": "random", "adaptive_start": True}, "optimizer.adaptive_start", "only used with"),
 ]
 
 

@@ -96,6 +96,28 @@ def test_initial_design_is_nested_across_fidelities(thermoset_space):
     assert all(s.predicted_mean is None and s.model_id == "space-filling" for s in sugs)
 
 
+def test_adaptive_start_puts_the_first_target_run_at_the_best_cheap_result(thermoset_space):
+    design = {"closed_form": 4, "kinetics_phase_field": 2, "robot": 3}
+    adaptive = make_strategy("multi_fidelity", thermoset_space, seed=5, initial_design=design, adaptive_start=True)
+    fixed = make_strategy("multi_fidelity", thermoset_space, seed=5, initial_design=design)
+    assert adaptive.initial_design["robot"] == 2 and fixed.initial_design["robot"] == 3
+    sugs = adaptive.recommend(None, q=6)  # the cheap part of the design, as the fixed one's
+    assert [s.recipe for s in sugs] == [s.recipe for s in fixed.recommend(None, q=6)]
+    values = [toy_value(thermoset_space, s.recipe, s.fidelity) for s in sugs]
+    values[0] = 500.0  # best closed-form result, but kinetics (the dearer cheap fidelity) ranks first:
+    values[5] = 400.0  # its best is design point 1
+    history = history_from(thermoset_space, sugs, values)
+    first = adaptive.recommend(history)[0]
+    assert first.fidelity == "robot" and first.recipe == sugs[5].recipe
+    assert first.reason.startswith("adaptive start: the first target run at the best kinetics_phase_field result")
+    assert fixed.recommend(history)[0].recipe == sugs[0].recipe  # fixed: Sobol point 0, nested
+    history = pd.concat([history, history_from(thermoset_space, [first], [450.0])], ignore_index=True)
+    second = adaptive.recommend(history)[0]  # then the space-filling design, and no repeat of the first
+    assert second.fidelity == "robot" and second.model_id == "space-filling" and second.recipe != first.recipe
+    history = pd.concat([history, history_from(thermoset_space, [second], [150.0])], ignore_index=True)
+    assert adaptive.recommend(history)[0].model_id not in ("space-filling", "adaptive-start")  # the model decides
+
+
 def test_unknown_strategy_and_bad_history():
     space = two_fidelity_space()
     with pytest.raises(OptimizerError, match="multi_fidelity"):

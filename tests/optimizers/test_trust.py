@@ -121,7 +121,7 @@ def test_trusted_cheap_data_and_the_default_unchecked_strategy_leave_the_multi_f
     assert "note" not in unchecked.recommendation(h).to_record()
 
 
-def test_the_campaign_file_switches_the_check_on():
+def test_the_campaign_file_switches_the_check_and_the_adaptive_start_on():
     import tomllib
     from pathlib import Path
 
@@ -132,6 +132,10 @@ def test_the_campaign_file_switches_the_check_on():
     assert build_strategy(config_from_dict(raw)).check_cheap_data is False
     raw["optimizer"]["check_cheap_data"] = True
     assert build_strategy(config_from_dict(raw)).check_cheap_data is True
+    assert build_strategy(config_from_dict(raw)).adaptive_start is False
+    raw["optimizer"]["adaptive_start"] = True
+    adaptive = build_strategy(config_from_dict(raw))
+    assert adaptive.adaptive_start is True and adaptive.initial_design["robot"] == 2
 
 
 def test_the_benchmark_harness_runs_the_checked_strategy_as_its_own_method():
