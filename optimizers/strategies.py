@@ -69,10 +69,6 @@ REFIT_GROWTH = 0.2
 # A pool point already running at every fidelity it could still be run at is passed over for the
 # next best, up to this many; past that the full search runs.
 POOL_CANDIDATES = 32
-#: Recipes whose best target-fidelity posterior mean is log EI's incumbent: every one measured or running, or
-#: only those measured or running at the target (a recipe the cheap data rates best then still has
-#: improvement to offer until it is run at the target).
-INCUMBENTS = ("measured", "target")
 #: Adaptive start (multi-fidelity): target runs in the initial design, the first at the best cheap result.
 ADAPTIVE_TARGET_RUNS = 2
 
@@ -731,11 +727,8 @@ class MultiFidelityStrategy(_ModelStrategy):
     multi_fidelity = True
 
     def __init__(self, space, seed=0, initial_design=None, check_cheap_data: bool = False, adaptive_start: bool = False,
-                 incumbent: str = "measured", **options):
+                 **options):
         super().__init__(space, seed, initial_design, **options)
-        if incumbent not in INCUMBENTS:
-            raise OptimizerError(f"incumbent must be one of {list(INCUMBENTS)}, got {incumbent!r}")
-        self.incumbent = incumbent
         self.check_cheap_data = bool(check_cheap_data)
         self.adaptive_start = bool(adaptive_start) and len(space.fidelities) > 1 and not space.multi_goal
         if self.adaptive_start:
@@ -876,8 +869,7 @@ class MultiFidelityStrategy(_ModelStrategy):
 
     def _best_f(self, fm: FittedModel, taken: torch.Tensor, X_failed: torch.Tensor) -> float:
         """The incumbent of log EI: the best posterior mean at the target fidelity over every recipe
-        measured or running (failures aside); with ``incumbent="target"``, over those measured or running
-        at the target (every recipe while none is).
+        measured or running (failures aside).
 
         Kriging believer conditions on pending points at the posterior mean, which leaves the
         mean everywhere unchanged; so the known rows' part is computed once per fit and history
@@ -885,26 +877,16 @@ class MultiFidelityStrategy(_ModelStrategy):
         the pending rows are added per suggestion."""
         key = (id(fm), fm.model_id, self._n_known)
         if self._best_known is None or self._best_known[0] != key:
-            known = self._incumbent_rows(torch.cat([fm.X, _rows_not_in(taken[: self._n_known], X_failed)]))
-            if known.shape[0] == 0:  # nothing run at the target yet: every recipe measured
-                known = torch.cat([fm.X, _rows_not_in(taken[: self._n_known], X_failed)])
-            known = self._target_input(known)
+            known = self._target_input(torch.cat([fm.X, _rows_not_in(taken[: self._n_known], X_failed)]))
             with torch.no_grad():
                 best = max(float(fm.model.posterior(chunk).mean.max()) for chunk in known.split(1024))
             self._best_known = (key, best)
         best = self._best_known[1]
-        later = self._incumbent_rows(_rows_not_in(taken[self._n_known:], X_failed))
+        later = _rows_not_in(taken[self._n_known:], X_failed)
         if later.shape[0]:
             with torch.no_grad():
                 best = max(best, float(fm.model.posterior(self._target_input(later)).mean.max()))
         return best
-
-    def _incumbent_rows(self, X: torch.Tensor) -> torch.Tensor:
-        """The rows of ``X`` whose recipes count for log EI's incumbent: all, or (``incumbent="target"``)
-        those run at the target fidelity."""
-        if self.incumbent == "target":
-            return X[X[:, -1] == self.space.target_fidelity.value]
-        return X
 
     def _model_step(self, fm: FittedModel, taken, affordable, batch_index, success: SuccessModel | None = None,
                     X_failed: torch.Tensor | None = None):

@@ -34,8 +34,6 @@ class OptimizerSettings:
             (``optimizers.trust``). Off by default: on the benchmark cells it did not pay.
         adaptive_start: multi-fidelity only: the initial design keeps at most two target runs and
             puts the first at the recipe the cheap data rates best so far; then the acquisition decides.
-        incumbent: multi-fidelity only: log EI improves on the best target prediction among the recipes
-            ``"measured"`` at any fidelity (default) or only among those run at the ``"target"``.
     """
 
     strategy: str = "multi_fidelity"
@@ -45,9 +43,6 @@ class OptimizerSettings:
     physics_features: tuple[str, ...] | None = None
     check_cheap_data: bool = False
     adaptive_start: bool = False
-    incumbent: str = "measured"
-
-INCUMBENTS = ("measured", "target")  # optimizers.strategies.INCUMBENTS (config does not import optimizers)
 
 #: Switches of the multi-fidelity strategy (``[optimizer] NAME = true``), passed on as strategy options.
 MF_SWITCHES = ("check_cheap_data", "adaptive_start")
@@ -56,7 +51,7 @@ def parse_optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSet
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("optimizer", "must be a table"))
     issues = []
-    known = {"strategy", "initial_design", "physics", "physics_model", "physics_features", "incumbent", *MF_SWITCHES}
+    known = {"strategy", "initial_design", "physics", "physics_model", "physics_features", *MF_SWITCHES}
     extra = set(raw) - known
     issues += [FieldIssue(f"optimizer.{k}", f"unknown field; allowed: {', '.join(sorted(known))}") for k in sorted(extra)]
     strategy = raw.get("strategy", "multi_fidelity")
@@ -80,16 +75,10 @@ def parse_optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSet
             issues.append(FieldIssue(f"optimizer.{key}", f"{value!r} must be true or false"))
         elif key in raw and strategy != "multi_fidelity":
             issues.append(FieldIssue(f"optimizer.{key}", f"only used with strategy = \"multi_fidelity\", not {strategy!r}"))
-    incumbent = raw.get("incumbent", "measured")
-    if incumbent not in INCUMBENTS:
-        issues.append(FieldIssue("optimizer.incumbent", f"{incumbent!r} is not one of {list(INCUMBENTS)}"))
-    elif "incumbent" in raw and strategy != "multi_fidelity":
-        issues.append(FieldIssue("optimizer.incumbent", f"only used with strategy = \"multi_fidelity\", not {strategy!r}"))
     if issues:
         raise ConfigError(issues)
     return OptimizerSettings(strategy=strategy, initial_design=dict(design), physics=physics,
-                             physics_model=physics_model, physics_features=physics_features, incumbent=incumbent,
-                             **switches)
+                             physics_model=physics_model, physics_features=physics_features, **switches)
 
 PHYSICS_MODES = ("none", "features", "prior_mean", "sim_input")
 

@@ -171,9 +171,6 @@ PHYSICS_BAD = [
      "optimizer.check_cheap_data", "only used with"),
     ("adaptive-start-not-a-bool", {"adaptive_start": 1}, "optimizer.adaptive_start", "true or false"),
     ("adaptive-start-random", {"strategy": "random", "adaptive_start": True}, "optimizer.adaptive_start", "only used with"),
-    ("unknown-incumbent", {"incumbent": "best"}, "optimizer.incumbent", "'measured', 'target'"),
-    ("incumbent-single-fidelity", {"strategy": "single_fidelity", "incumbent": "target"}, "optimizer.incumbent",
-     "only used with"),
 ]
 
 

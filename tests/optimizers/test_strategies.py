@@ -118,27 +118,6 @@ def test_adaptive_start_puts_the_first_target_run_at_the_best_cheap_result(therm
     assert adaptive.recommend(history)[0].model_id not in ("space-filling", "adaptive-start")  # the model decides
 
 
-def test_a_target_incumbent_counts_only_recipes_run_at_the_target():
-    space = two_fidelity_space()
-    xs = [0.1, 0.3, 0.5, 0.7, 0.9]
-    rows = [{"x": x, "fidelity": "cheap", "objective": 10 * x, "status": "completed"} for x in xs]
-    rows += [{"x": x, "fidelity": "robot", "objective": 10 * x, "status": "completed"} for x in xs[:2]]
-    history = pd.DataFrame(rows)
-    measured = make_strategy("multi_fidelity", space, seed=0, initial_design={})
-    target = make_strategy("multi_fidelity", space, seed=0, initial_design={}, incumbent="target")
-    for s in (measured, target):
-        s.recommend(history)
-    fm = target.fitted(history)
-    taken = space.encode(history, kind="history")
-    empty = torch.zeros(0, taken.shape[1], dtype=torch.double)
-    best_measured = measured._best_f(measured.fitted(history), taken, empty)
-    best_target = target._best_f(fm, taken, empty)
-    # the cheap runs rate x = 0.9 best (about 9 at the target); the robot has only run x <= 0.3
-    assert best_measured > 7.0 and best_target < 4.5
-    with pytest.raises(OptimizerError, match="incumbent"):
-        make_strategy("multi_fidelity", space, incumbent="best")
-
-
 def test_unknown_strategy_and_bad_history():
     space = two_fidelity_space()
     with pytest.raises(OptimizerError, match="multi_fidelity"):

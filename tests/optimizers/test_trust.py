@@ -136,16 +136,6 @@ def test_the_campaign_file_switches_the_check_and_the_adaptive_start_on():
     raw["optimizer"]["adaptive_start"] = True
     adaptive = build_strategy(config_from_dict(raw))
     assert adaptive.adaptive_start is True and adaptive.initial_design["robot"] == 2
-    assert adaptive.incumbent == "measured"
-    raw["optimizer"]["incumbent"] = "target"
-    assert build_strategy(config_from_dict(raw)).incumbent == "target"
-
-
-def test_the_campaign_files_incumbents_are_the_strategys():
-    from controller.config.optimizer import INCUMBENTS as config_incumbents
-    from optimizers.strategies import INCUMBENTS
-
-    assert config_incumbents == INCUMBENTS
 
 
 def test_the_benchmark_harness_runs_the_checked_strategy_as_its_own_method():
