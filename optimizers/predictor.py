@@ -13,11 +13,11 @@ there. Hyperparameters and training data are fixed during a search, so
 with the kernel written out in torch operations, then undoes the outcome standardization:
 the same numbers as ``model.posterior(x)`` (checked on every build), at a fraction of the cost.
 
-It covers the models ``optimizers.model`` builds from Matern / RBF kernels, BoTorch's
-linear truncated fidelity kernel, products and a scale kernel, a constant mean, Gaussian
-noise and a ``Standardize`` outcome transform. Anything else (a Tanimoto kernel, a physics
-prior mean, an input transform) returns None from :meth:`DensePosterior.of` and the caller
-keeps BoTorch's own path.
+It covers the models ``optimizers.model`` builds from Matern / RBF / Tanimoto kernels,
+BoTorch's linear truncated fidelity kernel, products and a scale kernel, a constant mean,
+Gaussian noise and a ``Standardize`` outcome transform. Anything else (a physics prior mean,
+an input transform, another kernel) returns None from :meth:`DensePosterior.of` and the
+caller keeps BoTorch's own path.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from gpytorch.kernels import MaternKernel, ProductKernel, RBFKernel, ScaleKernel
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.likelihoods.noise_models import HomoskedasticNoise
 from gpytorch.means import ConstantMean
+
+from optimizers.featurize import TanimotoKernel
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,8 @@ def _kernel(k) -> tuple[Kernel, Diag]:
         out = fn, diag
     elif type(k) is LinearTruncatedFidelityKernel:
         out = _linear_truncated(k)
+    elif type(k) is TanimotoKernel:  # no hyperparameters: its own forward is plain torch already
+        out = (lambda a, b: k.forward(a, b)), (lambda a: k.forward(a, a, diag=True))
     else:
         out = _stationary(k)
     return _sliced(k, *out)

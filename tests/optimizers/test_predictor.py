@@ -25,6 +25,9 @@ def _fitted(kernel: str | None):
     X, Y = _data()
     if kernel is None:
         fm = fit_model(X[:, :-1], Y, fidelity_column=None)
+    elif kernel == "fingerprints":  # columns 0-1 as fingerprint bits: Tanimoto times the linear truncated kernel
+        X[:, :2] = (X[:, :2] > 0.5).double()
+        fm = fit_model(X, Y, fidelity_column=X.shape[-1] - 1, fingerprint_columns=[0, 1])
     else:
         fm = fit_model(X, Y, fidelity_column=X.shape[-1] - 1, kernel=kernel)
     fm.model.eval()
@@ -39,7 +42,7 @@ def _conditioned(model):
         return model.condition_on_observations(Xp, model.posterior(Xp).mean)
 
 
-@pytest.mark.parametrize("kernel", ["linear_truncated", "product", None])
+@pytest.mark.parametrize("kernel", ["linear_truncated", "product", None, "fingerprints"])
 @pytest.mark.parametrize("conditioned", [False, True])
 def test_dense_posterior_equals_botorch_posterior_and_its_gradient(kernel, conditioned):
     model = _fitted(kernel)
