@@ -710,7 +710,7 @@ class MultiFidelityStrategy(_ModelStrategy):
             the target and recommend from the target runs (default False: on the benchmark
             cells it did not pay; see the README).
         adaptive_start: at most ``ADAPTIVE_TARGET_RUNS`` (2) target runs in the initial design, the first at
-            the best cheap result so far (default False: on the thermoset table it reached the top 5 % far
+            the best cheap result so far (default False: on the shipped recorded table it reached the top 5 % far
             sooner but the top 1 % no sooner; see the README). One objective only; ignored with several.
 
     Batches (``q > 1``, or one suggestion per free worker): the first item gets the full

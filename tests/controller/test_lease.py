@@ -5,6 +5,7 @@ timeout, on any host, and another controller resumes it; one that finds its leas
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -124,6 +125,27 @@ def test_a_killed_controller_on_another_host_is_taken_over_after_the_timeout(tmp
     assert RecordStore(store).verify_chain(name).intact
 
 
+def _stop_outside_a_write(proc, store) -> None:
+    """SIGSTOP the controller at a moment it holds no SQLite write transaction. A process stopped inside
+    one keeps the database's write lock, and no other controller can write (take the campaign over)
+    until it continues or dies; with a fast optimizer the loop spends enough of its time in short
+    writes that a stop at a random moment sometimes lands in one."""
+    for _ in range(50):
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.05)
+        probe = sqlite3.connect(str(store), timeout=0.2, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # stopped mid-write: let it finish, stop it again
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.1)
+        finally:
+            probe.close()
+    raise AssertionError("the controller held the write lock at each of 50 stops")
+
+
 @pytest.mark.slow
 def test_a_controller_whose_lease_was_taken_stops_dispatching(tmp_path):
     """A hung controller (SIGSTOP) loses its lease; woken up (SIGCONT) it finds another owner and
@@ -136,7 +158,7 @@ def test_a_controller_whose_lease_was_taken_stops_dispatching(tmp_path):
                             stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         wait_for(store, "SELECT id FROM samples WHERE status='completed'")
-        proc.send_signal(signal.SIGSTOP)
+        _stop_outside_a_write(proc, store)
         time.sleep(2.5)
         row = rows(store, "SELECT fingerprint, config_json, budget FROM campaigns")[0]
         thief = RecordStore(store, lease_timeout_s=2)
