@@ -125,9 +125,29 @@ class SQLiteBackend:
     def configure(self) -> None:
         if not self.existed:  # the file's first write: another process opening it sees whose it is
             self.con.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        self.con.execute("PRAGMA journal_mode=WAL")
+        self._enter_wal()
         self.con.execute("PRAGMA synchronous=FULL")
         self.con.execute("PRAGMA foreign_keys=ON")
+
+    def _enter_wal(self, wait_s: float = 30.0) -> None:
+        """Put the file in WAL mode, waiting out other connections as a write would.
+
+        SQLite does not call the busy handler when it switches a file into WAL mode: with
+        another controller reading the new file at that moment, the switch fails at once with
+        "database is locked". It is retried here for as long as a write would wait.
+        """
+        deadline = time.monotonic() + wait_s
+        pause = 0.005
+        while True:
+            try:
+                if self.con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.con.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     def _check_existing(self) -> None:
         try:
