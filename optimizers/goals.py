@@ -219,11 +219,39 @@ def training_recipes(space: SearchSpace, fg: FittedGoals, multi_fidelity: bool) 
     return torch.unique(X, dim=0)
 
 
-def baseline(space: SearchSpace, fg: FittedGoals, multi_fidelity: bool) -> torch.Tensor:
+def baseline(space: SearchSpace, fg: FittedGoals, multi_fidelity: bool, measured: bool = False) -> torch.Tensor:
     """The noisy baseline: every distinct training recipe at the target fidelity; past ``MAX_BASELINE``
     the ones whose posterior means are best (non-dominated first, then by the sum of standardized
-    objectives)."""
+    objectives).
+
+    ``measured``: only the recipes with a target-fidelity result (all of them while there is none).
+    The improvement is then over the front measured at the target, so a recipe seen only cheaply
+    that the model puts on the front is worth a target run; with every recipe in the baseline it
+    counts as reached already and is never confirmed.
+    """
     X = training_recipes(space, fg, multi_fidelity)
+    if measured and multi_fidelity:
+        target = fg.X[fg.X[:, -1] == space.target_fidelity.value]
+        if target.shape[0]:
+            X = torch.unique(target, dim=0)
+    if X.shape[0] <= MAX_BASELINE:
+        return X
+    means = posterior_means(fg.model, X)[:, : len(space.objectives)]
+    z = (means - means.mean(0)) / means.std(0).clamp_min(1e-12)
+    score = z.sum(-1) + 1e3 * pareto_mask(means).double()
+    return X[score.topk(MAX_BASELINE).indices]
+
+
+def confirmation_candidates(space: SearchSpace, fg: FittedGoals) -> torch.Tensor:
+    """The recipes with results at cheaper fidelities only, as model inputs at the target fidelity; past
+    ``MAX_BASELINE`` the best by posterior mean (non-dominated first, then by the sum of standardized
+    objectives)."""
+    target = space.target_fidelity.value
+    measured = torch.unique(fg.X[fg.X[:, -1] == target], dim=0)
+    X = training_recipes(space, fg, True)
+    if measured.shape[0]:
+        seen = ((X.unsqueeze(1) - measured.unsqueeze(0)).abs().amax(-1) < 1e-12).any(-1)
+        X = X[~seen]
     if X.shape[0] <= MAX_BASELINE:
         return X
     means = posterior_means(fg.model, X)[:, : len(space.objectives)]

@@ -564,6 +564,14 @@ class _ModelStrategy(Strategy):
         else:
             x, value, open_here = self._candidate_choice(acqf, taken, affordable)
         rule = "log NEHVI" if len(space.objectives) > 1 else "constrained log NEI"
+        if self.multi_fidelity and target in affordable:
+            ranked = sorted(goals.information(fg, x, space, open_here), key=lambda sc: sc.per_cost, reverse=True)
+            confirm = self._confirmation(fg, x, ranked[0].fidelity.cost if ranked else target.cost, pending,
+                                         success, taken)
+            if confirm is not None:
+                x, value = confirm
+                open_here = [target]
+                rule += " over the front measured at the target (a recipe seen only at cheaper fidelities)"
 
         def outcomes_at(fidelity: Fidelity) -> dict[str, tuple[float, float]]:
             x_in = torch.cat([x, x.new_tensor([fidelity.value])]) if self.multi_fidelity else x
@@ -597,6 +605,41 @@ class _ModelStrategy(Strategy):
             return self._space_filling(taken, affordable[0] if target not in affordable else target,
                                        taken.shape[0], "no untried point improves the target; Sobol point {index} at {fidelity}")
         return step
+
+    def _confirmation(self, fg: goals.FittedGoals, x: torch.Tensor, x_cost: float, pending: torch.Tensor,
+                      success: SuccessModel | None, taken: torch.Tensor) -> tuple[torch.Tensor, float] | None:
+        """A recipe seen only at cheaper fidelities to run at the target instead of ``x``, or None.
+
+        The point's acquisition counts every observed recipe as reached at its predicted target value
+        (the recommendation's view), so a recipe the cheap data puts on the front is never worth
+        confirming there, and a lab is left with a front it has not measured. Here both are valued by
+        the same acquisition over the front *measured at the target*, per cost: the cheaply seen recipe
+        (up to ``goals.MAX_BASELINE`` of them, best predicted first) at the target's cost against ``x`` at
+        ``x_cost``, the cost of the fidelity ``x`` would run at. The confirmation wins when its
+        improvement of that front per cost is larger. So where cheap runs cost a tenth of the target,
+        ``x`` keeps a tenfold handicap in its favour and the strategy explores as before until a
+        recipe is clearly worth confirming."""
+        space = self.space
+        target = space.target_fidelity
+        X = goals.confirmation_candidates(space, fg)
+        if X.shape[0] == 0:
+            return None
+        keep = torch.tensor([not self._is_taken(r, taken) for r in X], dtype=torch.bool)
+        if space.has_constraints:
+            keep &= space.is_feasible(X[:, : space.dim])
+        X = X[keep]
+        if X.shape[0] == 0:
+            return None
+        acqf = goals.acquisition(fg.model, space, goals.baseline(space, fg, True, measured=True), pending,
+                                 self._goal_reference(fg))
+        acqf = FixedFeatureAcquisitionFunction(acqf, d=space.dim + 1, columns=[space.dim], values=[target.value])
+        if success is not None:
+            acqf = SuccessWeighted(acqf, success)
+        vals = evaluate(acqf, torch.cat([X[:, : space.dim], x.reshape(1, -1)]))
+        best = int(vals[:-1].argmax())
+        if not float(vals[best]) - math.log(target.cost) > float(vals[-1]) - math.log(x_cost):
+            return None
+        return X[best, : space.dim], float(vals[best])
 
     def _goal_recommendation(self, history) -> Recommendation:
         """The Pareto set at the target fidelity by posterior mean (see ``optimizers.goals.predicted_front``)."""

@@ -168,6 +168,54 @@ def test_the_recommendation_is_a_non_dominated_front_of_posterior_means(two_obje
     assert rec.to_record()["front"][0]["means"] == rec.front[0].means
 
 
+def test_a_recipe_seen_only_cheaply_on_the_front_is_worth_a_target_run():
+    """Two target runs at poor recipes, cheap runs that put (0.9, 0.9) far ahead on ``f``: over the front
+    measured at the target that recipe is a large hypervolume improvement; with every recipe in the
+    baseline it counts as reached already (the reason the strategy used to buy so few target runs)."""
+    from botorch.acquisition import FixedFeatureAcquisitionFunction
+
+    sp = SearchSpace(params(), FIDS, TWO)
+    cheap = [(0.9, 0.9), (0.5, 0.5), (0.3, 0.9), (0.7, 0.2), (0.1, 0.6), (0.8, 0.6), (0.4, 0.1)]
+    rows = [(0.1, 0.2, "robot"), (0.2, 0.8, "robot")] + [(a, b, "cheap") for a, b in cheap]
+    history = sp.validate(history_of(sp, rows), kind="history")
+    strategy = make_strategy("multi_fidelity", sp, seed=0, **FAST)
+    fg = strategy.fitted_goals(history)
+    measured = goals.baseline(sp, fg, True, measured=True)
+    everything = goals.baseline(sp, fg, True)
+    assert measured.shape[0] == 2 and everything.shape[0] == 9
+    assert bool((measured[:, -1] == 1.0).all())  # at the target fidelity
+    ref = strategy._goal_reference(fg)
+    x = torch.tensor([[[0.9, 0.9]]], dtype=torch.double)
+
+    def value(X_baseline):
+        acqf = FixedFeatureAcquisitionFunction(goals.acquisition(fg.model, sp, X_baseline, None, ref), d=3,
+                                               columns=[2], values=[1.0])
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return float(acqf(x))
+
+    assert value(measured) > value(everything) + 3.0  # log scale: e^3 = 20 times the improvement
+    assert [tuple(r) for r in goals.confirmation_candidates(sp, fg)[:, :2].tolist()] == sorted(cheap)
+
+
+
+@pytest.mark.parametrize("cheap_cost", [0.5, 0.1])
+def test_the_strategy_confirms_a_cheaply_seen_front_recipe_when_it_is_worth_the_cost(cheap_cost):
+    """The same history: at half the robot's cost the cheap runs are dear enough that confirming (0.9, 0.9)
+    at the target is worth more per cost than exploring; at a tenth they are not, and it explores cheaply."""
+    fids = [Fidelity("cheap", "simulator", cheap_cost, 0.5), Fidelity("robot", "robot", 1.0, 1.0, target=True)]
+    sp = SearchSpace(params(), fids, TWO)
+    cheap = [(0.9, 0.9), (0.5, 0.5), (0.3, 0.9), (0.7, 0.2), (0.1, 0.6), (0.8, 0.6), (0.4, 0.1)]
+    history = history_of(sp, [(0.1, 0.2, "robot"), (0.2, 0.8, "robot")] + [(a, b, "cheap") for a, b in cheap])
+    strategy = make_strategy("multi_fidelity", sp, seed=0, initial_design={"cheap": 7, "robot": 2}, **FAST)
+    sug = strategy.recommend(history)[0]
+    confirmed = (sug.recipe["a"].magnitude, sug.recipe["b"].magnitude) == (0.9, 0.9)
+    if cheap_cost == 0.5:
+        assert confirmed and sug.fidelity == "robot" and "front measured at the target" in sug.reason
+    else:
+        assert not confirmed and sug.fidelity == "cheap" and "front measured" not in sug.reason
+
+
 @pytest.mark.parametrize("name", ["single_fidelity", "random", "sobol"])
 def test_baselines_run_at_the_target_and_recommend_a_front(name):
     sp = SearchSpace(params(), FIDS, TWO)
