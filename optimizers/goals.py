@@ -15,6 +15,12 @@ When a space has several objectives or an outcome constraint (``SearchSpace.mult
 - **Fidelity.** The information-per-cost rule of ``optimizers.acquisition`` summed over the
   outcomes: the outputs are independent, so the information one observation gives about
   all of them at the target is the sum of what it gives about each.
+- **Confirmation.** The point's baseline counts every observed recipe as reached at its
+  predicted target value, so that acquisition alone never sends a recipe seen only cheaply to
+  the target. Each multi-fidelity step also values those recipes (``confirmation_candidates``)
+  by the same acquisition over the front *measured at the target* (``baseline(measured=True)``),
+  per cost, against the chosen point at the cost of the fidelity it would run at; a recipe that
+  improves the measured front more per cost is run at the target (``MultiFidelityStrategy``).
 - **Recommendation.** The Pareto set at the target fidelity: the observed recipes whose
   posterior means are not dominated among those likely (>= 50 %) to meet the outcome
   constraints, each with its means and standard deviations per objective.
