@@ -240,12 +240,7 @@ def baseline(space: SearchSpace, fg: FittedGoals, multi_fidelity: bool, measured
         target = fg.X[fg.X[:, -1] == space.target_fidelity.value]
         if target.shape[0]:
             X = torch.unique(target, dim=0)
-    if X.shape[0] <= MAX_BASELINE:
-        return X
-    means = posterior_means(fg.model, X)[:, : len(space.objectives)]
-    z = (means - means.mean(0)) / means.std(0).clamp_min(1e-12)
-    score = z.sum(-1) + 1e3 * pareto_mask(means).double()
-    return X[score.topk(MAX_BASELINE).indices]
+    return _best_predicted(space, fg, X)
 
 
 def confirmation_candidates(space: SearchSpace, fg: FittedGoals) -> torch.Tensor:
@@ -258,6 +253,12 @@ def confirmation_candidates(space: SearchSpace, fg: FittedGoals) -> torch.Tensor
     if measured.shape[0]:
         seen = ((X.unsqueeze(1) - measured.unsqueeze(0)).abs().amax(-1) < 1e-12).any(-1)
         X = X[~seen]
+    return _best_predicted(space, fg, X)
+
+
+def _best_predicted(space: SearchSpace, fg: FittedGoals, X: torch.Tensor) -> torch.Tensor:
+    """``X``, or past ``MAX_BASELINE`` rows the ones whose posterior means are best (non-dominated first,
+    then by the sum of standardized objectives)."""
     if X.shape[0] <= MAX_BASELINE:
         return X
     means = posterior_means(fg.model, X)[:, : len(space.objectives)]

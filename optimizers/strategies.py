@@ -627,6 +627,10 @@ class _ModelStrategy(Strategy):
         keep = torch.tensor([not self._is_taken(r, taken) for r in X], dtype=torch.bool)
         if space.has_constraints:
             keep &= space.is_feasible(X[:, : space.dim])
+        if self._candidates is not None:  # every suggestion is a row of the request's candidates
+            rows = self._candidates.X[self._candidates.open(target, taken, SUGGESTION_TOL)]
+            keep &= (torch.cdist(X[:, : space.dim], rows, p=float("inf")) < SUGGESTION_TOL).any(-1) if rows.shape[0] \
+                else torch.zeros_like(keep)
         X = X[keep]
         if X.shape[0] == 0:
             return None

@@ -214,6 +214,12 @@ def test_the_strategy_confirms_a_cheaply_seen_front_recipe_when_it_is_worth_the_
         assert confirmed and sug.fidelity == "robot" and "front measured at the target" in sug.reason
     else:
         assert not confirmed and sug.fidelity == "cheap" and "front measured" not in sug.reason
+    # With a candidate set the confirmation is one of its rows too: (0.9, 0.9) is not offered here.
+    cands = pd.DataFrame({"a": [0.5, 0.3, 0.85, 0.6], "b": [0.5, 0.9, 0.9, 0.95]})
+    sug = make_strategy("multi_fidelity", sp, seed=0, initial_design={"cheap": 7, "robot": 2}, **FAST).recommend(
+        history, candidates=cands)[0]
+    offered = {(round(a, 6), round(b, 6)) for a, b in zip(cands["a"], cands["b"])}
+    assert (round(sug.recipe["a"].magnitude, 6), round(sug.recipe["b"].magnitude, 6)) in offered
 
 
 @pytest.mark.parametrize("name", ["single_fidelity", "random", "sobol"])
