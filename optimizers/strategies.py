@@ -564,14 +564,15 @@ class _ModelStrategy(Strategy):
         else:
             x, value, open_here = self._candidate_choice(acqf, taken, affordable)
         rule = "log NEHVI" if len(space.objectives) > 1 else "constrained log NEI"
+        scores = goals.information(fg, x, space, open_here) if self.multi_fidelity else []
         if self.multi_fidelity and target in affordable:
-            ranked = sorted(goals.information(fg, x, space, open_here), key=lambda sc: sc.per_cost, reverse=True)
-            confirm = self._confirmation(fg, x, ranked[0].fidelity.cost if ranked else target.cost, pending,
-                                         success, taken)
+            x_cost = max(scores, key=lambda sc: sc.per_cost).fidelity.cost if scores else target.cost
+            confirm = self._confirmation(fg, x, x_cost, pending, success, taken)
             if confirm is not None:
                 x, value = confirm
                 open_here = [target]
                 rule += " over the front measured at the target (a recipe seen only at cheaper fidelities)"
+                scores = goals.information(fg, x, space, open_here)
 
         def outcomes_at(fidelity: Fidelity) -> dict[str, tuple[float, float]]:
             x_in = torch.cat([x, x.new_tensor([fidelity.value])]) if self.multi_fidelity else x
@@ -598,7 +599,6 @@ class _ModelStrategy(Strategy):
                 predicted_outcomes={p: {"mean": m, "std": sd, "target_mean": m, "target_std": sd}
                                     for p, (m, sd) in at.items()},
             ), x_full
-        scores = goals.information(fg, x, space, open_here)
         step = self._suggest(fg, x, value, scores, predicted, taken, batch_index, success, X_failed, pooled=False,
                              rule=rule, outcomes_at=outcomes_at)
         if step is None:

@@ -198,7 +198,6 @@ def test_a_recipe_seen_only_cheaply_on_the_front_is_worth_a_target_run():
     assert [tuple(r) for r in goals.confirmation_candidates(sp, fg)[:, :2].tolist()] == sorted(cheap)
 
 
-
 @pytest.mark.parametrize("cheap_cost", [0.5, 0.1])
 def test_the_strategy_confirms_a_cheaply_seen_front_recipe_when_it_is_worth_the_cost(cheap_cost):
     """The same history: at half the robot's cost the cheap runs are dear enough that confirming (0.9, 0.9)
