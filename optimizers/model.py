@@ -24,6 +24,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 
 from core import OptimizerError
+from optimizers.predictor import DenseMarginalLikelihood
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ def fit_model(
     fingerprint_columns: Sequence[int] = (),
     input_names: Sequence[str] | None = None,
     optimize: bool = True,
+    dense: bool = True,
 ) -> FittedModel:
     """Fit a GP to ``X`` (``n x D``) and signed ``Y`` (``n x 1``).
 
@@ -217,6 +219,9 @@ def fit_model(
         optimize: False with a ``warm_state``: keep those hyperparameters as they are (the GP is
             conditioned on the new data, nothing is optimized; milliseconds instead of about a
             second). A non-finite result falls back to optimizing.
+        dense: compute the marginal likelihood densely in torch where
+            ``optimizers.predictor.DenseMarginalLikelihood`` covers the model (the same value and
+            gradients, checked before use, several times faster); False: GPyTorch's own.
 
     Raises:
         OptimizerError: fewer than one observation.
@@ -249,6 +254,7 @@ def fit_model(
                 warnings.simplefilter("ignore")
                 fit_gpytorch_mll(
                     mll,
+                    closure=DenseMarginalLikelihood.of(mll) if dense else None,
                     optimizer_kwargs={"options": {"maxiter": maxiter}},
                     max_attempts=2,
                 )

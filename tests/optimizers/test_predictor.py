@@ -1,4 +1,4 @@
-"""The dense posterior used by the acquisition search equals BoTorch's posterior, or is not used."""
+"""The dense posterior (acquisition search) and marginal likelihood (fits) equal BoTorch's, or are not used."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from botorch.acquisition.analytic import LogExpectedImprovement
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.input import Normalize
 
-from optimizers.model import fit_model
-from optimizers.predictor import DenseLogEI, DensePosterior, log_expected_improvement
+from botorch.optim.closures import get_loss_closure_with_grads
+from botorch.optim.utils import get_parameters
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from optimizers.model import NOISE_FLOOR, _build, fit_model, hyperparameters
+from optimizers.predictor import DenseLogEI, DenseMarginalLikelihood, DensePosterior, log_expected_improvement
 
 
 def _data(n: int = 30, d: int = 4, seed: int = 0):
@@ -91,3 +95,63 @@ def test_a_build_that_disagrees_with_the_model_is_refused():
     assert dense is not None and dense._agrees(model)
     dense._alpha = dense._alpha * 1.01  # a wrong weight: predictions drift from the model's
     assert not dense._agrees(model)
+
+
+# ------------------------------------------------------------------ the dense marginal likelihood
+def _training(kernel: str | None):
+    """A model in training mode with hyperparameters away from their defaults, and its MLL."""
+    X, Y = _data(n=40)
+    if kernel is None:
+        model = _build(X[:, :-1], Y, None, "linear_truncated", NOISE_FLOOR)
+    elif kernel == "fingerprints":
+        X[:, :2] = (X[:, :2] > 0.5).double()
+        model = _build(X, Y, X.shape[-1] - 1, "linear_truncated", NOISE_FLOOR, [0, 1])
+    else:
+        model = _build(X, Y, X.shape[-1] - 1, kernel, NOISE_FLOOR)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for _, p in model.named_parameters():
+            p.add_(0.5 * torch.rand(p.shape, generator=g, dtype=p.dtype))  # upwards: raw values without a transform stay in bounds
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    mll.train()
+    return mll
+
+
+@pytest.mark.parametrize("kernel", ["linear_truncated", "product", None, "fingerprints"])
+def test_dense_marginal_likelihood_equals_gpytorchs_value_and_gradients(kernel):
+    mll = _training(kernel)
+    dense = DenseMarginalLikelihood.of(mll)
+    assert dense is not None
+    params = get_parameters(mll, requires_grad=True)
+    assert list(dense.parameters) == list(params)  # the order scipy's vector is laid out in
+    ref_value, ref_grads = get_loss_closure_with_grads(mll, parameters=params)()
+    ref_grads = [g.clone() for g in ref_grads]
+    value, grads = dense()
+    assert abs(float(value) - float(ref_value)) <= 1e-10 * (1 + abs(float(ref_value)))
+    for name, g, r in zip(params, grads, ref_grads):
+        assert g is not None and torch.allclose(g, r, rtol=1e-7, atol=1e-10), name
+
+
+@pytest.mark.parametrize("kernel", ["linear_truncated", "product"])
+def test_a_fit_with_the_dense_marginal_likelihood_finds_gpytorchs_hyperparameters(kernel):
+    X, Y = _data()
+    dense = fit_model(X, Y, fidelity_column=X.shape[-1] - 1, kernel=kernel)
+    ref = fit_model(X, Y, fidelity_column=X.shape[-1] - 1, kernel=kernel, dense=False)
+    a, b = hyperparameters(dense.model), hyperparameters(ref.model)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7), k
+
+
+def test_a_likelihood_it_does_not_cover_keeps_gpytorchs_closure():
+    X, Y = _data()
+    model = SingleTaskGP(X, Y, input_transform=Normalize(d=X.shape[-1]))
+    assert DenseMarginalLikelihood.of(ExactMarginalLogLikelihood(model.likelihood, model)) is None
+
+
+def test_a_dense_likelihood_that_disagrees_with_gpytorchs_is_refused(monkeypatch):
+    mll = _training("linear_truncated")
+    dense = DenseMarginalLikelihood.of(mll)
+    assert dense is not None
+    monkeypatch.setattr(dense, "_priors", [])  # the priors left out: the value no longer matches
+    assert not dense._agrees(mll)
