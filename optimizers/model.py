@@ -28,6 +28,11 @@ from optimizers.predictor import DenseMarginalLikelihood
 
 log = logging.getLogger(__name__)
 
+# GPyTorch asks torch.broadcast_shapes for every kernel's batch shape, and torch imports sympy at
+# its first call (about 0.5 s here). Paid once when the optimizer is imported, with the rest of
+# the process's start-up, rather than inside the first suggestion a controller makes.
+torch.broadcast_shapes((1,), (1,))
+
 # Noise variance floor in standardized units: simulators are noiseless, and an exact
 # interpolant of thousands of points is numerically brittle; 1e-4 is ~1 % of the
 # outcome's standard deviation.
