@@ -67,9 +67,8 @@ class BelieverPool:
         self.success_log = success_log
         self.conditioned: list[torch.Tensor] = []  # rows believed so far, in order
         n_pool = m * len(self.fidelities)
-        for i in range(pending.shape[0]):
-            self._believe(n_pool + i)
-            self.conditioned.append(pending[i])
+        self._believe_all(list(range(n_pool, n_pool + pending.shape[0])))
+        self.conditioned.extend(pending)
 
     # ------------------------------------------------------------------ state
     def _index(self, j: int, fidelity: Fidelity) -> int:
@@ -79,6 +78,25 @@ class BelieverPool:
         """Condition on row ``i`` observed at its posterior mean (a rank-one Schur update)."""
         c = self.cov[:, i].clone()
         self.cov -= torch.outer(c, c) / (c[i] + self.noise)
+
+    def _believe_all(self, rows: list[int]) -> None:
+        """Condition on ``rows`` at once: the block Schur update, equal to believing them one by one
+        (conditioning on a set is conditioning on its members in turn) at one matrix product instead
+        of a full-matrix update per row."""
+        if len(rows) <= 1:
+            for i in rows:
+                self._believe(i)
+            return
+        idx = torch.as_tensor(rows)
+        S = self.cov[:, idx]
+        A = S[idx] + self.noise * torch.eye(len(rows), dtype=S.dtype)
+        L, info = torch.linalg.cholesky_ex(A)
+        if int(info) != 0:  # numerically singular (two running rows alike): the updates one by one cope
+            for i in rows:
+                self._believe(i)
+            return
+        W = torch.linalg.solve_triangular(L, S.transpose(0, 1), upper=False)
+        self.cov -= W.transpose(0, 1) @ W
 
     def follows(self, pending: torch.Tensor) -> bool:
         """Whether ``pending`` holds every row this pool conditioned on, and otherwise only rows

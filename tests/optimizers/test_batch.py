@@ -69,6 +69,27 @@ def test_the_pool_update_equals_conditioning_the_model():
     assert not believer.follows(torch.cat([pending, extra, torch.full((1, d + 1), 0.123, dtype=torch.double)]))
 
 
+def test_believing_the_running_rows_at_once_equals_believing_them_one_by_one():
+    _, fm, space = fitted_strategy()
+    d = space.dim
+    pool = space.from_unit(torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=5)
+                           .draw(32, dtype=torch.double))
+    g = torch.Generator().manual_seed(0)
+    pending = torch.cat([torch.rand(6, d, generator=g, dtype=torch.double),
+                         torch.tensor([[0.5], [0.75], [1.0]] * 2, dtype=torch.double)], dim=-1)
+    at_once = BelieverPool(fm.model, space, pool, pending)
+    # the same rows held in the pool instead, believed one by one (a rank-one update each)
+    one_by_one = BelieverPool(fm.model, space, torch.cat([pool, pending[:, :d]]), pending[:0])
+    by_value = {f.value: f for f in one_by_one.fidelities}
+    for i, row in enumerate(pending):
+        one_by_one._believe(one_by_one._index(32 + i, by_value[float(row[-1])]))
+    m, n_f = 32, len(at_once.fidelities)
+    for k in range(n_f):
+        a = at_once.cov[k * m:(k + 1) * m, k * m:(k + 1) * m]
+        b = one_by_one.cov[k * 38:k * 38 + m, k * 38:k * 38 + m]
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
 def test_one_at_a_time_requests_make_a_batch_without_repeats():
     problem = hartmann()
     space = problem.space
