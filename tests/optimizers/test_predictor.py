@@ -155,3 +155,17 @@ def test_a_dense_likelihood_that_disagrees_with_gpytorchs_is_refused(monkeypatch
     assert dense is not None
     monkeypatch.setattr(dense, "_priors", [])  # the priors left out: the value no longer matches
     assert not dense._agrees(mll)
+
+
+def test_a_structure_checked_once_is_not_checked_again(monkeypatch):
+    from optimizers import predictor
+
+    monkeypatch.setattr(predictor, "_VERIFIED", set())
+    calls = []
+    real = DenseMarginalLikelihood._agrees
+    monkeypatch.setattr(DenseMarginalLikelihood, "_agrees", lambda self, mll: calls.append(1) or real(self, mll))
+    assert DenseMarginalLikelihood.of(_training("linear_truncated")) is not None
+    assert DenseMarginalLikelihood.of(_training("linear_truncated")) is not None  # other data, same structure
+    assert len(calls) == 1
+    assert DenseMarginalLikelihood.of(_training("product")) is not None  # another kernel: checked
+    assert len(calls) == 2
