@@ -9,6 +9,8 @@ the canonical SMILES string.
 
 from __future__ import annotations
 
+import functools
+
 import math
 from dataclasses import dataclass, field
 from typing import Union
@@ -52,8 +54,8 @@ class ContinuousParameter:
     def kind(self) -> str:
         return "continuous"
 
-    @property
-    def low_magnitude(self) -> float:
+    @functools.cached_property
+    def low_magnitude(self) -> float:  # cached: a pint conversion costs about 0.1 ms, and encodings use it per column
         return float(self.low.to(self.unit).magnitude)
 
     def magnitude(self, value: object) -> float:
@@ -71,7 +73,7 @@ class ContinuousParameter:
             return float(value)
         raise InputDataError(f"recipe {self.name!r}: {value!r} is not a quantity in {self.unit}")
 
-    @property
+    @functools.cached_property
     def high_magnitude(self) -> float:
         return float(self.high.to(self.unit).magnitude)
 

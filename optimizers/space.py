@@ -25,6 +25,7 @@ the min-max scaling: each is one row ``sum(coef * x[idx]) >= rhs`` of the encode
 from __future__ import annotations
 
 import functools
+import contextlib
 import hashlib
 import itertools
 import math
@@ -160,6 +161,7 @@ class SearchSpace:
         self._constraints = self._encode_constraints() if self.linear_constraints else None
         self._memo: OrderedDict[tuple, object] = OrderedDict()  # see _memoized
         self._memo_lock = threading.Lock()
+        self._held = threading.local()  # see holding_digests
 
     def _build_outcomes(self) -> tuple[Outcome, ...]:
         try:
@@ -374,14 +376,48 @@ class SearchSpace:
     @staticmethod
     def _digest(table: pd.DataFrame) -> bytes | None:
         """A digest of ``table``'s content (columns, dtypes, values and their order), or None when its
-        cells cannot be hashed. Hashing costs about a tenth of validating and encoding."""
+        cells cannot be hashed. Plain numeric columns are hashed as their bytes and text columns as the
+        repr of their values (a tenth of a millisecond for a campaign's history, where pandas' own row
+        hashing of text took several); other columns by pandas' hashing."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(repr([(str(c), str(t)) for c, t in table.dtypes.items()] + [len(table)]).encode())
         try:
-            rows = pd.util.hash_pandas_object(table, index=False).to_numpy()
+            for j in range(table.shape[1]):
+                col = table.iloc[:, j]
+                if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biufcmM":
+                    digest.update(np.ascontiguousarray(col.to_numpy()).tobytes())
+                elif isinstance(col.dtype, pd.StringDtype):
+                    digest.update(repr(col.to_numpy(dtype=object, na_value=None).tolist()).encode())
+                else:
+                    digest.update(pd.util.hash_pandas_object(col, index=False).to_numpy().tobytes())
         except (TypeError, ValueError):
             return None
-        digest = hashlib.blake2b(rows.tobytes(), digest_size=16)
-        digest.update(repr([(str(c), str(t)) for c, t in table.dtypes.items()]).encode())
         return digest.digest()
+
+    @contextlib.contextmanager
+    def holding_digests(self):
+        """Within this block (on this thread) each table object's digest is computed once, however often
+        it is validated or encoded. For the span of one request, whose caller does not edit its tables
+        meanwhile: outside it, a table edited in place between two calls must be digested again."""
+        if getattr(self._held, "digests", None) is not None:  # nested: the outer block holds them
+            yield
+            return
+        self._held.digests = {}
+        try:
+            yield
+        finally:
+            self._held.digests = None
+
+    def _digest_of(self, table: pd.DataFrame) -> bytes | None:
+        held = getattr(self._held, "digests", None)
+        if held is None:
+            return self._digest(table)
+        hit = held.get(id(table))
+        if hit is not None and hit[0] is table:
+            return hit[1]
+        digest = self._digest(table)
+        held[id(table)] = (table, digest)  # the reference keeps the id from being reused meanwhile
+        return digest
 
     def _memoized(self, op: str, kind: str, digest: bytes | None, compute):
         """``compute()`` once per table content (``digest``; None: always computed). The loop asks
@@ -427,7 +463,7 @@ class SearchSpace:
         if len(table) == 0:
             return table
         if digest is None:
-            digest = self._digest(table)
+            digest = self._digest_of(table)
         self._memoized("validate", kind, digest, lambda: self._validate(table, kind, need))
         return table
 
@@ -441,8 +477,10 @@ class SearchSpace:
         bad = sorted({str(v) for v in table[FIDELITY_COLUMN] if v not in known})
         if bad:
             raise InputDataError(f"{kind} column 'fidelity' has unknown fidelity name(s) {bad}; allowed: {sorted(known)}")
+        plain = self._plain_numbers(table) is not None  # every continuous column fine at once
         for b in self._blocks:
-            self._check_parameter_column(table[b.parameter.name], b, kind)
+            if not (plain and isinstance(b.parameter, ContinuousParameter)):
+                self._check_parameter_column(table[b.parameter.name], b, kind)
         if kind == "history":
             status = table[STATUS_COLUMN]
             bad = sorted({str(v) for v in status if v not in STATUSES})
@@ -459,6 +497,19 @@ class SearchSpace:
                 if np.isinf(obj.to_numpy()[done]).any():
                     raise InputDataError(f"history column {o.column!r} has infinite values for completed rows")
         return True
+
+    def _plain_numbers(self, table: pd.DataFrame) -> np.ndarray | None:
+        """The continuous parameters' columns as one ``n x k`` float array when every one of them has a
+        numeric dtype and only finite values (the loop's tables): one selection instead of a conversion
+        per column. None otherwise: each column is then checked on its own, with its own message."""
+        names = [b.parameter.name for b in self._blocks if isinstance(b.parameter, ContinuousParameter)]
+        if not names or any(n not in table.columns for n in names):
+            return None
+        sub = table[names]
+        if not all(isinstance(t, np.dtype) and t.kind in "biuf" for t in sub.dtypes):
+            return None
+        values = sub.to_numpy(dtype=float)
+        return values if np.isfinite(values).all() else None
 
     def _check_parameter_column(self, col: pd.Series, block: _Block, kind: str) -> None:
         p = block.parameter
@@ -496,7 +547,7 @@ class SearchSpace:
     # ------------------------------------------------------------------ encode / decode
     def encode(self, table: pd.DataFrame | None, *, kind: str = "pending") -> torch.Tensor:
         """Encode a table's parameter and fidelity columns to an ``n x (d + 1)`` double tensor."""
-        digest = self._digest(table) if isinstance(table, pd.DataFrame) and len(table) else None
+        digest = self._digest_of(table) if isinstance(table, pd.DataFrame) and len(table) else None
         table = self._validated(table, kind, digest)
         if len(table) == 0:
             return torch.zeros(0, self.dim + 1, dtype=torch.double)
@@ -505,14 +556,19 @@ class SearchSpace:
     def _encode(self, table: pd.DataFrame, kind: str) -> torch.Tensor:
         n = len(table)
         X = torch.zeros(n, self.dim + 1, dtype=torch.double)
+        plain = self._plain_numbers(table)
+        k = 0
         for b in self._blocks:
             p = b.parameter
-            col = table[p.name]
             if isinstance(p, ContinuousParameter):
-                v = pd.to_numeric(col).astype(float).to_numpy()
+                if plain is not None:
+                    v = plain[:, k]
+                    k += 1
+                else:
+                    v = pd.to_numeric(table[p.name]).astype(float).to_numpy()
                 X[:, b.start] = torch.as_tensor((v - p.low_magnitude) / (p.high_magnitude - p.low_magnitude), dtype=torch.double)
             else:
-                idx = [self._choice_index(b, v, kind) for v in col]
+                idx = [self._choice_index(b, v, kind) for v in table[p.name]]
                 X[:, b.start : b.stop] = torch.as_tensor(b.choice_codes[idx], dtype=torch.double)
         X[:, self.dim] = torch.as_tensor([self.fidelity(str(f)).value for f in table[FIDELITY_COLUMN]], dtype=torch.double)
         return X

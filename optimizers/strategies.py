@@ -138,18 +138,19 @@ class Strategy:
                 return self.recommend(history, pending, budget_left, q, allowed_fidelities)
             finally:
                 self._candidates = None
-        history = self.space.validate(history, kind="history")
-        pending = self.space.validate(pending, kind="pending")
-        allowed = self._allowed(allowed_fidelities)
-        X_all = self.space.encode(history, kind="history") if len(history) else self._empty()
-        X_pend = self.space.encode(pending, kind="pending") if len(pending) else self._empty()
-        taken = torch.cat([X_all, X_pend])
-        self._n_known = X_all.shape[0]  # rows of ``taken`` after these are pending or earlier in the batch
-        self._pending_now = X_pend.shape[0]
-        try:
-            return self._suggestions(history, taken, allowed, budget_left, q)
-        finally:
-            self._pending_now = 0
+        with self.space.holding_digests():  # the tables are not edited during the request
+            history = self.space.validate(history, kind="history")
+            pending = self.space.validate(pending, kind="pending")
+            allowed = self._allowed(allowed_fidelities)
+            X_all = self.space.encode(history, kind="history") if len(history) else self._empty()
+            X_pend = self.space.encode(pending, kind="pending") if len(pending) else self._empty()
+            taken = torch.cat([X_all, X_pend])
+            self._n_known = X_all.shape[0]  # rows of ``taken`` after these are pending or earlier in the batch
+            self._pending_now = X_pend.shape[0]
+            try:
+                return self._suggestions(history, taken, allowed, budget_left, q)
+            finally:
+                self._pending_now = 0
 
     def _suggestions(self, history, taken, allowed, budget_left, q) -> list[Suggestion]:
         out: list[Suggestion] = []
