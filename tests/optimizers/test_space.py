@@ -105,6 +105,8 @@ def test_snap_moves_relaxed_values_onto_choices(thermoset_space):
         pytest.param({"additive": "CCO"}, "additive", id="molecule-not-a-choice"),
         pytest.param({"blade": "paddle"}, "blade", id="bad-category"),
         pytest.param({"cure_temperature": "hot"}, "cure_temperature", id="non-numeric"),
+        pytest.param({"cure_temperature": math.nan}, "cure_temperature", id="nan-parameter"),
+        pytest.param({"cure_time": math.inf}, "cure_time", id="infinite-parameter"),
         pytest.param({"fidelity": "oven"}, "fidelity", id="unknown-fidelity"),
         pytest.param({"status": "done"}, "status", id="bad-status"),
     ],
@@ -135,6 +137,22 @@ def test_a_table_changed_in_place_is_validated_and_encoded_again(thermoset_space
         thermoset_space.encode(table, kind="history")
     with pytest.raises(InputDataError, match="blade"):  # a refusal is not remembered as a pass
         thermoset_space.validate(table, kind="history")
+
+
+def test_within_one_request_each_table_object_is_digested_once(thermoset_space, monkeypatch):
+    calls = []
+    real = type(thermoset_space)._digest
+    monkeypatch.setattr(type(thermoset_space), "_digest", staticmethod(lambda t: calls.append(1) or real(t)))
+    table = pd.DataFrame([_row(), _row(cure_time=2.0)])
+    with thermoset_space.holding_digests():
+        thermoset_space.validate(table, kind="history")
+        thermoset_space.encode(table, kind="history")
+        thermoset_space.training_data(table)  # validates it once more, and digests the completed rows' copy
+    assert len(calls) == 2
+    calls.clear()
+    thermoset_space.validate(table, kind="history")  # outside a request: the table may have been edited
+    thermoset_space.encode(table, kind="history")
+    assert len(calls) == 2
 
 
 def test_invalid_smiles_descriptor_error():
