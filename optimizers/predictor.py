@@ -238,6 +238,12 @@ class DensePosterior:
         var = (self._diag(a) - V.pow(2).sum(-2)).clamp_min(1e-10)  # GPyTorch's floor as well
         return (self._shift + self._scale * mean).reshape(shape), (self._scale**2 * var).reshape(shape)
 
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean alone at each row of ``x`` (``... x D``), shape ``...``."""
+        a = x.reshape(-1, x.shape[-1])
+        mean = self._c + (self._k(a, self._X) @ self._alpha).squeeze(-1)
+        return (self._shift + self._scale * mean).reshape(x.shape[:-1])
+
     def _agrees(self, model) -> bool:
         """The build predicts what ``model.posterior`` predicts at a few training and random rows."""
         X = self._X

@@ -64,6 +64,7 @@ def test_dense_posterior_equals_botorch_posterior_and_its_gradient(kernel, condi
     g = torch.autograd.grad((m + v).sum(), x)[0]
     assert torch.allclose(m, m_ref, rtol=0, atol=1e-8)
     assert torch.allclose(v, v_ref, rtol=1e-7, atol=1e-10)
+    assert torch.allclose(dense.mean(x.detach()), m_ref.detach(), rtol=0, atol=1e-8)  # the mean alone
     assert torch.isfinite(g).all()
     assert torch.allclose(g, g_ref, rtol=1e-6, atol=1e-8)
 
