@@ -26,6 +26,7 @@ from botorch.acquisition.analytic import _log_ei_helper
 
 from core import Fidelity
 from optimizers.acquisition import MAX_RHO2
+from optimizers.predictor import DensePosterior
 from optimizers.space import SearchSpace
 
 #: Two encoded rows closer than this (max-norm) are the same experiment.
@@ -41,10 +42,12 @@ class BelieverPool:
         pool: ``m x d`` valid encodings (meeting the linear constraints).
         pending: ``b x (d + 1)`` running or already-suggested rows to condition on.
         success_log: ``m`` log success probabilities (and penalties) of the pool's recipes, or None.
+        dense: the model's ``optimizers.predictor.DensePosterior`` where it has one: the joint posterior
+            then comes from it (the same numbers, several times faster than GPyTorch's).
     """
 
     def __init__(self, model, space: SearchSpace, pool: torch.Tensor, pending: torch.Tensor,
-                 success_log: torch.Tensor | None = None):
+                 success_log: torch.Tensor | None = None, dense: DensePosterior | None = None):
         self.space = space
         self.pool = pool
         self.fidelities = list(space.fidelities_by_cost)
@@ -52,14 +55,18 @@ class BelieverPool:
         rows = [torch.cat([pool, pool.new_full((m, 1), f.value)], dim=-1) for f in self.fidelities]
         X = torch.cat([*rows, pending]) if pending.shape[0] else torch.cat(rows)
         with torch.no_grad():
-            post = model.posterior(X)
-            cov = post.distribution.covariance_matrix
-            if cov.dim() > 2:
-                cov = cov.squeeze(0)
-            # the observation noise of one row (homoskedastic): with minus without
-            probe = model.posterior(X[:1], observation_noise=True).variance.reshape(-1)[0]
-        self.noise = float((probe - cov[0, 0]).clamp_min(1e-12))
-        self.mean = post.mean.reshape(-1).detach()
+            if dense is not None:  # the same numbers as the model's posterior, without GPyTorch's overhead
+                mean, cov = dense.joint(X)
+                self.noise = max(dense.noise, 1e-12)
+            else:
+                post = model.posterior(X)
+                mean, cov = post.mean, post.distribution.covariance_matrix
+                if cov.dim() > 2:
+                    cov = cov.squeeze(0)
+                # the observation noise of one row (homoskedastic): with minus without
+                probe = model.posterior(X[:1], observation_noise=True).variance.reshape(-1)[0]
+                self.noise = float((probe - cov[0, 0]).clamp_min(1e-12))
+        self.mean = mean.reshape(-1).detach()
         self.base_var = cov.diagonal().clone().clamp_min(0.0)
         self.cov = cov.detach().clone()
         self.m = m

@@ -24,7 +24,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 
 from core import OptimizerError
-from optimizers.predictor import DenseMarginalLikelihood
+from optimizers.predictor import DenseMarginalLikelihood, DensePosterior
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,15 @@ class FittedModel:
     input_names: list[str] = field(default_factory=list)
     gp: torch.nn.Module | None = None
     gp_inputs: torch.Tensor | None = None
+
+    _dense: object = field(default=False, repr=False, compare=False)  # False: not built yet
+
+    def dense_posterior(self):
+        """``optimizers.predictor.DensePosterior`` of ``model``, built on first use; None where it does not
+        cover the model (physics, an input transform)."""
+        if self._dense is False:
+            self._dense = DensePosterior.of(self.model)
+        return self._dense
 
     def __post_init__(self) -> None:
         if self.gp is None:

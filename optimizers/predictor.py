@@ -182,9 +182,11 @@ class DensePosterior:
     """
 
     def __init__(self, kernel: Kernel, diag: Diag, X: torch.Tensor, alpha: torch.Tensor, L: torch.Tensor,
-                 constant: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor):
+                 constant: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, noise: torch.Tensor):
         self._k, self._diag, self._X, self._alpha, self._L = kernel, diag, X, alpha, L
         self._c, self._shift, self._scale = constant, shift, scale
+        #: the observation noise variance, in the outcome's units squared
+        self.noise = float(noise * scale**2)
 
     @classmethod
     def of(cls, model) -> DensePosterior | None:
@@ -226,7 +228,7 @@ class DensePosterior:
             shift, scale = X.new_zeros(()), X.new_ones(())
         else:
             shift, scale = ot.means.detach().reshape(()), ot.stdvs.detach().reshape(())
-        return cls(kernel, diag, X, alpha, L, c, shift, scale)
+        return cls(kernel, diag, X, alpha, L, c, shift, scale, noise)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance (no observation noise) at each row of ``x`` (``... x D``), shape ``...``."""
@@ -237,6 +239,14 @@ class DensePosterior:
         V = torch.linalg.solve_triangular(self._L, Ks.transpose(-1, -2), upper=False)
         var = (self._diag(a) - V.pow(2).sum(-2)).clamp_min(1e-10)  # GPyTorch's floor as well
         return (self._shift + self._scale * mean).reshape(shape), (self._scale**2 * var).reshape(shape)
+
+    def joint(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean (``m``) and joint covariance (``m x m``, no observation noise) at the rows of ``x`` (``m x D``)."""
+        Ks = self._k(x, self._X)
+        mean = self._c + (Ks @ self._alpha).squeeze(-1)
+        V = torch.linalg.solve_triangular(self._L, Ks.transpose(-1, -2), upper=False)
+        cov = self._k(x, x) - V.transpose(-1, -2) @ V
+        return self._shift + self._scale * mean, self._scale**2 * cov
 
     def mean(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior mean alone at each row of ``x`` (``... x D``), shape ``...``."""

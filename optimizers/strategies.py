@@ -39,7 +39,7 @@ from optimizers.batch import BelieverPool
 from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted, success_log_weight
 from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
-from optimizers.predictor import DensePosterior, log_expected_improvement
+from optimizers.predictor import log_expected_improvement
 from optimizers.space import SearchSpace
 from optimizers.suggestion import ParetoPoint, Recommendation, Suggestion
 from optimizers.thinning import MAX_TRAINING_ROWS, thin
@@ -929,7 +929,7 @@ class MultiFidelityStrategy(_ModelStrategy):
         key = (id(fm), fm.model_id, self._n_known)
         if self._best_known is None or self._best_known[0] != key:
             with torch.no_grad():
-                dense = DensePosterior.of(fm.model)  # the mean alone, without GPyTorch's overhead per call
+                dense = fm.dense_posterior()  # the mean alone, without GPyTorch's overhead per call
                 mean = dense.mean if dense is not None else (lambda X: fm.model.posterior(X).mean)
                 known = self._target_input(torch.cat([fm.X, _rows_not_in(taken[: self._n_known], X_failed)]))
                 best = max(float(mean(chunk).max()) for chunk in known.split(1024))
@@ -1001,7 +1001,7 @@ class MultiFidelityStrategy(_ModelStrategy):
             if P.shape[0] == 0:
                 return None
             weight = success_log_weight(success, P).detach() if success is not None else None
-            pool = BelieverPool(fm.model, self.space, P, pending, weight)
+            pool = BelieverPool(fm.model, self.space, P, pending, weight, dense=fm.dense_posterior())
             self._pool = (key, pool)
         best_f = self._best_f(fm, taken, X_failed)
         for j, log_ei in pool.ranked(best_f, POOL_CANDIDATES):

@@ -4,6 +4,7 @@ requests get a batch's cheap later items without repeats."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import torch
 from botorch.acquisition import FixedFeatureAcquisitionFunction, LogExpectedImprovement
 
@@ -33,7 +34,8 @@ def conditioned(model, rows: torch.Tensor):
         return model.condition_on_observations(rows, model.posterior(rows).mean)
 
 
-def test_the_pool_update_equals_conditioning_the_model():
+@pytest.mark.parametrize("dense", [False, True], ids=["gpytorch-posterior", "dense-posterior"])
+def test_the_pool_update_equals_conditioning_the_model(dense):
     strategy, fm, space = fitted_strategy()
     d = space.dim
     pool = space.from_unit(torch.quasirandom.SobolEngine(len(space.parameters), scramble=True, seed=5)
@@ -42,7 +44,8 @@ def test_the_pool_update_equals_conditioning_the_model():
     off_pool = torch.full((2, d), 0.3, dtype=torch.double)
     pending = torch.cat([torch.cat([pool[[3, 9]], pool.new_tensor([[0.5], [0.75]])], dim=-1),
                          torch.cat([off_pool, pool.new_tensor([[1.0], [0.5]])], dim=-1)])
-    believer = BelieverPool(fm.model, space, pool, pending)
+    assert fm.dense_posterior() is not None
+    believer = BelieverPool(fm.model, space, pool, pending, dense=fm.dense_posterior() if dense else None)
     best_f = 0.5
     expected_model = conditioned(fm.model, pending)
     acqf = FixedFeatureAcquisitionFunction(LogExpectedImprovement(expected_model, best_f=best_f), d=d + 1,
