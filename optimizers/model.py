@@ -197,11 +197,18 @@ def _lengthscales(kernel, names: list[str]) -> dict[str, float]:
     return out
 
 
-def _finite(model, X: torch.Tensor) -> bool:
+def _finite(model, X: torch.Tensor) -> tuple[bool, object]:
+    """Whether the fitted model predicts finite means and variances at (up to 64 of) its training rows,
+    and its dense posterior (``optimizers.predictor``), which answers that where it covers the model:
+    GPyTorch's first posterior costs more than a fit with held hyperparameters otherwise does."""
     model.eval()
+    dense = DensePosterior.of(model)
     with torch.no_grad():
+        if dense is not None:
+            mean, var = dense(X[: min(len(X), 64)])
+            return bool(torch.isfinite(mean).all() and torch.isfinite(var).all()), dense
         post = model.posterior(X[: min(len(X), 64)])
-        return bool(torch.isfinite(post.mean).all() and torch.isfinite(post.variance).all())
+        return bool(torch.isfinite(post.mean).all() and torch.isfinite(post.variance).all()), None
 
 
 def fit_model(
@@ -249,8 +256,9 @@ def fit_model(
         try:
             model = _build(X, Y, fidelity_column, kernel, NOISE_FLOOR, fingerprint_columns)
             _load_hyperparameters(model, warm_state)
-            if _finite(model, X):
-                return FittedModel(model, X, Y, model_id(model, X, Y), True, names)
+            ok, dense = _finite(model, X)
+            if ok:
+                return FittedModel(model, X, Y, model_id(model, X, Y), True, names, _dense=dense)
         except Exception as err:  # noqa: BLE001 - numerical trouble: optimize instead
             log.debug("GP with held hyperparameters failed: %s", err)
     attempts = []
@@ -272,8 +280,9 @@ def fit_model(
                     optimizer_kwargs={"options": {"maxiter": maxiter}},
                     max_attempts=2,
                 )
-            if _finite(model, X):
-                return FittedModel(model, X, Y, model_id(model, X, Y), True, names)
+            ok, dense = _finite(model, X)
+            if ok:
+                return FittedModel(model, X, Y, model_id(model, X, Y), True, names, _dense=dense)
         except Exception as err:  # noqa: BLE001 - any numerical failure means "try the next attempt"
             last_err = err
             log.debug("GP fit attempt failed (noise floor %g): %s", noise_floor, err)

@@ -199,7 +199,17 @@ class DensePosterior:
         except Exception as err:  # noqa: BLE001 - e.g. a Cholesky failure: BoTorch's path copes
             log.debug("dense posterior not built: %s", err)
             return None
-        return post if post._agrees(model) else None
+        try:
+            structure = ("posterior", _structure(model))
+        except Exception:  # noqa: BLE001 - no signature: check every time
+            structure = None
+        if structure is not None and structure in _VERIFIED:
+            return post if post._finite() else None
+        if not post._agrees(model):
+            return None
+        if structure is not None and len(_VERIFIED) < 256:
+            _VERIFIED.add(structure)
+        return post
 
     @classmethod
     def _build(cls, model) -> DensePosterior:
@@ -254,6 +264,12 @@ class DensePosterior:
         mean = self._c + (self._k(a, self._X) @ self._alpha).squeeze(-1)
         return (self._shift + self._scale * mean).reshape(x.shape[:-1])
 
+    def _finite(self) -> bool:
+        """Finite weights and a finite prediction at the first training rows."""
+        with torch.no_grad():
+            m, v = self(self._X[:3])
+        return bool(torch.isfinite(self._alpha).all() and torch.isfinite(m).all() and torch.isfinite(v).all())
+
     def _agrees(self, model) -> bool:
         """The build predicts what ``model.posterior`` predicts at a few training and random rows."""
         X = self._X
@@ -294,8 +310,9 @@ def log_expected_improvement(model, best_f: float) -> LogExpectedImprovement:
     return DenseLogEI(model, best_f, dense)
 
 
-#: Model structures (see ``_structure``) whose dense marginal likelihood has matched GPyTorch's once: the
-#: check (a GPyTorch evaluation with gradients, about a fifth of a fit's cost) is not repeated for them.
+#: Model structures (see ``_structure``) whose dense marginal likelihood, or (``("posterior", structure)``)
+#: dense posterior, has matched GPyTorch's once: the check (a GPyTorch evaluation, about a fifth of a fit's
+#: cost, or most of a fit with held hyperparameters) is not repeated for them.
 _VERIFIED: set[tuple] = set()
 
 

@@ -170,3 +170,19 @@ def test_a_structure_checked_once_is_not_checked_again(monkeypatch):
     assert len(calls) == 1
     assert DenseMarginalLikelihood.of(_training("product")) is not None  # another kernel: checked
     assert len(calls) == 2
+
+
+def test_a_posterior_structure_checked_once_is_not_checked_again(monkeypatch):
+    from optimizers import predictor
+
+    first, second = _fitted("linear_truncated"), _fitted("linear_truncated")
+    monkeypatch.setattr(predictor, "_VERIFIED", set())
+    calls = []
+    real = DensePosterior._agrees
+    monkeypatch.setattr(DensePosterior, "_agrees", lambda self, model: calls.append(1) or real(self, model))
+    assert DensePosterior.of(first) is not None and DensePosterior.of(second) is not None
+    assert len(calls) == 1
+    broken = _fitted("linear_truncated")
+    with torch.no_grad():
+        broken.likelihood.noise_covar.raw_noise.fill_(float("nan"))  # not finite: refused without a check
+    assert DensePosterior.of(broken) is None
