@@ -215,6 +215,7 @@ class CampaignRunner:
         store = None
         owner, broken = owner_id(), None
         try:
+            sims.warm(sorted({f.model for f in cfg.fidelities if f.kind == "simulator"}))
             if any(f.kind == "robot" for f in cfg.fidelities):
                 # the line, and its plan walked to its open_run, before the store is touched
                 executors["robot"] = self._robot_executor(lambda kind, payload: store.log_event(cfg.name, kind, payload))

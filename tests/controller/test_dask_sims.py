@@ -160,6 +160,10 @@ def test_existing_scheduler_by_address_runs_there_and_is_left_running(cluster):
         done, not_done = wait(futures, timeout=30)
         assert not not_done
         assert {f.result() for f in futures} <= set(client.run(os.getpid).values())
+        # the campaign's simulators are built on every worker before the first sample; one that does not
+        # build is left to fail its first sample with its own error, not the campaign's start
+        executor.warm(["thermoset.closed_form", "no.such.module:Model"])
+        assert set(client.run(simexec.warm_simulators, ["thermoset.closed_form", "no.such.module:Model"]).values()) == {1}
     finally:
         executor.close()
     assert executor.client is None
