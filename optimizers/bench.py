@@ -161,29 +161,37 @@ def _cost_to_reach(run: pd.DataFrame, threshold: float) -> float:
     return float(hit["cumulative_cost"].iloc[0]) if len(hit) else math.inf
 
 
+DELTA_COLUMNS = ["method", "seed", "delta", "cost_to_90pct", "final_regret", "cheap_fraction"]
+
+
 def deltas(df: pd.DataFrame, ref_regret: float) -> pd.DataFrame:
-    """Per (method, seed): Delta against single-fidelity BO of the same seed, and the final regret."""
+    """Per (method, seed): Delta against single-fidelity BO of the same seed (NaN when that seed has no
+    single-fidelity run, e.g. ``--methods multi_fidelity``), and the final regret."""
     out = []
     for seed, runs in df.groupby("seed"):
         sf = runs[runs["method"] == "single_fidelity"].sort_values(["step", "cumulative_cost"])
-        if sf.empty:
-            continue
-        r_sf = float(sf["regret"].iloc[-1])
-        thr = r_sf + 0.1 * (ref_regret - r_sf)
-        c_sf = _cost_to_reach(sf, thr)
+        thr = c_sf = None
+        if not sf.empty:
+            r_sf = float(sf["regret"].iloc[-1])
+            thr = r_sf + 0.1 * (ref_regret - r_sf)
+            c_sf = _cost_to_reach(sf, thr)
         for method, run in runs.groupby("method"):
             run = run.sort_values(["step", "cumulative_cost"])
-            c = _cost_to_reach(run, thr)
-            # floor at -1: reaching the level late is never scored worse than never reaching it
-            delta = -1.0 if not math.isfinite(c) else max(-1.0, (c_sf - c) / c_sf)
+            if thr is None:
+                c = delta = math.nan
+            else:
+                c = _cost_to_reach(run, thr)
+                # floor at -1: reaching the level late is never scored worse than never reaching it
+                delta = -1.0 if not math.isfinite(c) else max(-1.0, (c_sf - c) / c_sf)
             out.append({"method": method, "seed": seed, "delta": delta, "cost_to_90pct": c,
                         "final_regret": float(run["regret"].iloc[-1]),
                         "cheap_fraction": float((run["cost"] < 1.0).mean())})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=DELTA_COLUMNS)
 
 
 def _stats(values) -> dict:
     v = np.asarray(list(values), dtype=float)
+    v = v[~np.isnan(v)]  # a Delta without its single-fidelity reference
     if v.size == 0:
         return {"median": None, "q25": None, "q75": None, "n": 0}
     return {"median": float(np.median(v)), "q25": float(np.percentile(v, 25)),
@@ -321,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     for name, cell in summary["problems"].items():
         for method, m in cell["methods"].items():
-            print(f"{name:20s} {method:22s} Delta median {m['delta']['median']:+.2f} "
-                  f"[{m['delta']['q25']:+.2f}, {m['delta']['q75']:+.2f}]  final regret {m['final_regret']['median']:.3g}")
+            delta = (f"Delta median {m['delta']['median']:+.2f} [{m['delta']['q25']:+.2f}, {m['delta']['q75']:+.2f}]"
+                     if m["delta"]["n"] else "Delta n/a (no single_fidelity run)")
+            print(f"{name:20s} {method:22s} {delta}  final regret {m['final_regret']['median']:.3g}")
     print(f"wrote {out}/runs.csv, summary.json, regret_vs_cost.png in {summary['wall_s']:.0f} s")
     return 0
 

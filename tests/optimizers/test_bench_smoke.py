@@ -38,3 +38,16 @@ def test_smoke_benchmark_outputs_are_well_formed(tmp_path):
     lat = summary["latency"][0]
     assert lat["n_observations"] == 100 and math.isfinite(lat["median_s"]) and lat["median_s"] > 0
     assert (tmp_path / "regret_vs_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_deltas_without_a_single_fidelity_run_keep_the_final_regret():
+    """``--methods multi_fidelity`` alone: no reference for Delta, but each run's final regret is reported
+    (this raised a KeyError when the table of Deltas came back without columns)."""
+    rows = [{"method": "multi_fidelity", "seed": s, "step": k, "cumulative_cost": float(k), "cost": 0.2,
+             "regret": 1.0 / (k + 1)} for s in (0, 1) for k in range(4)]
+    d = bench.deltas(pd.DataFrame(rows), ref_regret=1.0)
+    assert list(d["method"]) == ["multi_fidelity"] * 2
+    assert d["delta"].isna().all() and d["final_regret"].tolist() == [0.25, 0.25]
+    assert bench._stats(d["delta"])["n"] == 0 and bench._stats(d["final_regret"])["median"] == 0.25
+    with_sf = pd.DataFrame(rows + [{**r, "method": "single_fidelity", "cost": 1.0} for r in rows])
+    assert bench.deltas(with_sf, ref_regret=1.0).set_index(["method", "seed"])["delta"].notna().all()
