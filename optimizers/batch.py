@@ -90,20 +90,16 @@ class BelieverPool:
         """Condition on ``rows`` at once: the block Schur update, equal to believing them one by one
         (conditioning on a set is conditioning on its members in turn) at one matrix product instead
         of a full-matrix update per row."""
-        if len(rows) <= 1:
-            for i in rows:
-                self._believe(i)
-            return
-        idx = torch.as_tensor(rows)
-        S = self.cov[:, idx]
-        A = S[idx] + self.noise * torch.eye(len(rows), dtype=S.dtype)
-        L, info = torch.linalg.cholesky_ex(A)
-        if int(info) != 0:  # numerically singular (two running rows alike): the updates one by one cope
-            for i in rows:
-                self._believe(i)
-            return
-        W = torch.linalg.solve_triangular(L, S.transpose(0, 1), upper=False)
-        self.cov -= W.transpose(0, 1) @ W
+        if len(rows) > 1:
+            idx = torch.as_tensor(rows)
+            S = self.cov[:, idx]
+            L, info = torch.linalg.cholesky_ex(S[idx] + self.noise * torch.eye(len(rows), dtype=S.dtype))
+            if int(info) == 0:  # else numerically singular (two running rows alike): one by one copes
+                W = torch.linalg.solve_triangular(L, S.transpose(0, 1), upper=False)
+                self.cov -= W.transpose(0, 1) @ W
+                return
+        for i in rows:
+            self._believe(i)
 
     def follows(self, pending: torch.Tensor) -> bool:
         """Whether ``pending`` holds every row this pool conditioned on, and otherwise only rows

@@ -175,6 +175,31 @@ def _kernel(k, live: bool = False) -> tuple[Kernel, Diag]:
     return _sliced(k, *out)
 
 
+def _check_covered(model) -> None:
+    """Raise ``_Unsupported`` unless ``model`` is what the dense code writes out: one output, no input
+    transform, a homoskedastic Gaussian likelihood, a constant mean and unbatched training data."""
+    if getattr(model, "input_transform", None) is not None or getattr(model, "num_outputs", 1) != 1:
+        raise _Unsupported("input transform or several outputs")
+    lik = model.likelihood
+    if type(lik) is not GaussianLikelihood or type(lik.noise_covar) is not HomoskedasticNoise:
+        raise _Unsupported(f"likelihood {type(lik).__name__}")
+    if type(model.mean_module) is not ConstantMean:
+        raise _Unsupported(f"mean {type(model.mean_module).__name__}")
+    if model.train_inputs[0].dim() != 2 or model.train_targets.dim() != 1:
+        raise _Unsupported("batched training data")
+
+
+def _checked_once(structure: tuple | None, check: Callable[[], bool]) -> bool:
+    """``check()`` unless ``structure`` passed it before (see ``_VERIFIED``); a pass is remembered."""
+    if structure is not None and structure in _VERIFIED:
+        return True
+    if not check():
+        return False
+    if structure is not None and len(_VERIFIED) < 256:
+        _VERIFIED.add(structure)
+    return True
+
+
 class DensePosterior:
     """Posterior mean and variance of a fitted single-output GP, in the model's outcome units.
 
@@ -205,28 +230,17 @@ class DensePosterior:
             structure = None
         if structure is not None and structure in _VERIFIED:
             return post if post._finite() else None
-        if not post._agrees(model):
-            return None
-        if structure is not None and len(_VERIFIED) < 256:
-            _VERIFIED.add(structure)
-        return post
+        return post if _checked_once(structure, lambda: post._agrees(model)) else None
 
     @classmethod
     def _build(cls, model) -> DensePosterior:
-        if getattr(model, "input_transform", None) is not None or getattr(model, "num_outputs", 1) != 1:
-            raise _Unsupported("input transform or several outputs")
+        _check_covered(model)
         lik = model.likelihood
-        if type(lik) is not GaussianLikelihood or type(lik.noise_covar) is not HomoskedasticNoise:
-            raise _Unsupported(f"likelihood {type(lik).__name__}")
-        if type(model.mean_module) is not ConstantMean:
-            raise _Unsupported(f"mean {type(model.mean_module).__name__}")
         ot = getattr(model, "outcome_transform", None)
         if ot is not None and (type(ot) is not Standardize or ot.training):
             raise _Unsupported(f"outcome transform {type(ot).__name__}")
         X = model.train_inputs[0].detach()
         y = model.train_targets.detach()
-        if X.dim() != 2 or y.dim() != 1:
-            raise _Unsupported("batched training data")
         kernel, diag = _kernel(model.covar_module)
         with torch.no_grad():
             c = model.mean_module.constant.detach().reshape(())
@@ -363,17 +377,9 @@ class DenseMarginalLikelihood:
             model = mll.model
             if type(mll) is not ExactMarginalLogLikelihood:
                 raise _Unsupported(type(mll).__name__)
-            if getattr(model, "input_transform", None) is not None or getattr(model, "num_outputs", 1) != 1:
-                raise _Unsupported("input transform or several outputs")
-            lik = model.likelihood
-            if type(lik) is not GaussianLikelihood or type(lik.noise_covar) is not HomoskedasticNoise:
-                raise _Unsupported(f"likelihood {type(lik).__name__}")
-            if type(model.mean_module) is not ConstantMean:
-                raise _Unsupported(f"mean {type(model.mean_module).__name__}")
+            _check_covered(model)
             if list(model.added_loss_terms()):
                 raise _Unsupported("added loss terms")
-            if model.train_inputs[0].dim() != 2 or model.train_targets.dim() != 1:
-                raise _Unsupported("batched training data")
             closure = cls(mll, get_parameters(mll, requires_grad=True))
             structure = _structure(model)
         except _Unsupported as why:
@@ -382,13 +388,7 @@ class DenseMarginalLikelihood:
         except Exception as err:  # noqa: BLE001 - GPyTorch's own closure copes
             log.debug("dense marginal likelihood not built: %s", err)
             return None
-        if structure in _VERIFIED:
-            return closure
-        if not closure._agrees(mll):
-            return None
-        if len(_VERIFIED) < 256:
-            _VERIFIED.add(structure)
-        return closure
+        return closure if _checked_once(structure, lambda: closure._agrees(mll)) else None
 
     def loss(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``-mll`` (minus the log density of y under N(c, K + noise I) plus the priors', over n) and a surrogate.
