@@ -58,6 +58,7 @@ from optimizers.acquisition import (
     information_per_cost,
 )
 from optimizers.model import FittedModel, fit_model, hyperparameters
+from optimizers.predictor import DenseModelListGP
 from optimizers.space import SearchSpace
 
 def _no_jit_compile() -> None:
@@ -130,7 +131,7 @@ def fit_goals(X: torch.Tensor, Y: torch.Tensor, *, fidelity_column: int | None, 
     fits = [fit_model(X, Y[:, k : k + 1], fidelity_column=fidelity_column, kernel=kernel, warm_state=warm[k],
                       maxiter=maxiter, fingerprint_columns=fingerprint_columns, input_names=input_names)
             for k in range(Y.shape[-1])]
-    model = ModelListGP(*[f.model for f in fits])
+    model = DenseModelListGP(*[f.model for f in fits], dense=[f.dense_posterior() for f in fits])
     model.eval()
     h = hashlib.sha1("".join(f.model_id for f in fits).encode())
     return FittedGoals(fits, model, X, Y, h.hexdigest()[:12])

@@ -24,6 +24,12 @@ The fit has the same shape of problem: L-BFGS evaluates the marginal likelihood 
 same kernel functions, read with live hyperparameters) and is handed to BoTorch's
 ``fit_gpytorch_mll`` as its closure, so BoTorch's optimizer, bounds and retries are unchanged.
 Fitted hyperparameters agree with GPyTorch's to about 1e-10 (``tests/optimizers/test_predictor.py``).
+
+Several outcomes (``optimizers.goals``) are one GP each in a ``ModelListGP``, and qLogNEHVI asks it
+for the joint posterior of the baseline and each candidate at every evaluation. :class:`DenseModelListGP`
+answers that plain request (no observation noise, every output, no transform) from each outcome's
+:class:`DensePosterior` and builds the same ``MultitaskMultivariateNormal`` BoTorch would, so the
+acquisition's Monte Carlo path (its base samples and cached baseline root) is unchanged.
 """
 
 from __future__ import annotations
@@ -34,13 +40,17 @@ from collections.abc import Callable
 
 import torch
 from botorch.acquisition.analytic import LogExpectedImprovement
+from botorch.models import ModelListGP
+from botorch.posteriors import GPyTorchPosterior
 from botorch.models.kernels import LinearTruncatedFidelityKernel
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.kernels import MaternKernel, ProductKernel, RBFKernel, ScaleKernel
 from gpytorch.kernels.kernel import sq_dist
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.likelihoods.noise_models import HomoskedasticNoise
+from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from gpytorch.means import ConstantMean
+from linear_operator.operators import DenseLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
 
 from optimizers.featurize import TanimotoKernel
@@ -272,6 +282,16 @@ class DensePosterior:
         cov = self._k(x, x) - V.transpose(-1, -2) @ V
         return self._shift + self._scale * mean, self._scale**2 * cov
 
+    def batched_joint(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means (``... x m``) and joint covariances (``... x m x m``, no observation noise) of each batch
+        of rows of ``x`` (``... x m x D``); differentiable in ``x``."""
+        Ks = self._k(x, self._X)  # ... x m x n
+        mean = self._c + (Ks @ self._alpha).squeeze(-1)
+        L = self._L.expand(*Ks.shape[:-2], *self._L.shape) if Ks.dim() > 2 else self._L
+        V = torch.linalg.solve_triangular(L, Ks.transpose(-1, -2), upper=False)
+        cov = self._k(x, x) - V.transpose(-1, -2) @ V
+        return self._shift + self._scale * mean, self._scale**2 * cov
+
     def mean(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior mean alone at each row of ``x`` (``... x D``), shape ``...``."""
         a = x.reshape(-1, x.shape[-1])
@@ -299,6 +319,42 @@ class DensePosterior:
             log.debug("dense posterior disagrees with the model (%g, %g); not used",
                       float((m - m_ref).abs().max()), float((v - v_ref).abs().max()))
         return ok
+
+
+class DenseModelListGP(ModelListGP):
+    """A ``ModelListGP`` whose plain joint posterior comes from each model's :class:`DensePosterior`.
+
+    ``posterior(X)`` without observation noise, output indices or a posterior transform returns a
+    ``GPyTorchPosterior`` over a ``MultitaskMultivariateNormal`` of independent outputs, as
+    ``ModelListGP.posterior`` does, with the means and covariances computed densely (the same
+    numbers to about 1e-10; the dense posteriors were checked against each model when built).
+    Every other request, and every model list with a model the dense code does not cover, goes
+    to BoTorch's own ``ModelListGP.posterior``.
+
+    Args:
+        models: the fitted single-output GPs (eval mode).
+        dense: each model's dense posterior, or None for a model it does not cover.
+    """
+
+    def __init__(self, *models, dense):
+        super().__init__(*models)
+        dense = list(dense)
+        # A plain attribute would register nothing, but keep torch.nn.Module's bookkeeping out of it.
+        object.__setattr__(self, "_dense", dense if len(dense) == len(models) and all(d is not None for d in dense)
+                           else None)
+
+    def posterior(self, X, output_indices=None, observation_noise=False, posterior_transform=None, **kwargs):
+        dense = self._dense
+        if (dense is None or output_indices is not None or observation_noise is not False
+                or posterior_transform is not None or kwargs or self.training or X.dim() < 2):
+            return super().posterior(X, output_indices=output_indices, observation_noise=observation_noise,
+                                     posterior_transform=posterior_transform, **kwargs)
+        mvns = []
+        for d in dense:
+            mean, cov = d.batched_joint(X)
+            mvns.append(MultivariateNormal(mean, DenseLinearOperator(cov)))  # lazy: no Cholesky here
+        mvn = mvns[0] if len(mvns) == 1 else MultitaskMultivariateNormal.from_independent_mvns(mvns=mvns)
+        return GPyTorchPosterior(distribution=mvn)
 
 
 class DenseLogEI(LogExpectedImprovement):

@@ -186,3 +186,63 @@ def test_a_posterior_structure_checked_once_is_not_checked_again(monkeypatch):
     with torch.no_grad():
         broken.likelihood.noise_covar.raw_noise.fill_(float("nan"))  # not finite: refused without a check
     assert DensePosterior.of(broken) is None
+
+
+def _goal_models():
+    """Two outcomes of one multi-fidelity history, one GP each (as ``optimizers.goals`` fits them)."""
+    X, Y = _data(n=40)
+    Y2 = -2.0 * X[:, :1].cos() + 0.5 * X[:, -1:] - 4.0
+    fits = [fit_model(X, y, fidelity_column=X.shape[-1] - 1) for y in (Y, Y2)]
+    for f in fits:
+        f.model.eval()
+    return fits
+
+
+def test_dense_model_list_posterior_equals_botorchs_with_gradients():
+    from botorch.models import ModelListGP
+
+    from optimizers.predictor import DenseModelListGP
+
+    fits = _goal_models()
+    dense = DenseModelListGP(*[f.model for f in fits], dense=[f.dense_posterior() for f in fits]).eval()
+    ref = ModelListGP(*[f.model for f in fits]).eval()
+    D = fits[0].X.shape[-1]
+    x = torch.rand(6, 5, D, generator=torch.Generator().manual_seed(3), dtype=torch.double)  # batches of 5 rows
+    x = torch.cat([x, fits[0].X[:5].unsqueeze(0)]).requires_grad_(True)  # training rows too
+    got, want = dense.posterior(x), ref.posterior(x)
+    assert type(got.distribution) is type(want.distribution) and got._extended_shape() == want._extended_shape()
+    assert torch.allclose(got.mean, want.mean, rtol=0, atol=1e-8)
+    cov, cov_ref = got.distribution.covariance_matrix, want.distribution.covariance_matrix
+    assert torch.allclose(cov, cov_ref, rtol=1e-7, atol=1e-9)
+    g = torch.autograd.grad(got.mean.sum() + cov.diagonal(dim1=-2, dim2=-1).sum(), x)[0]
+    g_ref = torch.autograd.grad(want.mean.sum() + cov_ref.diagonal(dim1=-2, dim2=-1).sum(), x)[0]
+    assert torch.allclose(g, g_ref, rtol=1e-6, atol=1e-8)
+
+
+def test_dense_model_list_gives_botorchs_hypervolume_acquisition_and_falls_back_otherwise():
+    from botorch.acquisition.multi_objective import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.models import ModelListGP
+
+    from optimizers.predictor import DenseModelListGP
+
+    fits = _goal_models()
+    dense = DenseModelListGP(*[f.model for f in fits], dense=[f.dense_posterior() for f in fits]).eval()
+    ref = ModelListGP(*[f.model for f in fits]).eval()
+    X_base = fits[0].X[:12]
+    values = []
+    for model in (dense, ref):
+        torch.manual_seed(0)
+        acqf = qLogNoisyExpectedHypervolumeImprovement(model, ref_point=torch.tensor([15.0, -7.0], dtype=torch.double),
+                                                       X_baseline=X_base, prune_baseline=True)
+        cand = torch.rand(9, 1, X_base.shape[-1], generator=torch.Generator().manual_seed(4), dtype=torch.double)
+        values.append(acqf(cand))
+    assert torch.isfinite(values[0]).all()
+    assert torch.allclose(values[0], values[1], rtol=1e-6, atol=1e-8)
+    # with observation noise (not covered densely) it is BoTorch's own posterior
+    x = fits[0].X[:3]
+    noisy, noisy_ref = dense.posterior(x, observation_noise=True), ref.posterior(x, observation_noise=True)
+    assert torch.allclose(noisy.variance, noisy_ref.variance)
+    assert (noisy.variance > dense.posterior(x).variance).all()
+    # a model the dense code does not cover leaves the whole list on BoTorch's path
+    partial = DenseModelListGP(*[f.model for f in fits], dense=[fits[0].dense_posterior(), None]).eval()
+    assert partial._dense is None
