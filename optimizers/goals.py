@@ -34,8 +34,10 @@ qLogNEHVI call; ``python -m optimizers.bench_mo`` compares the three on the same
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 import torch
 from botorch.acquisition import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.multi_objective import utils as mo_utils
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models import ModelListGP
@@ -188,6 +191,46 @@ def pareto_mask(Y_objectives: torch.Tensor) -> torch.Tensor:
     return is_non_dominated(Y_objectives, deduplicate=True)
 
 
+def non_dominated_2d(Y: torch.Tensor, maximize: bool = True, deduplicate: bool = True) -> torch.Tensor:
+    """BoTorch's ``is_non_dominated`` (same arguments, same answer), by one sort for two objectives.
+
+    Pruning qLogNEHVI's baseline asks it about 2,048 posterior samples of every baseline point
+    at once. Past 5 MB of pairwise comparisons BoTorch loops over the points: 0.14 s per
+    pruning at 100 points, a tenth of a suggestion. With two objectives, sorting by the first
+    (then the second, both descending) leaves a point dominated exactly when an earlier point
+    with a strictly larger first value has at least its second value, or a point tied with it on the
+    first has a larger second: a prefix maximum. Other cases (more objectives, minimizing,
+    deduplicating, NaN) go to BoTorch's function."""
+    if Y.shape[-1] != 2 or not maximize or deduplicate or Y.shape[-2] < 2 or bool(torch.isnan(Y).any()):
+        return is_non_dominated(Y, maximize=maximize, deduplicate=deduplicate)
+    order = torch.argsort(Y[..., 1], dim=-1, descending=True, stable=True)
+    order = order.gather(-1, torch.argsort(Y[..., 0].gather(-1, order), dim=-1, descending=True, stable=True))
+    y1, y2 = Y[..., 0].gather(-1, order), Y[..., 1].gather(-1, order)  # by first, then second, descending
+    n = y1.shape[-1]
+    pos = torch.arange(n, device=Y.device).expand_as(y1)
+    starts = torch.ones_like(y1, dtype=torch.bool)
+    starts[..., 1:] = y1[..., 1:] != y1[..., :-1]
+    group = torch.where(starts, pos, torch.zeros_like(pos)).cummax(dim=-1).values  # where each tie group starts
+    before = torch.full_like(y2, -math.inf)
+    before[..., 1:] = y2.cummax(dim=-1).values[..., :-1]  # the largest second value before each position
+    larger_first = before.gather(-1, group) >= y2  # a point with a larger first value and at least this second
+    tied_first = y2.gather(-1, group) > y2  # a point with the same first value and a larger second
+    out = torch.empty_like(starts)
+    out.scatter_(-1, order, ~(larger_first | tied_first))
+    return out
+
+
+@contextlib.contextmanager
+def _fast_pruning():
+    """``non_dominated_2d`` for BoTorch's baseline pruning while an acquisition is built (the same answers)."""
+    saved = mo_utils.is_non_dominated
+    mo_utils.is_non_dominated = non_dominated_2d
+    try:
+        yield
+    finally:
+        mo_utils.is_non_dominated = saved
+
+
 def search_settings(settings: OptimizerSettings) -> OptimizerSettings:
     """The acquisition search's effort for goals: as many raw samples, fewer and shorter local searches."""
     return dataclasses.replace(settings, num_restarts=min(settings.num_restarts, GOAL_RESTARTS),
@@ -210,9 +253,10 @@ def acquisition(model, space: SearchSpace, X_baseline: torch.Tensor, X_pending: 
             objective = None
             if len(space.outcomes) > n_obj:
                 objective = IdentityMCMultiOutputObjective(outcomes=space.objective_indices)
-            return qLogNoisyExpectedHypervolumeImprovement(
-                model, ref_point=ref, X_baseline=X_baseline, objective=objective, constraints=constraints,
-                X_pending=pending, prune_baseline=True)
+            with _fast_pruning():
+                return qLogNoisyExpectedHypervolumeImprovement(
+                    model, ref_point=ref, X_baseline=X_baseline, objective=objective, constraints=constraints,
+                    X_pending=pending, prune_baseline=True)
         return qLogNoisyExpectedImprovement(
             model, X_baseline=X_baseline, objective=GenericMCObjective(lambda Y, X=None: Y[..., 0]),
             constraints=constraints, X_pending=pending, prune_baseline=True)

@@ -266,3 +266,28 @@ def test_property_no_goal_suggestion_breaks_a_linear_constraint(limit, name, wit
     rec = strategy.recommendation(history)
     for p in rec.front:
         check_recipe(sp.linear_constraints, p.recipe, UNITS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=30),
+       st.integers(1, 3), st.booleans())
+def test_the_two_objective_front_by_sorting_is_botorchs(points, batch, continuous):
+    """``goals.non_dominated_2d`` answers as BoTorch's ``is_non_dominated`` (no deduplication), ties included."""
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    Y = torch.tensor(points, dtype=torch.double)
+    if continuous:
+        Y = Y + 0.1 * torch.randn(Y.shape, generator=torch.Generator().manual_seed(len(points)), dtype=torch.double)
+    Y = torch.stack([Y.roll(k, dims=0) for k in range(batch)])  # several batches, each its own order
+    assert torch.equal(goals.non_dominated_2d(Y, deduplicate=False), is_non_dominated(Y, deduplicate=False))
+
+
+def test_the_fast_front_is_used_only_while_pruning_and_only_where_it_applies():
+    from botorch.acquisition.multi_objective import utils as mo_utils
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    Y = torch.tensor([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.5, 0.5, 0.0]], dtype=torch.double)
+    assert torch.equal(goals.non_dominated_2d(Y, deduplicate=False), is_non_dominated(Y, deduplicate=False))  # 3 objectives
+    with goals._fast_pruning():
+        assert mo_utils.is_non_dominated is goals.non_dominated_2d
+    assert mo_utils.is_non_dominated is is_non_dominated
