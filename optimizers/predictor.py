@@ -41,14 +41,14 @@ from collections.abc import Callable
 import torch
 from botorch.acquisition.analytic import LogExpectedImprovement
 from botorch.models import ModelListGP
-from botorch.posteriors import GPyTorchPosterior
 from botorch.models.kernels import LinearTruncatedFidelityKernel
 from botorch.models.transforms.outcome import Standardize
+from botorch.posteriors import GPyTorchPosterior
+from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from gpytorch.kernels import MaternKernel, ProductKernel, RBFKernel, ScaleKernel
 from gpytorch.kernels.kernel import sq_dist
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.likelihoods.noise_models import HomoskedasticNoise
-from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from gpytorch.means import ConstantMean
 from linear_operator.operators import DenseLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
@@ -275,16 +275,8 @@ class DensePosterior:
         return (self._shift + self._scale * mean).reshape(shape), (self._scale**2 * var).reshape(shape)
 
     def joint(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean (``m``) and joint covariance (``m x m``, no observation noise) at the rows of ``x`` (``m x D``)."""
-        Ks = self._k(x, self._X)
-        mean = self._c + (Ks @ self._alpha).squeeze(-1)
-        V = torch.linalg.solve_triangular(self._L, Ks.transpose(-1, -2), upper=False)
-        cov = self._k(x, x) - V.transpose(-1, -2) @ V
-        return self._shift + self._scale * mean, self._scale**2 * cov
-
-    def batched_joint(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Means (``... x m``) and joint covariances (``... x m x m``, no observation noise) of each batch
-        of rows of ``x`` (``... x m x D``); differentiable in ``x``."""
+        """Mean (``... x m``) and joint covariance (``... x m x m``, no observation noise) of the rows of
+        ``x`` (``... x m x D``; leading dimensions are separate batches); differentiable in ``x``."""
         Ks = self._k(x, self._X)  # ... x m x n
         mean = self._c + (Ks @ self._alpha).squeeze(-1)
         L = self._L.expand(*Ks.shape[:-2], *self._L.shape) if Ks.dim() > 2 else self._L
@@ -336,12 +328,12 @@ class DenseModelListGP(ModelListGP):
         dense: each model's dense posterior, or None for a model it does not cover.
     """
 
-    def __init__(self, *models, dense):
+    def __init__(self, *models, dense=None):
         super().__init__(*models)
-        dense = list(dense)
-        # A plain attribute would register nothing, but keep torch.nn.Module's bookkeeping out of it.
-        object.__setattr__(self, "_dense", dense if len(dense) == len(models) and all(d is not None for d in dense)
-                           else None)
+        dense = list(dense or [])
+        # None (BoTorch's path throughout) unless every model has one. BoTorch's own copies of a list
+        # (conditioning, fantasies, output subsets) are built without ``dense`` and so take its path.
+        self._dense = dense if len(dense) == len(models) and all(d is not None for d in dense) else None
 
     def posterior(self, X, output_indices=None, observation_noise=False, posterior_transform=None, **kwargs):
         dense = self._dense
@@ -351,7 +343,7 @@ class DenseModelListGP(ModelListGP):
                                      posterior_transform=posterior_transform, **kwargs)
         mvns = []
         for d in dense:
-            mean, cov = d.batched_joint(X)
+            mean, cov = d.joint(X)
             mvns.append(MultivariateNormal(mean, DenseLinearOperator(cov)))  # lazy: no Cholesky here
         mvn = mvns[0] if len(mvns) == 1 else MultitaskMultivariateNormal.from_independent_mvns(mvns=mvns)
         return GPyTorchPosterior(distribution=mvn)
