@@ -279,8 +279,7 @@ class DensePosterior:
         ``x`` (``... x m x D``; leading dimensions are separate batches); differentiable in ``x``."""
         Ks = self._k(x, self._X)  # ... x m x n
         mean = self._c + (Ks @ self._alpha).squeeze(-1)
-        L = self._L.expand(*Ks.shape[:-2], *self._L.shape) if Ks.dim() > 2 else self._L
-        V = torch.linalg.solve_triangular(L, Ks.transpose(-1, -2), upper=False)
+        V = torch.linalg.solve_triangular(self._L, Ks.transpose(-1, -2), upper=False)  # L broadcasts over batches
         cov = self._k(x, x) - V.transpose(-1, -2) @ V
         return self._shift + self._scale * mean, self._scale**2 * cov
 
