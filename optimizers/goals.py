@@ -38,6 +38,7 @@ import contextlib
 import dataclasses
 import hashlib
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -220,15 +221,20 @@ def non_dominated_2d(Y: torch.Tensor, maximize: bool = True, deduplicate: bool =
     return out
 
 
+_PRUNING_SWAP = threading.Lock()
+
+
 @contextlib.contextmanager
 def _fast_pruning():
-    """``non_dominated_2d`` for BoTorch's baseline pruning while an acquisition is built (the same answers)."""
-    saved = mo_utils.is_non_dominated
-    mo_utils.is_non_dominated = non_dominated_2d
-    try:
-        yield
-    finally:
-        mo_utils.is_non_dominated = saved
+    """``non_dominated_2d`` for BoTorch's baseline pruning while an acquisition is built (the same answers).
+    One build at a time swaps it in, and BoTorch's own function is put back, so two threads building
+    acquisitions cannot leave the swap in place."""
+    with _PRUNING_SWAP:
+        mo_utils.is_non_dominated = non_dominated_2d
+        try:
+            yield
+        finally:
+            mo_utils.is_non_dominated = is_non_dominated
 
 
 def search_settings(settings: OptimizerSettings) -> OptimizerSettings:
