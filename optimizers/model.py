@@ -118,16 +118,9 @@ def _build(X: torch.Tensor, Y: torch.Tensor, fidelity_column: int | None, kernel
     if fidelity_column is None:
         return SingleTaskGP(X, Y, likelihood=lik, outcome_transform=Standardize(m=1))
     if kernel == "linear_truncated":
-        model = SingleTaskMultiFidelityGP(
+        return SingleTaskMultiFidelityGP(
             X, Y, data_fidelities=[fidelity_column], likelihood=lik, outcome_transform=Standardize(m=1)
         )
-        # BoTorch builds the shared (unbiased) part with a Gamma(3, 6) lengthscale prior whatever the number
-        # of inputs: at eleven inputs that keeps every lengthscale short and the model near its prior mean
-        # one step away from the data. SingleTaskGP's own default, the dimension-scaled prior, goes in instead.
-        ltk = model.covar_module.base_kernel
-        ltk = ltk.kernels[0] if hasattr(ltk, "kernels") else ltk
-        ltk.covar_module_unbiased = _matern(X.shape[-1] - 1, bounded=True).to(X)
-        return model
     if kernel == "product":
         # Matern over the parameters times an RBF over the fidelity value: the correlation
         # between two fidelities is the fidelity kernel, learned from the data.
@@ -135,29 +128,19 @@ def _build(X: torch.Tensor, Y: torch.Tensor, fidelity_column: int | None, kernel
         from gpytorch.priors import GammaPrior
 
         d = X.shape[-1] - 1
-        base = MaternKernel(nu=2.5, ard_num_dims=d, active_dims=list(range(d)), lengthscale_prior=dim_scaled_prior(d))
+        base = MaternKernel(nu=2.5, ard_num_dims=d, active_dims=list(range(d)),
+                            lengthscale_prior=LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(max(d, 1)), scale=math.sqrt(3)))
         fid = RBFKernel(active_dims=[fidelity_column], lengthscale_prior=GammaPrior(3.0, 6.0))
         return SingleTaskGP(X, Y, likelihood=lik, covar_module=ScaleKernel(base * fid), outcome_transform=Standardize(m=1))
     raise OptimizerError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
 
 
-def dim_scaled_prior(d: int) -> LogNormalPrior:
-    """The lengthscale prior of BoTorch's ``SingleTaskGP`` (Hvarfner et al. 2024, "Vanilla Bayesian optimization
-    performs great in high dimensions"): its median grows with the square root of the number of inputs ``d``."""
-    return LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(max(d, 1)), scale=math.sqrt(3))
-
-
-def _matern(dims: list[int] | int, bounded: bool = False):
-    """Matern 5/2 over ``dims`` (a list of active columns, or a count: every column the kernel is given) with
-    the dimension-scaled lengthscale prior; ``bounded``: lengthscales >= 0.025 and starting at the prior's mode,
-    as BoTorch's ``SingleTaskGP`` does."""
+def _matern(dims: list[int]):
     from gpytorch.kernels import MaternKernel
 
-    d = dims if isinstance(dims, int) else len(dims)
-    prior = dim_scaled_prior(d)
-    extra = {"lengthscale_constraint": GreaterThan(2.5e-2, transform=None, initial_value=prior.mode)} if bounded else {}
-    return MaternKernel(nu=2.5, ard_num_dims=d, active_dims=None if isinstance(dims, int) else dims,
-                        lengthscale_prior=prior, **extra)
+    d = len(dims)
+    return MaternKernel(nu=2.5, ard_num_dims=d, active_dims=dims,
+                        lengthscale_prior=LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(max(d, 1)), scale=math.sqrt(3)))
 
 
 def _build_with_fingerprints(X, Y, fidelity_column, kernel, lik, fp: list[int]):
@@ -177,8 +160,7 @@ def _build_with_fingerprints(X, Y, fidelity_column, kernel, lik, fp: list[int]):
             parts.append(_matern(other))
     elif kernel == "linear_truncated" and other:
         parts.append(LinearTruncatedFidelityKernel(fidelity_dims=[len(other)], dimension=len(other) + 1, nu=2.5,
-                                                   active_dims=other + [fidelity_column], power_prior=GammaPrior(3.0, 3.0),
-                                                   covar_module_unbiased=_matern(len(other), bounded=True)))
+                                                   active_dims=other + [fidelity_column], power_prior=GammaPrior(3.0, 3.0)))
     else:
         if other:
             parts.append(_matern(other))
