@@ -47,7 +47,8 @@ METHODS = ("multi_fidelity", "single_fidelity", "random", "sobol")
 PHYSICS_METHODS = {"mf_features": "features", "mf_prior_mean": "prior_mean", "mf_sim_input": "sim_input"}
 # The multi-fidelity strategy with the cheap-data check on (optimizers.trust); e.g.
 # --methods multi_fidelity,mf_checked,single_fidelity
-OPTION_METHODS = {"mf_checked": {"check_cheap_data": True}, "mf_adaptive": {"adaptive_start": True}}
+OPTION_METHODS = {"mf_checked": {"check_cheap_data": True}, "mf_adaptive": {"adaptive_start": True},
+                  "mf_scaled": {"kernel": "linear_truncated_scaled"}}
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from optimizers import goals, trust
 from optimizers.batch import BelieverPool
 from optimizers.candidates import CandidateSet, evaluate
 from optimizers.feasibility import SuccessModel, SuccessWeighted, success_log_weight
-from optimizers.model import FittedModel, data_key, fit_model, hyperparameters
+from optimizers.model import KERNELS, FittedModel, data_key, fit_model, hyperparameters
 from optimizers.predictor import log_expected_improvement
 from optimizers.space import SearchSpace
 from optimizers.suggestion import ParetoPoint, Recommendation, Suggestion
@@ -439,6 +439,8 @@ class _ModelStrategy(Strategy):
         if int(max_training_rows) < 10:
             raise OptimizerError(f"max_training_rows must be at least 10, got {max_training_rows}")
         self.max_training_rows = int(max_training_rows)
+        if kernel not in KERNELS:
+            raise OptimizerError(f"unknown kernel {kernel!r}; choose one of {list(KERNELS)}")
         self.kernel = kernel
         self.settings = OptimizerSettings(raw_samples=raw_samples, num_restarts=num_restarts)
         self.fit_maxiter = fit_maxiter
@@ -745,7 +747,8 @@ class MultiFidelityStrategy(_ModelStrategy):
     Options (``make_strategy("multi_fidelity", space, **options)``):
         initial_design: fidelity name -> count (default: ``2 * n_parameters`` at the
             cheapest fidelity, halving toward the target, at least 2 at the target).
-        kernel: ``"linear_truncated"`` (default) or ``"product"``.
+        kernel: ``"linear_truncated"`` (default), ``"linear_truncated_scaled"`` (its shared part with the
+            dimension-scaled lengthscale prior; see the README) or ``"product"``.
         raw_samples, num_restarts: effort of the acquisition optimization.
         fit_maxiter: L-BFGS iterations per GP fit.
         max_training_rows: the most rows the GP is fitted to; a longer history is thinned by

@@ -34,6 +34,9 @@ class OptimizerSettings:
             (``optimizers.trust``). Off by default: on the benchmark cells it did not pay.
         adaptive_start: multi-fidelity only: the initial design keeps at most two target runs and
             puts the first at the recipe the cheap data rates best so far; then the acquisition decides.
+        kernel: multi-fidelity only: the GP's kernel (``optimizers.model.KERNELS``): ``linear_truncated``
+            (default, BoTorch's ``SingleTaskMultiFidelityGP``), ``linear_truncated_scaled`` (the same with the
+            dimension-scaled lengthscale prior on its shared part) or ``product``.
     """
 
     strategy: str = "multi_fidelity"
@@ -43,6 +46,7 @@ class OptimizerSettings:
     physics_features: tuple[str, ...] | None = None
     check_cheap_data: bool = False
     adaptive_start: bool = False
+    kernel: str = "linear_truncated"
 
 #: Switches of the multi-fidelity strategy (``[optimizer] NAME = true``), passed on as strategy options.
 MF_SWITCHES = ("check_cheap_data", "adaptive_start")
@@ -51,7 +55,7 @@ def parse_optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSet
     if not isinstance(raw, dict):
         raise ConfigError(FieldIssue("optimizer", "must be a table"))
     issues = []
-    known = {"strategy", "initial_design", "physics", "physics_model", "physics_features", *MF_SWITCHES}
+    known = {"strategy", "initial_design", "physics", "physics_model", "physics_features", "kernel", *MF_SWITCHES}
     extra = set(raw) - known
     issues += [FieldIssue(f"optimizer.{k}", f"unknown field; allowed: {', '.join(sorted(known))}") for k in sorted(extra)]
     strategy = raw.get("strategy", "multi_fidelity")
@@ -75,10 +79,23 @@ def parse_optimizer(raw: Any, fidelities: list[Fidelity] | None) -> OptimizerSet
             issues.append(FieldIssue(f"optimizer.{key}", f"{value!r} must be true or false"))
         elif key in raw and strategy != "multi_fidelity":
             issues.append(FieldIssue(f"optimizer.{key}", f"only used with strategy = \"multi_fidelity\", not {strategy!r}"))
+    kernel = _kernel(raw, strategy, issues)
     if issues:
         raise ConfigError(issues)
     return OptimizerSettings(strategy=strategy, initial_design=dict(design), physics=physics,
-                             physics_model=physics_model, physics_features=physics_features, **switches)
+                             physics_model=physics_model, physics_features=physics_features, kernel=kernel, **switches)
+
+def _kernel(raw: dict, strategy: str, issues: list[FieldIssue]) -> str:
+    """``optimizer.kernel``: the multi-fidelity GP's kernel, one of ``optimizers.model.KERNELS``."""
+    from optimizers.model import KERNELS
+
+    kernel = raw.get("kernel", KERNELS[0])
+    if kernel not in KERNELS:
+        issues.append(FieldIssue("optimizer.kernel", f"{kernel!r} is not one of {list(KERNELS)}"))
+        return KERNELS[0]
+    if "kernel" in raw and strategy != "multi_fidelity":
+        issues.append(FieldIssue("optimizer.kernel", f"only used with strategy = \"multi_fidelity\", not {strategy!r}"))
+    return kernel
 
 PHYSICS_MODES = ("none", "features", "prior_mean", "sim_input")
 

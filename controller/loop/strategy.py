@@ -36,6 +36,7 @@ def build_strategy(config: CampaignConfig, method: str | None = None, seed: int 
     options: dict[str, Any] = {"physics": physics} if physics is not None else {}
     if own and base == "multi_fidelity":
         options.update({key: True for key in MF_SWITCHES if getattr(config.optimizer, key)})
+        options["kernel"] = config.optimizer.kernel
     space = SearchSpace(config.parameters, config.fidelities, config.objectives or (config.objective,),
                         linear_constraints=config.linear_constraints, outcome_constraints=config.outcome_constraints)
     return make_strategy(base, space, seed=config.seed if seed is None else seed, initial_design=design, **options)

@@ -171,6 +171,8 @@ PHYSICS_BAD = [
      "optimizer.check_cheap_data", "only used with"),
     ("adaptive-start-not-a-bool", {"adaptive_start": 1}, "optimizer.adaptive_start", "true or false"),
     ("adaptive-start-random", {"strategy": "random", "adaptive_start": True}, "optimizer.adaptive_start", "only used with"),
+    ("unknown-kernel", {"kernel": "rbf"}, "optimizer.kernel", "'linear_truncated_scaled'"),
+    ("kernel-single-fidelity", {"strategy": "single_fidelity", "kernel": "product"}, "optimizer.kernel", "only used with"),
 ]
 
 
@@ -189,6 +191,17 @@ def test_physics_defaults_to_the_cheapest_simulator():
     assert cfg.optimizer.physics_model == "thermoset.closed_form"
     assert cfg.optimizer.physics_features == ("degree_of_cure",)
     assert config_from_dict(base()).optimizer.physics == "none"
+
+
+def test_kernel_reaches_the_campaigns_own_strategy_only():
+    from controller.loop.strategy import build_strategy
+
+    assert config_from_dict(base()).optimizer.kernel == "linear_truncated"
+    cfg = config_from_dict(mutate(lambda r: r["optimizer"].update(kernel="linear_truncated_scaled")))
+    assert build_strategy(cfg).kernel == "linear_truncated_scaled"
+    assert build_strategy(config_from_dict(base())).kernel == "linear_truncated"
+    # a backtest's baselines keep their own defaults
+    assert build_strategy(cfg, "single_fidelity").kernel == "linear_truncated"
 
 
 def test_physics_for_builds_the_injected_featurizer():

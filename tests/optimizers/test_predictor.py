@@ -46,7 +46,7 @@ def _conditioned(model):
         return model.condition_on_observations(Xp, model.posterior(Xp).mean)
 
 
-@pytest.mark.parametrize("kernel", ["linear_truncated", "product", None, "fingerprints"])
+@pytest.mark.parametrize("kernel", ["linear_truncated", "linear_truncated_scaled", "product", None, "fingerprints"])
 @pytest.mark.parametrize("conditioned", [False, True])
 def test_dense_posterior_equals_botorch_posterior_and_its_gradient(kernel, conditioned):
     model = _fitted(kernel)
@@ -118,7 +118,7 @@ def _training(kernel: str | None):
     return mll
 
 
-@pytest.mark.parametrize("kernel", ["linear_truncated", "product", None, "fingerprints"])
+@pytest.mark.parametrize("kernel", ["linear_truncated", "linear_truncated_scaled", "product", None, "fingerprints"])
 def test_dense_marginal_likelihood_equals_gpytorchs_value_and_gradients(kernel):
     mll = _training(kernel)
     dense = DenseMarginalLikelihood.of(mll)
