@@ -784,10 +784,13 @@ class MultiFidelityStrategy(_ModelStrategy):
                  **options):
         super().__init__(space, seed, initial_design, **options)
         self.check_cheap_data = bool(check_cheap_data)
-        self.adaptive_start = bool(adaptive_start) and len(space.fidelities) > 1 and not space.multi_goal
+        target = space.target_fidelity
+        # with no cheap run in the design (a fixed one, or a default that left the cheap fidelities out),
+        # there is no cheap result to start from: the design stays as it is
+        self.adaptive_start = (bool(adaptive_start) and len(space.fidelities) > 1 and not space.multi_goal
+                               and any(n > 0 for name, n in self.initial_design.items() if name != target.name))
         if self.adaptive_start:
-            target = space.target_fidelity.name
-            self.initial_design[target] = min(self.initial_design.get(target, 0), ADAPTIVE_TARGET_RUNS)
+            self.initial_design[target.name] = min(self.initial_design.get(target.name, 0), ADAPTIVE_TARGET_RUNS)
         self._target_only: SingleFidelityStrategy | None = None  # the steps and recommendation when cheap data misleads
         self._checked: tuple[str, trust.TrustCheck] | None = None  # (fit id, its check)
 
@@ -843,6 +846,11 @@ class MultiFidelityStrategy(_ModelStrategy):
         return super().recommendation(history, candidates)
 
     def default_initial_design(self) -> dict[str, int]:
+        """``max(4, 2p)`` runs at the cheapest fidelity, halving toward the target, and ``max(2, p/2)`` target
+        runs. A cheap fidelity whose share would cost at least as much as the target runs is left out of the
+        design: for the same cost, target runs say more about the target (the acquisition can still choose
+        it later). With every cheap fidelity left out, the design is single-fidelity's, ``max(3, p + 1)``
+        target runs."""
         p = len(self.space.parameters)
         fids = self.space.fidelities_by_cost
         target = self.space.target_fidelity
@@ -851,7 +859,13 @@ class MultiFidelityStrategy(_ModelStrategy):
         for f in fids:
             counts[f.name] = max(2, n)
             n = math.ceil(n / 2)
-        counts[target.name] = max(2, math.ceil(p / 2)) if len(fids) > 1 else max(3, p + 1)
+        counts[target.name] = max(2, math.ceil(p / 2))
+        target_cost = counts[target.name] * target.cost
+        for f in fids:
+            if f is not target and counts[f.name] * f.cost >= target_cost:
+                counts[f.name] = 0
+        if not any(counts[f.name] for f in fids if f is not target):
+            counts[target.name] = max(3, p + 1)
         return counts
 
     def _next(self, history, taken, affordable, batch_index):

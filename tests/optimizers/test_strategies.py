@@ -198,3 +198,41 @@ def test_same_seed_same_suggestions():
     c = make_strategy("multi_fidelity", space, seed=12).recommend(None, q=3)
     assert [s.recipe["x"].m for s in a] == [s.recipe["x"].m for s in b]
     assert [s.recipe["x"].m for s in a] != [s.recipe["x"].m for s in c]
+
+
+def test_a_cheap_fidelity_as_dear_as_the_target_runs_is_left_out_of_the_default_design():
+    """4 cheap runs at half a target run cost as much as the 2 target runs: target runs say more for the
+    same cost, so the design is single-fidelity's (the same recipes); at a tenth of the cost it stays."""
+    from optimizers import bench_problems
+
+    dear = bench_problems.branin(0.2, 0.5, "dear").space
+    assert make_strategy("multi_fidelity", dear, seed=3).initial_design == {"low": 0, "target": 3}
+    mf = make_strategy("multi_fidelity", dear, seed=3).recommend(None, q=3)
+    sf = make_strategy("single_fidelity", dear, seed=3).recommend(None, q=3)
+    assert [s.fidelity for s in mf] == ["target"] * 3
+    assert [s.recipe for s in mf] == [s.recipe for s in sf]
+    cheap = bench_problems.branin(0.9, 0.1, "cheap").space
+    assert make_strategy("multi_fidelity", cheap, seed=3).initial_design == {"low": 4, "target": 2}
+
+
+def test_only_the_dear_cheap_fidelity_is_left_out(thermoset_space):
+    import dataclasses
+
+    from optimizers import SearchSpace
+
+    design = make_strategy("multi_fidelity", thermoset_space).initial_design
+    assert all(design[f.name] > 0 for f in thermoset_space.fidelities)  # the shipped costs: every fidelity
+    fids = [dataclasses.replace(f, cost=f.cost * 40) if f.name == "kinetics_phase_field" else f
+            for f in thermoset_space.fidelities]
+    dear = SearchSpace(thermoset_space.parameters, fids, thermoset_space.objective)
+    design = make_strategy("multi_fidelity", dear).initial_design
+    assert design["kinetics_phase_field"] == 0 and design["closed_form"] > 0
+    assert design["robot"] == max(2, math.ceil(len(thermoset_space.parameters) / 2))
+
+
+def test_adaptive_start_leaves_a_design_without_cheap_runs_alone():
+    from optimizers import bench_problems
+
+    dear = bench_problems.branin(0.2, 0.5, "dear").space
+    s = make_strategy("multi_fidelity", dear, seed=3, adaptive_start=True)
+    assert s.initial_design == {"low": 0, "target": 3} and s.adaptive_start is False
