@@ -67,7 +67,7 @@ def _r2_at_target(kernel: str, seed: int) -> tuple[float, torch.Tensor]:
     with torch.no_grad():
         pred = fm.model.posterior(torch.cat([Xh, torch.ones(200, 1, dtype=torch.double)], -1)).mean
     truth = f(Xh, 1.0)
-    return 1 - float(((pred - truth) ** 2).mean() / truth.var()), _shared(fm.gp).lengthscale.reshape(-1)
+    return 1 - float(((pred - truth) ** 2).mean() / truth.var()), _shared(fm.gp).lengthscale.detach().reshape(-1)
 
 
 def test_many_inputs_few_that_matter_the_scaled_prior_generalizes():
