@@ -746,7 +746,8 @@ class MultiFidelityStrategy(_ModelStrategy):
 
     Options (``make_strategy("multi_fidelity", space, **options)``):
         initial_design: fidelity name -> count (default: ``2 * n_parameters`` at the
-            cheapest fidelity, halving toward the target, at least 2 at the target).
+            cheapest fidelity, halving toward the target, at least 2 at the target; a cheap
+            fidelity as dear as the target runs left out: ``default_initial_design``).
         kernel: ``"linear_truncated"`` (default), ``"linear_truncated_scaled"`` (its shared part with the
             dimension-scaled lengthscale prior; see the README) or ``"product"``.
         raw_samples, num_restarts: effort of the acquisition optimization.
