@@ -40,6 +40,7 @@ NOISE_FLOOR = 1e-4
 #: ``linear_truncated``: BoTorch's ``SingleTaskMultiFidelityGP`` as it comes; ``linear_truncated_scaled``: the same
 #: with the dimension-scaled lengthscale prior on its shared part; ``product``: Matern(x) * RBF(fidelity).
 KERNELS = ("linear_truncated", "linear_truncated_scaled", "product")
+_LINEAR_TRUNCATED = KERNELS[:2]  # BoTorch's LinearTruncatedFidelityKernel, either prior on its shared part
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _build(X: torch.Tensor, Y: torch.Tensor, fidelity_column: int | None, kernel
         return _build_with_fingerprints(X, Y, fidelity_column, kernel, lik, list(fingerprint_columns))
     if fidelity_column is None:
         return SingleTaskGP(X, Y, likelihood=lik, outcome_transform=Standardize(m=1))
-    if kernel in ("linear_truncated", "linear_truncated_scaled"):
+    if kernel in _LINEAR_TRUNCATED:
         model = SingleTaskMultiFidelityGP(
             X, Y, data_fidelities=[fidelity_column], likelihood=lik, outcome_transform=Standardize(m=1)
         )
@@ -175,7 +176,7 @@ def _build_with_fingerprints(X, Y, fidelity_column, kernel, lik, fp: list[int]):
     if fidelity_column is None:
         if other:
             parts.append(_matern(other))
-    elif kernel in ("linear_truncated", "linear_truncated_scaled") and other:
+    elif kernel in _LINEAR_TRUNCATED and other:
         scaled = {"covar_module_unbiased": _matern(len(other))} if kernel == "linear_truncated_scaled" else {}
         parts.append(LinearTruncatedFidelityKernel(fidelity_dims=[len(other)], dimension=len(other) + 1, nu=2.5,
                                                    active_dims=other + [fidelity_column], power_prior=GammaPrior(3.0, 3.0),

@@ -788,7 +788,7 @@ class MultiFidelityStrategy(_ModelStrategy):
         target = space.target_fidelity
         # with no cheap run in the design (a fixed one, or a default that left the cheap fidelities out),
         # there is no cheap result to start from: the design stays as it is
-        self.adaptive_start = (bool(adaptive_start) and len(space.fidelities) > 1 and not space.multi_goal
+        self.adaptive_start = (bool(adaptive_start) and not space.multi_goal
                                and any(n > 0 for name, n in self.initial_design.items() if name != target.name))
         if self.adaptive_start:
             self.initial_design[target.name] = min(self.initial_design.get(target.name, 0), ADAPTIVE_TARGET_RUNS)
